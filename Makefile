@@ -1,0 +1,61 @@
+# Two commands do everything (see README):
+#   make lab    set up (once) and open the walkthrough in JupyterLab
+#   make test   set up (once) and run every test, including every notebook under nbval
+#
+# The environment is a virtualenv in .venv, built from pyproject.toml. It is rebuilt only when
+# pyproject.toml changes, so running either command a second time reuses it.
+
+PYTHON ?= python3
+VENV ?= .venv
+# CPU PyTorch, pinned: an open range lets pip pick a multi-GB CUDA build. Elsewhere, add the CPU
+# index, e.g.  make lab TORCH_PIP_ARGS="--index-url https://download.pytorch.org/whl/cpu"
+TORCH_SPEC ?= torch==2.13.0
+TORCH_PIP_ARGS ?=
+# Per-cell time limit for notebooks under nbval, in seconds.
+CELL_TIMEOUT ?= 300
+
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: setup lab test unit notebooks check-env notebooks-build bench clean-venv help
+
+help:
+	@echo "make lab        set up and open the walkthrough in JupyterLab"
+	@echo "make test       set up and run the unit tests and every notebook (nbval)"
+	@echo "make unit       unit tests only"
+	@echo "make notebooks  notebooks only, under nbval"
+	@echo "make check-env  the [ OK ]/[FAIL] environment check"
+	@echo "make bench      run the benchmarks and rewrite benchmarks/REPORT.md"
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet $(TORCH_PIP_ARGS) "$(TORCH_SPEC)"
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -c "import torch, sys; sys.exit('a CUDA build of torch was installed; see README' if torch.version.cuda else 0)"
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab notebooks/00_content_app_and_evaluation.ipynb
+
+test: $(STAMP)
+	$(BIN)/python -m pytest tests notebooks --nbval-lax --nbval-current-env --nbval-cell-timeout=$(CELL_TIMEOUT) -p no:cacheprovider
+
+unit: $(STAMP)
+	$(BIN)/python -m pytest tests -p no:cacheprovider
+
+notebooks: $(STAMP)
+	$(BIN)/python -m pytest notebooks --nbval-lax --nbval-current-env --nbval-cell-timeout=$(CELL_TIMEOUT) -p no:cacheprovider
+
+notebooks-build: $(STAMP)
+	$(BIN)/python scripts/build_notebooks.py
+
+check-env: $(STAMP)
+	$(BIN)/python scripts/check_env.py
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/run_all.py
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,48 @@
+"""The shared recommend(): top-k selection and seen-item exclusion against a slow reference."""
+import numpy as np
+
+from lineage.data import Interactions
+from lineage.models import Popularity, Recommender, top_k
+
+
+def test_top_k_matches_a_full_sort():
+    rng = np.random.default_rng(0)
+    scores = rng.normal(size=(20, 50)).astype(np.float32)
+    expected = np.argsort(-scores, axis=1, kind="stable")[:, :7]
+    assert np.array_equal(top_k(scores, 7), expected)
+
+
+def test_top_k_marks_masked_slots_with_minus_one():
+    scores = np.array([[1.0, -np.inf, 3.0, -np.inf]])
+    assert top_k(scores, 3).tolist() == [[2, 0, -1]]
+
+
+class FixedScores(Recommender):
+    def __init__(self, scores):
+        self.scores = scores
+
+    def _fit(self, train):
+        pass
+
+    def score(self, users):
+        return self.scores[users]
+
+
+def test_recommend_excludes_training_items_only_when_asked():
+    train = Interactions(users=[0, 0, 1], items=[2, 0, 1], times=[0, 1, 2], values=[1, 1, 1],
+                         user_ids=np.array(["a", "b"]), item_ids=np.array(["x", "y", "z", "w"]))
+    scores = np.array([[4.0, 3.0, 5.0, 1.0], [1.0, 9.0, 2.0, 3.0]], dtype=np.float32)
+    model = FixedScores(scores).fit(train)
+    assert model.recommend([0, 1], k=2).tolist() == [[1, 3], [3, 2]]
+    assert model.recommend([0, 1], k=2, exclude_seen=False).tolist() == [[2, 0], [1, 3]]
+    assert model.recommend([0], k=4).tolist() == [[1, 3, -1, -1]]
+
+
+def test_popularity_counts_users_and_respects_the_window():
+    day = 86400.0
+    train = Interactions(users=[0, 1, 2, 0, 0, 1], items=[0, 0, 0, 1, 1, 1], times=[0, 0, 0, 9 * day, 9 * day, 9 * day],
+                         values=np.ones(6), user_ids=np.array(["a", "b", "c"]), item_ids=np.array(["x", "y", "z"]))
+    model = Popularity().fit(train)
+    assert model.recommend([2], k=2, exclude_seen=False).tolist() == [[0, 1]]  # 3 users beat 2 users
+    recent = Popularity(Popularity.config_class(window_days=2)).fit(train)
+    assert recent.recommend([2], k=1, exclude_seen=False).tolist() == [[1]]

@@ -1,0 +1,8 @@
+"""twotower_mini: a small PyTorch two-tower retrieval model, small enough to read in an afternoon.
+
+It stands on `lineage` (data model, splits, metrics, classic baselines) and adds:
+
+    twotower_mini.leaderboard   every model on one split, one table (the contract other tools use)
+    twotower_mini.cli           `python -m twotower_mini --help`
+"""
+__version__ = "0.1.0"

@@ -1,0 +1,3 @@
+from twotower_mini.cli import main
+
+raise SystemExit(main())
