@@ -1,0 +1,306 @@
+# %%
+# Setup: seeds first, so every number below is the same on every run.
+import time
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+from lineage.metrics import (average_precision_at_k, evaluate_lists, ndcg_at_k, precision_at_k,
+                             recall_at_k, test_users, true_recall_at_k)
+from lineage.models import Popularity, PopularityConfig
+from lineage.reproducibility import seed_everything
+from lineage.splits import split
+from lineage.world import generate_world
+
+rng = seed_everything(0)
+NOTEBOOK_START = time.perf_counter()
+
+# %% [markdown]
+# # 00 · The content app, and how we evaluate recommenders
+#
+# **Time:** about 30 minutes. **Prerequisites:** Python and numpy; nothing about recommenders.
+#
+# **You will learn to**
+# 1. describe the synthetic *content app* that every notebook uses, and why we generate it;
+# 2. say what *retrieval* and *ranking* are, and why real systems use both;
+# 3. choose a split: why a random split flatters models and can reorder them;
+# 4. compute precision, recall, nDCG and MAP at k by hand, and trust the library that does it;
+# 5. run the first baseline, popularity, and see why *logged* metrics are not the whole truth.
+#
+# ## 1. The world
+#
+# Real public datasets never contain everything we want to teach with: the items that were
+# *shown* but not chosen (impressions), what people *searched*, and, above all, what they would
+# *truly* have liked. So we generate a small app whose users read, watch and listen to content:
+#
+# - **users** live in a region, read one or two languages, like a few genres and strongly dislike
+#   some; some declare favourite genres at sign-up; some follow other users;
+# - **items** have a genre, a language, a publisher, a release time (a few arrive late, during the
+#   log), a hidden quality, and a title and description whose words hint at the genre;
+# - every **session** the app shows a few items chosen by its *logging policy* (part trending,
+#   part a noisy personal guess); the user picks at most one or two, by a utility model, or leaves;
+#   some sessions start with a **search**; good views may be **liked**.
+#
+# Because we wrote the generator, we also know each user's **true utility** for every item: the
+# oracle that real data never has.
+
+# %%
+world = generate_world()  # the default size; WorldConfig.sized("tiny" | "default" | "large")
+print(world.summary())
+
+# %%
+items = world.items
+for i in range(5):
+    print(f"{items['item_id'][i]}  [{items['genre'][i]:>8} · {items['language'][i]} · {items['publisher'][i]}]  "
+          f"{items['title'][i]}")
+print()
+users = world.users
+for u in range(3):
+    print(users["user_id"][u], users["region"][u], users["languages"][u], "declared:", users["declared_genres"][u] or "-")
+
+# %% [markdown]
+# ### The long tail
+#
+# A few items get most of the attention. Sort items by their number of views and plot them: the
+# curve falls steeply. Every model we build must do better than "show everyone the head".
+
+# %%
+data = world.interactions()  # the views, as the Interactions object every model reads
+views_per_item = np.sort(data.item_counts())[::-1]
+views_per_user = data.user_counts()
+top_decile_share = views_per_item[: data.n_items // 10].sum() / views_per_item.sum()
+
+fig, axes = plt.subplots(1, 3, figsize=(15, 3.8))
+axes[0].plot(np.arange(1, data.n_items + 1), np.maximum(views_per_item, 0.8))
+axes[0].set(xscale="log", yscale="log", xlabel="item rank", ylabel="views",
+            title=f"Item popularity: top 10% of items get {top_decile_share:.0%} of views")
+axes[1].hist(views_per_user, bins=50)
+axes[1].set(xlabel="views per user", ylabel="users", title="User activity is skewed too")
+
+# How often a shown item is chosen, by how much the user likes its genre (hidden taste).
+shown = world.impressions
+taste_of_shown = world.taste[shown["user"], world.items["genre_index"][shown["item"]]]
+bins = np.linspace(-4, 2.5, 14)
+which = np.digitize(taste_of_shown, bins)
+rate = [shown["chosen"][which == b].mean() if (which == b).sum() > 200 else np.nan for b in range(1, len(bins))]
+axes[2].bar((bins[:-1] + bins[1:]) / 2, rate, width=0.4)
+axes[2].set(xlabel="user's hidden taste for the item's genre", ylabel="chosen when shown",
+            title="Genre tastes drive choices")
+plt.tight_layout()
+plt.show()
+
+# %%
+# Lesson guard: the world has a long tail, and hated genres are (almost) never chosen.
+assert top_decile_share > 0.4, top_decile_share
+liked_rate = shown["chosen"][taste_of_shown > 1.0].mean()
+hated_rate = shown["chosen"][taste_of_shown < -2.5].mean()
+print(f"chosen when shown: liked genre {liked_rate:.1%}, disliked genre {hated_rate:.2%}")
+assert liked_rate > 10 * hated_rate
+
+# %% [markdown]
+# ## 2. Retrieval, then ranking
+#
+# A real app has millions of items and must answer in tens of milliseconds. Scoring every item
+# with a heavy model for every request is too slow, so systems work in two stages:
+#
+# 1. **retrieval** (candidate generation) picks a few hundred plausible items out of millions,
+#    with a cheap model: popularity, neighbours, matrix factorisation, or a *two-tower* model
+#    whose user and item vectors meet in a dot product, so the search is a nearest-neighbour
+#    lookup;
+# 2. **ranking** orders those few hundred with a richer model that can afford many features.
+#
+# Two different failures follow: the wanted item is *not among the candidates* (a retrieval
+# miss, measured by recall at the candidate count), or it is there but *ranked too low* (a
+# ranking miss). This course builds the retrieval stage, from the classics to two towers, and
+# hands its candidates to a small ranker in notebook 07.
+#
+# ## 3. Splitting the log: time matters
+#
+# To evaluate, we hide part of the log and ask each model to recommend the hidden items.
+#
+# - A **random split** hides random events. The model trains on events from the *future* of the
+#   ones it is tested on: it knows which items will become popular.
+# - A **temporal split** hides everything after a moment in time, as in production: train on the
+#   past, predict the future. Items released after the cut are *cold*: nobody saw them in training.
+#
+# Let us compare two popularity models under both splits: all-time counts, and counts over the
+# last 14 days of training only.
+
+# %%
+K = 10
+results = {}
+for protocol in ["random", "temporal"]:
+    parts = split(data, protocol, test_fraction=0.2, seed=42)
+    eval_users = test_users(parts.test)
+    for name, model in [("all-time popularity", Popularity()),
+                        ("last-14-days popularity", Popularity(PopularityConfig(window_days=14)))]:
+        model.fit(parts.train)
+        lists = model.recommend(eval_users, k=K)  # (n_test_users, K) item indices, seen items removed
+        results[protocol, name] = evaluate_lists(lists, eval_users, parts.train, parts.test, K)
+        print(f"{protocol:>8} · {name:<24} ndcg@10 = {results[protocol, name]['ndcg@10']:.4f}")
+
+# %%
+fig, ax = plt.subplots(figsize=(6, 3.5))
+names = ["all-time popularity", "last-14-days popularity"]
+for offset, protocol in [(-0.2, "random"), (0.2, "temporal")]:
+    ax.bar(np.arange(2) + offset, [results[protocol, n]["ndcg@10"] for n in names], width=0.4, label=protocol)
+ax.set_xticks(np.arange(2), names)
+ax.set(ylabel="nDCG@10", title="The split changes the numbers, and the winner")
+ax.legend(title="split")
+plt.show()
+
+# %%
+# Lesson guards: a random split flatters the models, and it reorders them.
+random_all, random_recent = results["random", names[0]]["ndcg@10"], results["random", names[1]]["ndcg@10"]
+temporal_all, temporal_recent = results["temporal", names[0]]["ndcg@10"], results["temporal", names[1]]["ndcg@10"]
+assert random_all > 1.3 * temporal_all, "a random split should inflate all-time popularity"
+assert random_recent < 0.8 * random_all, "on a random split, recent counts look clearly worse"
+assert temporal_recent >= temporal_all, "on the honest temporal split, recent counts are at least as good"
+
+# %% [markdown]
+# Under the random split, all-time popularity looks much better: it is trained on events spread
+# over the whole timeline, *including the weeks it is tested on*. Under the temporal split the
+# advantage vanishes and the recent window wins: what is popular *now* is what people take next.
+# From here on, the **temporal split is our default** on the world.
+#
+# ## 4. The metrics, by hand
+#
+# Each model returns, for each test user, a list of k items (full-catalogue ranking: every item is
+# a candidate, and items the user already had in training are removed). The user's **relevant**
+# items are those they took in the test period. With hits marked along the list:
+#
+# | metric | definition |
+# |---|---|
+# | precision@k | hits / k |
+# | recall@k | hits / number of relevant items |
+# | nDCG@k | Σ hit_j / log2(j+1), divided by the best possible value with min(#relevant, k) hits on top |
+# | MAP@k | Σ over hits of (precision at that rank) / number of relevant items |
+# | hit rate@k | per test event: is its item in the user's top k? |
+#
+# A list of five with hits at ranks 2 and 5, and three relevant items:
+
+# %%
+ranked = ["a", "b", "c", "d", "e"]
+relevant = {"b", "e", "z"}
+by_hand = {
+    "precision@5": 2 / 5,
+    "recall@5": 2 / 3,
+    "ndcg@5": (1 / np.log2(3) + 1 / np.log2(6)) / (1 / np.log2(2) + 1 / np.log2(3) + 1 / np.log2(4)),
+    "map@5": (1 / 2 + 2 / 5) / 3,
+}
+library = {
+    "precision@5": precision_at_k(ranked, relevant, 5),
+    "recall@5": recall_at_k(ranked, relevant, 5),
+    "ndcg@5": ndcg_at_k(ranked, relevant, 5),
+    "map@5": average_precision_at_k(ranked, relevant, 5),
+}
+for name in by_hand:
+    print(f"{name:<12} by hand {by_hand[name]:.4f}   lineage.metrics {library[name]:.4f}")
+    assert abs(by_hand[name] - library[name]) < 1e-12
+
+# %% [markdown]
+# Beware of definitions that differ between libraries: `implicit.evaluation.precision_at_k`
+# divides by min(k, #relevant), not by k, so it reports a recall-like number for users with few
+# test items. Ours is the textbook hits/k. Also avoid *sampled* metrics (rank the relevant item
+# against 100 random ones): they can reorder models (Krichene and Rendle, 2020); we always rank
+# the full catalogue.
+#
+# ## 5. Logged recall and true recall
+#
+# The test log only contains items the app *showed*. An item the user would have loved, but which
+# the logging policy never showed them, can never be a test hit. The world knows the truth, so we
+# can also measure **true recall@10**: how many of the user's ten truly best (unseen, released)
+# items the list contains.
+#
+# Let us compare popularity, a slightly personal "popular in your genres" model, and the oracle
+# itself (each user's true best items).
+
+# %%
+parts = split(data, "temporal", test_fraction=0.2, seed=42)
+eval_users = test_users(parts.test)
+seen = parts.train.to_csr()
+genre_of_item = world.items["genre_index"]
+genre_one_hot = np.eye(len(world.genres))[genre_of_item]  # (n_items, n_genres)
+train_counts = parts.train.item_counts().astype(np.float32)
+
+
+class PopularInYourGenres(Popularity):
+    """Popularity weighted by the share of the user's training views in each item's genre."""
+
+    def score(self, users):
+        genre_views = seen[users] @ genre_one_hot  # (n, n_genres)
+        share = genre_views / np.maximum(genre_views.sum(axis=1, keepdims=True), 1)
+        return (share[:, genre_of_item] + 1e-3) * train_counts[None, :]
+
+
+t_cut = parts.test.times.max() + 1
+oracle_lists = world.true_top_items(eval_users, K, released_before=t_cut, exclude=seen)
+true_top = world.true_top_items(eval_users, K, released_before=t_cut, exclude=seen)
+rows = {}
+for name, lists in [
+    ("popularity", Popularity().fit(parts.train).recommend(eval_users, k=K)),
+    ("popular in your genres", PopularInYourGenres().fit(parts.train).recommend(eval_users, k=K)),
+    ("oracle (true best items)", oracle_lists),
+]:
+    scores = evaluate_lists(lists, eval_users, parts.train, parts.test, K)
+    rows[name] = (scores["recall@10"], true_recall_at_k(lists, true_top, K))
+    print(f"{name:<26} logged recall@10 {rows[name][0]:.3f}   true recall@10 {rows[name][1]:.3f}")
+
+# %%
+fig, ax = plt.subplots(figsize=(6.5, 3.5))
+labels = list(rows)
+ax.bar(np.arange(3) - 0.2, [rows[n][0] for n in labels], width=0.4, label="logged recall@10")
+ax.bar(np.arange(3) + 0.2, [rows[n][1] for n in labels], width=0.4, label="true recall@10")
+ax.set_xticks(np.arange(3), labels)
+ax.set(title="The log rewards imitating what the app showed")
+ax.legend()
+plt.show()
+
+# %%
+# Lesson guards: personalising beats popularity on both measures, but the log under-rates the
+# oracle: it scores worse on logged recall than a model that imitates the logging policy.
+assert rows["popular in your genres"][0] > rows["popularity"][0]
+assert rows["popular in your genres"][1] > rows["popularity"][1]
+assert rows["oracle (true best items)"][1] > 0.99
+assert rows["oracle (true best items)"][0] < rows["popular in your genres"][0]
+
+# %% [markdown]
+# The oracle recommends exactly what each user would like most, yet its *logged* recall is lower
+# than a popularity-in-genre model's: many of those best items were never shown to the user, so
+# they never appear in the test log. Offline metrics on logged data measure agreement with the
+# past logging policy; they are the best we have on real data, but keep this bias in mind
+# (counterfactual evaluation and A/B tests exist for that reason).
+#
+# ## 6. The leaderboard
+#
+# The same split, metrics and models are available from the command line, for any dataset:
+#
+# ```bash
+# python -m twotower_mini leaderboard --dataset world --protocol temporal --models popularity
+# ```
+#
+# The cold-item segment shows what popularity cannot do: items released after the cut have no
+# training views, so no count-based model can recommend them.
+
+# %%
+from twotower_mini.leaderboard import LeaderboardConfig, format_table, run
+
+board = run(LeaderboardConfig(dataset="world", protocol="temporal", models=("popularity",), k=10, seed=42),
+            log=lambda message: None)
+print(format_table(board))
+assert board["models"]["popularity"]["recall@10/cold-items"] == 0.0
+
+# %% [markdown]
+# ## Summary
+#
+# - The content app gives us impressions, searches, likes and the true utility.
+# - Retrieval finds a few hundred candidates; ranking orders them. Two different ways to fail.
+# - Split by time: a random split inflates numbers and can change which model wins.
+# - Precision, recall, nDCG and MAP at k, over the full catalogue, seen items removed.
+# - Logged metrics reward imitating the logging policy; on the world we can also report true recall.
+#
+# Next: **01 neighbours**, the first personalised models.
+
+# %%
+elapsed = time.perf_counter() - NOTEBOOK_START
+print(f"notebook ran in {elapsed:.1f} s")
