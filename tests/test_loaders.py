@@ -524,11 +524,8 @@ def test_load_dataset_world_is_imported_lazily(monkeypatch):
 # ---- the real thing -------------------------------------------------------------------------
 
 @pytest.mark.ml100k
-def test_real_ml100k():
-    directory = Path(os.environ.get("TT_ML100K_DIR") or REPO_ROOT.parent / "shared" / "datasets" / "ml-100k")
-    if not (directory / "u.data").is_file():
-        pytest.skip(f"MovieLens 100K not found in {directory} (set TT_ML100K_DIR; see data/README.md)")
-    data = load_movielens_100k(directory)
+def test_real_ml100k(ml100k_dir):
+    data = load_movielens_100k(ml100k_dir)
     assert (data.n_users, data.n_items, len(data)) == (943, 1682, 100_000)
     assert data.report.rows_read == 100_000 and data.report.counts == {}
     assert data.item_features["title"][0] == "Toy Story"
