@@ -1,0 +1,320 @@
+"""Point-in-time features for the two towers (lesson L6).
+
+A training example is an interaction (user u, item i, time t). Every feature of that example is
+computed from events *strictly before t*: the user's history is what they had taken before t, the
+item's view counts are the views before t. Computing them from the whole log instead leaks the
+answer (the history would contain the very item to predict, and counts would include the
+future), which inflates offline metrics and then fails in production. The same builder serves
+training (features at each event's time) and serving (features at "now", the end of training).
+
+Feature fields (each becomes one input of a tower):
+
+- a *bag* field is a padded (n, L) int64 matrix of token ids, 0 = padding, 1 = unknown token,
+  optionally with (n, L) float weights (recency); the tower sums their embeddings;
+- a *numeric* field is an (n, d) float32 matrix.
+
+User side: history of items before t (recency-weighted), liked items before t, search words
+before t, and every static column of `Interactions.user_features` (region, languages, declared
+genres, follows, demographics ...). Item side: the item id (switchable off, for cold start), every
+static column of `Interactions.item_features` (genre, language, publisher, title and description
+words ...), the item's age at t, and dynamic counts: views and likes in recent windows before t.
+
+Static columns are turned into fields by simple rules: a list-of-tuples column is a bag of its
+tokens; a string column with fewer distinct values than half the rows is a one-token bag (longer
+free-text columns such as "title" are skipped: use their "_words" column); a float column is
+numeric (standardised; missing values become 0 plus a missing flag); a column ending in "_time"
+becomes the age at t in log-days.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from lineage.data import Interactions
+
+DAY = 86400.0
+PAD, UNKNOWN = 0, 1
+
+
+@dataclass
+class FeatureConfig:
+    history_length: int = 50  # most recent items kept in the user's history bag
+    history_mode: str = "before"  # "before": events before t (point-in-time); "all-but-target": every
+    #   training event except the example itself (only for random splits, where "before" has no meaning)
+    recency_half_life_days: float | None = 14.0  # history weight halves every this many days before t
+    #   (None: all history items weigh the same)
+    search_words: int = 20  # most recent search words kept
+    count_windows_days: tuple[float, ...] = (1.0, 7.0, 28.0)  # dynamic view/like count windows; () = none.
+    #   Windows, not all-time counts: an all-time count grows with the log, so at serving time it
+    #   would be far larger than any count seen in training (train/serve skew).
+    use_user_id: bool = False  # a user-id embedding: memorises, but new users have none
+    use_item_id: bool = True  # an item-id embedding: memorises, but new items have none
+    min_token_count: int = 2  # tokens seen fewer times in training become "unknown"
+    drop: tuple[str, ...] = ()  # field names to leave out (ablations)
+    leaky: bool = False  # DEMONSTRATION ONLY: compute features from the whole log, future included
+
+
+@dataclass
+class FieldSpec:
+    name: str
+    kind: str  # "bag" or "numeric"
+    size: int  # vocabulary size (bag) or width (numeric)
+    weighted: bool = False  # bag with per-token weights
+
+
+class Vocabulary:
+    """Token -> id, with 0 for padding and 1 for tokens not seen (often enough) in training."""
+
+    def __init__(self, tokens, min_count: int = 1):
+        values, counts = np.unique(np.asarray(list(tokens), dtype=str), return_counts=True)
+        kept = values[counts >= min_count]
+        self.index = {token: position + 2 for position, token in enumerate(kept.tolist())}
+
+    def __len__(self) -> int:
+        return len(self.index) + 2
+
+    def encode(self, rows, max_length: int | None = None) -> np.ndarray:
+        """Rows of token tuples -> (n, L) padded ids; L = longest row (capped by max_length)."""
+        rows = [tuple(row) if isinstance(row, (tuple, list)) else (row,) for row in rows]
+        length = max([len(r) for r in rows] + [1])
+        length = min(length, max_length) if max_length else length
+        out = np.zeros((len(rows), length), dtype=np.int64)
+        for r, row in enumerate(rows):
+            for j, token in enumerate(row[:length]):
+                out[r, j] = self.index.get(str(token), UNKNOWN)
+        return out
+
+
+# ---- the two vectorised primitives of point-in-time features --------------------------------------
+class EventIndex:
+    """Events grouped by a key (user or item) and sorted by time, for fast "before t" look-ups."""
+
+    def __init__(self, groups: np.ndarray, times: np.ndarray, values: np.ndarray, n_groups: int):
+        order = np.lexsort((times, groups))
+        self.groups, self.times, self.values = groups[order], times[order], values[order]
+        self.t0 = float(times.min()) if len(times) else 0.0
+        self.span = float(times.max() - self.t0 + 2 * 365 * DAY) if len(times) else 1.0
+        self.key = self.groups * self.span + (self.times - self.t0)  # sorted: by group, then time
+        self.starts = np.searchsorted(self.groups, np.arange(n_groups), "left")
+        self.ends = np.searchsorted(self.groups, np.arange(n_groups), "right")
+
+    def position_before(self, groups: np.ndarray, times: np.ndarray) -> np.ndarray:
+        """Index of the first event of each group at or after `times` (so events before it are < t)."""
+        offset = np.clip(np.asarray(times, dtype=np.float64) - self.t0, -0.5, self.span - 1)
+        position = np.searchsorted(self.key, groups * self.span + offset, "left")
+        return np.clip(position, self.starts[groups], self.ends[groups])
+
+    def last_before(self, groups, times, length: int, leaky: bool = False):
+        """(n, length) positions of each group's last `length` events before t, -1 where none.
+
+        leaky=True takes the group's last events in the whole log instead (future included)."""
+        end = self.ends[groups] if leaky else self.position_before(groups, times)
+        positions = end[:, None] - length + np.arange(length)[None, :]  # (n, length), oldest first
+        return np.where(positions >= self.starts[groups][:, None], positions, -1)
+
+    def count_between(self, groups, start_times, end_times, leaky: bool = False) -> np.ndarray:
+        """(n,) number of events of each group with start <= time < end."""
+        if leaky:
+            return (self.ends[groups] - self.starts[groups]).astype(np.float64)
+        return (self.position_before(groups, end_times) - self.position_before(groups, start_times)).astype(np.float64)
+
+
+@dataclass
+class SideLog:
+    """Events beyond the interactions themselves, where the dataset has them (the world does)."""
+
+    search_users: np.ndarray | None = None  # (s,) user index of each search
+    search_times: np.ndarray | None = None  # (s,) time of each search
+    search_queries: list | None = None  # (s,) query strings
+    view_session: dict | None = None  # (user, item) -> session of that view
+    skipped_by_session: dict | None = None  # session -> items shown in the feed and not chosen
+
+    @classmethod
+    def from_world(cls, world) -> "SideLog":
+        s, v, imp = world.searches, world.views, world.impressions
+        view_session = {(u, i): session for u, i, session in zip(v["user"].tolist(), v["item"].tolist(),
+                                                                 v["session"].tolist())}
+        skipped = (~imp["chosen"]) & (imp["source"] == "feed")
+        skipped_by_session: dict[int, list[int]] = {}
+        for session, item in zip(imp["session"][skipped].tolist(), imp["item"][skipped].tolist()):
+            skipped_by_session.setdefault(session, []).append(item)
+        return cls(search_users=s["user"], search_times=s["time"], search_queries=list(s["query"]),
+                   view_session=view_session, skipped_by_session=skipped_by_session)
+
+    def skipped_impressions(self, users, items, max_per_example: int) -> np.ndarray:
+        """(n, M) items shown in the same session as each (user, item) view and not chosen; -1 = none."""
+        out = np.full((len(users), max_per_example), -1, dtype=np.int64)
+        if self.view_session is None:
+            return out
+        for row, (u, i) in enumerate(zip(np.asarray(users).tolist(), np.asarray(items).tolist())):
+            skipped = self.skipped_by_session.get(self.view_session.get((u, i), -1), ())
+            out[row, :len(skipped[:max_per_example])] = skipped[:max_per_example]
+        return out
+
+
+@dataclass
+class FeatureBuilder:
+    """Builds tower inputs for (user, time) and (item, time) queries from a training log."""
+
+    train: Interactions
+    config: FeatureConfig = field(default_factory=FeatureConfig)
+    side: SideLog | None = None
+
+    def __post_init__(self):
+        cfg, train = self.config, self.train
+        self.now = float(train.times.max()) + 1.0 if len(train) else 0.0  # serving time: just after training
+        positions = np.arange(len(train))
+        self.user_events = EventIndex(train.users, train.times, positions, train.n_users)
+        self.item_views = EventIndex(train.items, train.times, positions, train.n_items)
+        liked = train.values > 1.0  # the world marks likes with value 2; ratings >= 4 on MovieLens
+        if train.values.max(initial=0) > 2.0:
+            liked = train.values >= 4.0
+        self.liked = liked
+        self.user_likes = EventIndex(train.users[liked], train.times[liked], positions[liked], train.n_users)
+        self.item_likes = EventIndex(train.items[liked], train.times[liked], positions[liked], train.n_items)
+        self.search_index, self.search_vocab = None, None
+        if self.side is not None and self.side.search_users is not None:
+            words, users, times = [], [], []
+            for u, t, query in zip(self.side.search_users, self.side.search_times, self.side.search_queries):
+                for word in str(query).split():
+                    words.append(word), users.append(u), times.append(t)
+            self.search_vocab = Vocabulary(words, cfg.min_token_count)
+            word_ids = self.search_vocab.encode([(w,) for w in words])[:, 0] if words else np.zeros(0, np.int64)
+            self.search_index = EventIndex(np.asarray(users, np.int64), np.asarray(times, np.float64), word_ids,
+                                           train.n_users)
+        self.user_static, self.user_static_specs = _static_fields(train.user_features, train.n_users, "user", cfg)
+        self.item_static, self.item_static_specs = _static_fields(train.item_features, train.n_items, "item", cfg)
+        self.item_counts = train.item_counts()  # for logQ and popularity fallbacks
+
+    # ---- field specs (what the towers must be built for) ------------------------------------------
+    def user_fields(self) -> list[FieldSpec]:
+        cfg = self.config
+        specs = [FieldSpec("history", "bag", self.train.n_items + 2, weighted=True),
+                 FieldSpec("liked_history", "bag", self.train.n_items + 2)]
+        if self.search_index is not None:
+            specs.append(FieldSpec("search_words", "bag", len(self.search_vocab)))
+        if cfg.use_user_id:
+            specs.append(FieldSpec("user_id", "bag", self.train.n_users + 2))
+        specs += self.user_static_specs
+        return [s for s in specs if s.name not in cfg.drop]
+
+    def item_fields(self) -> list[FieldSpec]:
+        cfg = self.config
+        specs = []
+        if cfg.use_item_id:
+            specs.append(FieldSpec("item_id", "bag", self.train.n_items + 2))
+        specs += self.item_static_specs
+        if cfg.count_windows_days:
+            specs.append(FieldSpec("counts", "numeric", 2 * len(cfg.count_windows_days)))
+        return [s for s in specs if s.name not in cfg.drop]
+
+    # ---- features ------------------------------------------------------------------------------
+    def user_features(self, users, times, target_items=None) -> dict[str, np.ndarray]:
+        """Tower inputs for users at times (features from events strictly before each time).
+
+        target_items: with history_mode "all-but-target", the example's own item is left out."""
+        cfg = self.config
+        users = np.asarray(users, dtype=np.int64)
+        times = np.broadcast_to(np.asarray(times, dtype=np.float64), users.shape)
+        names = {s.name for s in self.user_fields()}
+        out = {}
+        everything = cfg.leaky or cfg.history_mode == "all-but-target"
+        positions = self.user_events.last_before(users, times, cfg.history_length, leaky=everything)
+        valid = positions >= 0
+        event = self.user_events.values[np.maximum(positions, 0)]  # (n, L) rows of train
+        items = np.where(valid, self.train.items[event] + 2, PAD)
+        if cfg.history_mode == "all-but-target" and target_items is not None and not cfg.leaky:
+            items[items == (np.asarray(target_items)[:, None] + 2)] = PAD
+        age_days = np.maximum(times[:, None] - self.train.times[event], 0.0) / DAY
+        if cfg.recency_half_life_days:
+            weights = np.where(items != PAD, 0.5 ** (age_days / cfg.recency_half_life_days), 0.0)
+        else:  # no recency: every past item counts the same
+            weights = (items != PAD).astype(np.float64)
+        weights = weights / np.maximum(weights.sum(axis=1, keepdims=True), 1e-9)  # a weighted mean
+        if "history" in names:
+            out["history"], out["history_weights"] = items, weights.astype(np.float32)
+        if "liked_history" in names:
+            liked_positions = self.user_likes.last_before(users, times, cfg.history_length, leaky=everything)
+            liked_event = self.user_likes.values[np.maximum(liked_positions, 0)]
+            liked_items = np.where(liked_positions >= 0, self.train.items[liked_event] + 2, PAD)
+            if cfg.history_mode == "all-but-target" and target_items is not None and not cfg.leaky:
+                liked_items[liked_items == (np.asarray(target_items)[:, None] + 2)] = PAD
+            out["liked_history"] = liked_items
+        if "search_words" in names:
+            word_positions = self.search_index.last_before(users, times, cfg.search_words, leaky=cfg.leaky)
+            out["search_words"] = np.where(word_positions >= 0,
+                                           self.search_index.values[np.maximum(word_positions, 0)], PAD)
+        if "user_id" in names:
+            out["user_id"] = (users + 2)[:, None]
+        for name, column in self.user_static.items():
+            if name in names:
+                out[name] = _static_at(column, users, times)
+        return out
+
+    def item_features(self, items, times) -> dict[str, np.ndarray]:
+        """Tower inputs for items at times (dynamic counts from views strictly before each time)."""
+        cfg = self.config
+        items = np.asarray(items, dtype=np.int64)
+        times = np.broadcast_to(np.asarray(times, dtype=np.float64), items.shape)
+        names = {s.name for s in self.item_fields()}
+        out = {}
+        if "item_id" in names:
+            out["item_id"] = (items + 2)[:, None]
+        for name, column in self.item_static.items():
+            if name in names:
+                out[name] = _static_at(column, items, times)
+        if "counts" in names:
+            columns = []
+            for window in cfg.count_windows_days:
+                columns.append(self.item_views.count_between(items, times - window * DAY, times, cfg.leaky))
+                columns.append(self.item_likes.count_between(items, times - window * DAY, times, cfg.leaky))
+            out["counts"] = np.log1p(np.stack(columns, axis=1)).astype(np.float32)  # (n, 2w+1)
+        return out
+
+    def describe(self) -> str:
+        lines = ["user tower inputs: " + ", ".join(f"{s.name}[{s.size}]" for s in self.user_fields()),
+                 "item tower inputs: " + ", ".join(f"{s.name}[{s.size}]" for s in self.item_fields())]
+        return "\n".join(lines)
+
+
+# ---- static side columns -> fields ------------------------------------------------------------
+@dataclass
+class _StaticColumn:
+    kind: str  # "bag", "numeric" or "age"
+    values: np.ndarray  # (n, L) ids, (n, d) floats, or (n,) times for "age"
+
+
+def _static_fields(columns: dict, n_rows: int, side: str, cfg: FeatureConfig):
+    fields, specs = {}, []
+    for name, column in columns.items():
+        if name in cfg.drop:
+            continue
+        if isinstance(column, list):  # multi-valued: a bag of tokens
+            vocab = Vocabulary([token for row in column for token in row], cfg.min_token_count)
+            fields[name] = _StaticColumn("bag", vocab.encode(column, max_length=32))
+            specs.append(FieldSpec(name, "bag", len(vocab)))
+            continue
+        column = np.asarray(column)
+        if name.endswith("_time") and column.dtype.kind in "fi":
+            fields[name] = _StaticColumn("age", column.astype(np.float64))
+            specs.append(FieldSpec(name, "numeric", 2))
+        elif column.dtype.kind in "fi":
+            values = column.astype(np.float64)
+            missing = np.isnan(values)
+            mean, std = np.nanmean(values) if (~missing).any() else 0.0, np.nanstd(values) if (~missing).any() else 1.0
+            standardised = np.where(missing, 0.0, (values - mean) / (std or 1.0))
+            fields[name] = _StaticColumn("numeric", np.stack([standardised, missing], axis=1).astype(np.float32))
+            specs.append(FieldSpec(name, "numeric", 2))
+        elif len(np.unique(column.astype(str))) <= max(2, n_rows // 2):  # categorical, not free text
+            vocab = Vocabulary(column.astype(str), cfg.min_token_count)
+            fields[name] = _StaticColumn("bag", vocab.encode(column.astype(str)))
+            specs.append(FieldSpec(name, "bag", len(vocab)))
+    return fields, specs
+
+
+def _static_at(column: _StaticColumn, rows: np.ndarray, times: np.ndarray) -> np.ndarray:
+    if column.kind == "age":  # log-days since the timestamp, and whether it is still in the future
+        age_days = (times - column.values[rows]) / DAY
+        return np.stack([np.log1p(np.maximum(age_days, 0.0)), age_days < 0], axis=1).astype(np.float32)
+    return column.values[rows]

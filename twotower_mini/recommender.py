@@ -1,0 +1,84 @@
+"""The two-tower model behind the same interface as every classic model (`lineage.models.base`).
+
+    model = TwoTowerRecommender(TwoTowerConfig()).fit(train)
+    model.recommend(users, k=10)
+
+`fit` builds point-in-time features from the training log, carves a validation part out of it
+(same protocol as the evaluation, never the test part) to early-stop, and, by default, trains
+again on all of train for the number of epochs that validation chose. `score` embeds users with
+their features as of the end of training and takes dot products with every item's vector.
+
+Fallbacks by design: a user with no history is embedded from whatever else is known (region,
+languages, declared genres, searches; or nothing, which gives the tower's "average user"); an item
+with no training events is embedded from its side features (with its id embedding untrained).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from lineage.data import Interactions
+from lineage.models.base import Recommender
+from lineage.splits import validation_split
+from twotower_mini.features import FeatureBuilder, FeatureConfig, SideLog
+from twotower_mini.towers import TowerConfig, TwoTowerModel
+from twotower_mini.train import TrainConfig, item_vectors, train_towers, user_vectors
+
+
+@dataclass
+class TwoTowerConfig:
+    features: FeatureConfig = field(default_factory=FeatureConfig)  # what each tower sees
+    towers: TowerConfig = field(default_factory=TowerConfig)  # how wide and deep the towers are
+    training: TrainConfig = field(default_factory=TrainConfig)  # loss, negatives, schedule
+    validation_protocol: str = "temporal"  # how to carve validation out of train (match the test protocol)
+    validation_fraction: float = 0.1  # share of train used for early stopping
+    refit: bool = True  # after early stopping, train again on all of train for the chosen epochs
+
+
+class TwoTowerRecommender(Recommender):
+    name = "twotower"
+    config_class = TwoTowerConfig
+
+    def __init__(self, config: TwoTowerConfig | None = None, side: SideLog | None = None):
+        self.config = config or TwoTowerConfig()
+        self.side = side
+
+    def _build(self, train: Interactions) -> tuple[FeatureBuilder, TwoTowerModel]:
+        features = FeatureBuilder(train, self.config.features, self.side)
+        model = TwoTowerModel(features.user_fields(), features.item_fields(), self.config.towers)
+        return features, model
+
+    def _fit(self, train: Interactions) -> None:
+        cfg = self.config
+        epochs = cfg.training.epochs
+        self.history_ = []
+        if cfg.validation_fraction > 0:
+            inner = validation_split(train, cfg.validation_protocol, cfg.validation_fraction, cfg.training.seed)
+            features, model = self._build(inner.train)
+            run = replace(cfg.training, history=[])
+            model = train_towers(model, features, run, validation=inner.test, side=self.side)
+            self.history_ = run.history
+            val_key = f"val_recall@{run.eval_k}"
+            epochs = int(np.argmax([r[val_key] for r in run.history])) + 1
+            self.best_epoch_ = epochs
+            if not cfg.refit:
+                self.features_, self.model_ = features, model
+                self._export()
+                return
+        features, model = self._build(train)
+        run = replace(cfg.training, history=[])
+        self.model_ = train_towers(model, features, run, side=self.side, epochs=epochs)
+        self.features_ = features
+        self.refit_history_ = run.history
+        self._export()
+
+    def _export(self) -> None:
+        """Item vectors as of the end of training: the index that retrieval searches."""
+        self.item_vectors_ = item_vectors(self.model_, self.features_, self.features_.now)  # (n_items, D)
+
+    def user_vectors(self, users) -> np.ndarray:
+        return user_vectors(self.model_, self.features_, users, self.features_.now)  # (len(users), D)
+
+    def score(self, users) -> np.ndarray:
+        return (self.user_vectors(users) @ self.item_vectors_.T) * self.model_.scale

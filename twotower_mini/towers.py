@@ -1,0 +1,105 @@
+"""The two towers and their dot product (lesson L5).
+
+Each tower turns a dict of feature fields (see `twotower_mini.features`) into one vector:
+
+    bag fields     --EmbeddingBag(sum, weighted)-->  (B, E) each
+    numeric fields --------------------------------> (B, d) each
+    concatenate ---> MLP (Linear, ReLU, ...) ---> (B, D) ---> optional L2 normalisation
+
+The score of a (user, item) pair is the dot product of the two D-dimensional vectors, divided by
+a temperature. With only an id field on each side and no hidden layers, the two-tower model *is*
+matrix factorisation; every other field is side information that MF cannot use (lesson L11).
+Embedding every kind of entity (ids, words, genres) into one space so that a dot product fits the
+task is the StarSpace idea (Wu et al. 2018, lesson L13); the YouTube candidate generator
+(Covington et al. 2016) and Yi et al. (2019) are the industrial references.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from twotower_mini.features import PAD, FieldSpec
+
+
+@dataclass
+class TowerConfig:
+    embedding_dim: int = 64  # width of each field's embedding bag
+    hidden: tuple[int, ...] = (128,)  # MLP hidden layers; () = a single linear map
+    output_dim: int = 64  # D, the size of the vectors whose dot product is the score
+    dropout: float = 0.0  # dropout after each hidden layer
+    l2_normalize: bool = True  # unit-length outputs: the score becomes a cosine
+    temperature: float = 0.05  # scores are divided by this (only used with l2_normalize)
+    linear_only: bool = False  # no MLP at all: output = sum of field embeddings (pure MF with ids)
+    field_dims: dict = field(default_factory=dict)  # optional per-field embedding width overrides
+
+
+class Tower(nn.Module):
+    """Fields -> one vector. `fields` come from FeatureBuilder.user_fields() / item_fields()."""
+
+    def __init__(self, fields: list[FieldSpec], config: TowerConfig):
+        super().__init__()
+        self.fields, self.config = fields, config
+        self.bags = nn.ModuleDict()
+        width = 0
+        for spec in fields:
+            if spec.kind == "bag":
+                dim = config.output_dim if config.linear_only else config.field_dims.get(spec.name, config.embedding_dim)
+                self.bags[spec.name] = nn.EmbeddingBag(spec.size, dim, mode="sum", padding_idx=PAD)
+                nn.init.normal_(self.bags[spec.name].weight, std=0.05)
+                width += dim
+            else:
+                width += spec.size
+        self.numeric_names = [s.name for s in fields if s.kind == "numeric"]
+        if config.linear_only:
+            self.numeric_projection = nn.Linear(sum(s.size for s in fields if s.kind == "numeric"),
+                                                config.output_dim, bias=False) if self.numeric_names else None
+            self.mlp = None
+        else:
+            layers, previous = [], width
+            for size in config.hidden:
+                layers += [nn.Linear(previous, size), nn.ReLU()]
+                if config.dropout:
+                    layers.append(nn.Dropout(config.dropout))
+                previous = size
+            layers.append(nn.Linear(previous, config.output_dim))
+            self.mlp = nn.Sequential(*layers)
+
+    def forward(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+        parts = []
+        for spec in self.fields:
+            if spec.kind == "bag":
+                ids = inputs[spec.name]  # (B, L)
+                weights = inputs.get(f"{spec.name}_weights")  # (B, L) or None
+                if weights is None:  # a plain bag: mean of the non-padding tokens
+                    weights = (ids != PAD).float()
+                    weights = weights / weights.sum(dim=1, keepdim=True).clamp(min=1.0)
+                parts.append(self.bags[spec.name](ids, per_sample_weights=weights))  # (B, E)
+        numeric = [inputs[name] for name in self.numeric_names]
+        if self.mlp is None:
+            out = torch.stack(parts, dim=0).sum(dim=0) if parts else 0.0
+            if numeric:
+                out = out + self.numeric_projection(torch.cat(numeric, dim=1))
+        else:
+            out = self.mlp(torch.cat(parts + numeric, dim=1))  # (B, D)
+        return F.normalize(out, dim=-1) if self.config.l2_normalize else out
+
+
+class TwoTowerModel(nn.Module):
+    """A user tower and an item tower; score(u, i) = <u, i> / temperature."""
+
+    def __init__(self, user_fields: list[FieldSpec], item_fields: list[FieldSpec], config: TowerConfig):
+        super().__init__()
+        self.config = config
+        self.user_tower = Tower(user_fields, config)
+        self.item_tower = Tower(item_fields, config)
+
+    @property
+    def scale(self) -> float:
+        return 1.0 / self.config.temperature if self.config.l2_normalize else 1.0
+
+    def forward(self, user_inputs, item_inputs) -> torch.Tensor:
+        """(B, B) scores of every user in the batch against every item in the batch."""
+        return self.user_tower(user_inputs) @ self.item_tower(item_inputs).T * self.scale

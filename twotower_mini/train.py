@@ -1,0 +1,188 @@
+"""Training the two towers: a plain loop over shuffled batches of positive interactions.
+
+Each epoch visits every training interaction once, in a seeded random order. For a batch:
+
+    user vectors  U = user_tower(features of each user just before their interaction)   (B, D)
+    item vectors  V = item_tower(features of each positive item at that time)           (B, D)
+    logits        U V^T / temperature, minus log q (logQ correction), accidental hits masked
+                  [+ uniform negatives from the catalogue] [+ the session's skipped impressions]
+    loss          softmax cross-entropy: each user should pick out their own item
+
+After each epoch the model is scored on the validation interactions (recall@k over the full
+catalogue, seen items excluded); training stops when that has not improved for `patience` epochs
+and the best weights are kept. Everything is seeded: on a CPU, two runs give identical numbers.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from lineage.data import Interactions
+from lineage.metrics import evaluate_lists, test_users
+from lineage.models.base import top_k
+from twotower_mini.features import FeatureBuilder
+from twotower_mini.losses import StreamingFrequency, extra_negative_logits, in_batch_logits, softmax_loss
+from twotower_mini.towers import TwoTowerModel
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 20  # upper bound; early stopping usually ends sooner
+    batch_size: int = 512  # B: also the number of in-batch negatives
+    learning_rate: float = 3e-3  # Adam
+    weight_decay: float = 0.0  # L2 penalty on all weights (Adam's, coupled)
+    logq: str = "exact"  # "none", "exact" (training frequencies) or "streaming" (Yi et al. 2019 estimate)
+    in_batch: bool = True  # use the other positives of the batch as negatives
+    uniform_negatives: int = 0  # extra negatives drawn uniformly from the catalogue per batch (mixed if in_batch)
+    impression_negatives: int = 0  # up to this many skipped impressions per example as hard negatives
+    impression_weight: float = 1.0  # their weight in the softmax denominator
+    mask_accidental_hits: bool = True  # never treat the positive item itself as a negative
+    patience: int = 2  # epochs without validation improvement before stopping
+    eval_k: int = 10  # validation metric: recall@eval_k ...
+    eval_users: int = 2000  # ... over at most this many validation users (sampled once, seeded)
+    seed: int = 0  # numpy and torch seeds
+    threads: int = 2  # torch intra-op threads (this course assumes a 2-core laptop)
+    progress: bool = True  # show a progress bar
+    history: list = field(default_factory=list)  # filled in: one dict per epoch
+
+
+def item_vectors(model: TwoTowerModel, features: FeatureBuilder, at_time: float, batch_size: int = 8192) -> np.ndarray:
+    """(n_items, D) item embeddings with features as of `at_time` (export for retrieval)."""
+    n_items = features.train.n_items
+    out = []
+    with torch.no_grad():
+        for start in range(0, n_items, batch_size):
+            items = np.arange(start, min(start + batch_size, n_items))
+            out.append(model.item_tower(as_tensors(features.item_features(items, at_time))).numpy())
+    return np.concatenate(out) if out else np.zeros((0, model.config.output_dim), dtype=np.float32)
+
+
+def user_vectors(model: TwoTowerModel, features: FeatureBuilder, users, at_time: float,
+                 batch_size: int = 8192) -> np.ndarray:
+    """(len(users), D) user embeddings with features as of `at_time`."""
+    users = np.asarray(users, dtype=np.int64)
+    out = []
+    with torch.no_grad():
+        for start in range(0, len(users), batch_size):
+            chunk = users[start:start + batch_size]
+            out.append(model.user_tower(as_tensors(features.user_features(chunk, at_time))).numpy())
+    return np.concatenate(out) if out else np.zeros((0, model.config.output_dim), dtype=np.float32)
+
+
+def as_tensors(arrays: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
+    return {name: torch.from_numpy(np.ascontiguousarray(values)) for name, values in arrays.items()}
+
+
+def _take(arrays: dict[str, np.ndarray], rows: np.ndarray) -> dict[str, torch.Tensor]:
+    return {name: torch.from_numpy(np.ascontiguousarray(values[rows])) for name, values in arrays.items()}
+
+
+def validation_recall(model: TwoTowerModel, features: FeatureBuilder, validation: Interactions, k: int,
+                      users: np.ndarray) -> float:
+    """recall@k of the model on validation interactions, full catalogue, training items excluded."""
+    model.eval()
+    scores = user_vectors(model, features, users, features.now) @ item_vectors(model, features, features.now).T
+    seen = features.train.to_csr(binary=True)[users]
+    scores[np.repeat(np.arange(len(users)), np.diff(seen.indptr)), seen.indices] = -np.inf
+    lists = top_k(scores, k)
+    model.train()
+    return evaluate_lists(lists, users, features.train, validation, k)[f"recall@{k}"]
+
+
+def train_towers(model: TwoTowerModel, features: FeatureBuilder, config: TrainConfig,
+          validation: Interactions | None = None, side=None, epochs: int | None = None) -> TwoTowerModel:
+    """Train `model` on every interaction of `features.train`; early-stop on `validation` if given."""
+    torch.manual_seed(config.seed)
+    torch.set_num_threads(config.threads)
+    rng = np.random.default_rng(config.seed)
+    data = features.train
+    n, n_items = len(data), data.n_items
+    # Every example's features, computed once, point-in-time (as of just before its own event).
+    user_inputs = features.user_features(data.users, data.times, target_items=data.items)
+    item_inputs = features.item_features(data.items, data.times)
+    skipped = None
+    if config.impression_negatives and side is not None:
+        skipped = side.skipped_impressions(data.users, data.items, config.impression_negatives)  # (n, M)
+    frequency = data.item_counts() / max(n, 1)  # exact probability that a random positive is item j
+    streaming = StreamingFrequency(seed=config.seed) if config.logq == "streaming" else None
+    optimiser = torch.optim.Adam(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
+    eval_users = None
+    if validation is not None:
+        eval_users = test_users(validation)
+        if len(eval_users) > config.eval_users:
+            eval_users = np.sort(rng.choice(eval_users, config.eval_users, replace=False))
+    best_score, best_state, waited = -1.0, None, 0
+    total_epochs = epochs or config.epochs
+    model.train()
+    for epoch in range(total_epochs):
+        order = rng.permutation(n)
+        batches = range(0, n, config.batch_size)
+        bar = tqdm(batches, desc=f"epoch {epoch + 1}/{total_epochs}", disable=not config.progress, leave=False)
+        losses, start = [], time.perf_counter()
+        for first in bar:
+            rows = order[first:first + config.batch_size]
+            item_ids = torch.from_numpy(data.items[rows])
+            users = model.user_tower(_take(user_inputs, rows))  # (B, D)
+            items = model.item_tower(_take(item_inputs, rows))  # (B, D)
+            columns = []
+            if config.in_batch:
+                log_q = None
+                if config.logq == "exact":
+                    log_q = torch.from_numpy(np.log(frequency[data.items[rows]] * len(rows))).float()
+                elif config.logq == "streaming":
+                    streaming.update(data.items[rows])
+                    log_q = torch.from_numpy(np.log(streaming.probability(data.items[rows]))).float()
+                columns.append(in_batch_logits(users @ items.T * model.scale, item_ids, log_q,
+                                               config.mask_accidental_hits))
+            else:  # the positive alone in column 0 of the in-batch layout
+                positive = (users * items).sum(dim=1) * model.scale
+                diagonal = torch.full((len(rows), len(rows)), float("-inf"))
+                columns.append(diagonal.diagonal_scatter(positive))
+            if config.uniform_negatives:
+                negative_ids = rng.integers(0, n_items, config.uniform_negatives)
+                at = data.times[rows].min()  # the earliest moment of the batch: no future counts
+                negatives = model.item_tower(as_tensors(features.item_features(negative_ids, at)))  # (N, D)
+                ids = torch.from_numpy(np.broadcast_to(negative_ids, (len(rows), len(negative_ids))).copy())
+                log_q = float(np.log(config.uniform_negatives / n_items)) if config.logq != "none" else None
+                columns.append(extra_negative_logits(users @ negatives.T * model.scale, ids, item_ids,
+                                                     -log_q if log_q is not None else None))
+            if skipped is not None:
+                shown = skipped[rows]  # (B, M)
+                flat = np.maximum(shown, 0).ravel()
+                shown_vectors = model.item_tower(as_tensors(
+                    features.item_features(flat, np.repeat(data.times[rows], shown.shape[1]))))
+                shown_vectors = shown_vectors.view(len(rows), shown.shape[1], -1)  # (B, M, D)
+                shown_scores = torch.einsum("bd,bmd->bm", users, shown_vectors) * model.scale
+                columns.append(extra_negative_logits(shown_scores, torch.from_numpy(shown), item_ids,
+                                                     float(np.log(config.impression_weight))))
+            loss = softmax_loss(torch.cat(columns, dim=1))
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+            losses.append(loss.item())
+            if config.progress:
+                bar.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}")
+        record = {"epoch": epoch + 1, "loss": float(np.mean(losses)), "seconds": time.perf_counter() - start,
+                  "examples_per_second": n / (time.perf_counter() - start)}
+        if validation is not None:
+            record[f"val_recall@{config.eval_k}"] = validation_recall(model, features, validation, config.eval_k,
+                                                                      eval_users)
+            score = record[f"val_recall@{config.eval_k}"]
+            if score > best_score:
+                best_score, waited = score, 0
+                best_state = {name: value.clone() for name, value in model.state_dict().items()}
+            else:
+                waited += 1
+        config.history.append(record)
+        if config.progress:
+            tqdm.write(", ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in record.items()))
+        if validation is not None and waited >= config.patience:
+            break
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    model.eval()
+    return model
