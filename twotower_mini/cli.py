@@ -1,9 +1,12 @@
 """The command line: `python -m twotower_mini --help`.
 
-    python -m twotower_mini leaderboard --dataset world --protocol temporal --models popularity
+    python -m twotower_mini leaderboard --dataset world --protocol temporal --models popularity,twotower
+    python -m twotower_mini train --dataset world --out runs/world.pt
+    python -m twotower_mini evaluate --checkpoint runs/world.pt
+    python -m twotower_mini recommend --checkpoint runs/world.pt --user u00017 --k 5
 
-Errors in the input (a malformed file, an unknown option value) end with a one-line message on
-stderr and exit status 2, never a traceback.
+Errors in the input (a malformed file, an unknown option value, a foreign checkpoint) end with a
+one-line message on stderr and exit status 2, never a traceback.
 """
 from __future__ import annotations
 
@@ -14,43 +17,75 @@ from lineage.data import DataError
 from lineage.splits import PROTOCOLS
 
 DATASETS = ("world", "ml-100k", "ml-latest", "csv")
+FORMATTER = argparse.ArgumentDefaultsHelpFormatter
 
 
+def _stderr(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+# ---- options shared by every subcommand that reads a dataset -------------------------------------
+def _add_data_options(p) -> None:
+    group = p.add_argument_group("data")
+    group.add_argument("--dataset", choices=DATASETS, default="world",
+                       help="world = the embedded synthetic content app; ml-100k / ml-latest = MovieLens "
+                            "(see data/README.md); csv = your own files (--interactions ...)")
+    group.add_argument("--data-dir", help="folder with the MovieLens files (default: $TT_ML100K_DIR / "
+                                          "$TT_MLLATEST_DIR, else data/ml-100k or data/ml-latest-small)")
+    group.add_argument("--interactions", help="csv dataset: the interactions file (header row required)")
+    group.add_argument("--items", help="csv dataset: optional items file (side information)")
+    group.add_argument("--users", help="csv dataset: optional users file (side information)")
+    group.add_argument("--user-col", default="user", help="csv dataset: user id column")
+    group.add_argument("--item-col", default="item", help="csv dataset: item id column")
+    group.add_argument("--time-col", default="time", help="csv dataset: timestamp column (numeric seconds)")
+    group.add_argument("--sep", default=",", help="csv dataset: field separator (use '\\t' for tab)")
+    group.add_argument("--world-size", default="default", help="world dataset: size preset (tiny, default, large)")
+    group.add_argument("--world-seed", type=int, default=0, help="world dataset: the seed that generates the world")
+    split_group = p.add_argument_group("split")
+    split_group.add_argument("--protocol", choices=PROTOCOLS, default="temporal",
+                             help="how to split: temporal (global time cut), leave-last-out, per-user, per-item "
+                                  "(Microsoft Recommenders benchmark), random (TensorFlow Recommenders tutorial)")
+    split_group.add_argument("--test-fraction", type=float, default=None,
+                             help="share of events in test (default 0.25 for per-item, else 0.2; "
+                                  "ignored by leave-last-out)")
+    split_group.add_argument("--seed", type=int, default=42, help="seed of the split and of the models")
+
+
+def _leaderboard_config(args, **overrides):
+    from twotower_mini.leaderboard import LeaderboardConfig
+
+    csv_options = {}
+    if args.dataset == "csv":
+        if not args.interactions:
+            raise DataError("--interactions", "the csv dataset needs --interactions FILE")
+        csv_options = dict(interactions_path=args.interactions, items_path=args.items, users_path=args.users,
+                           user_col=args.user_col, item_col=args.item_col, time_col=args.time_col,
+                           sep="\t" if args.sep in ("\\t", "tab") else args.sep)
+    return LeaderboardConfig(dataset=args.dataset, protocol=args.protocol, seed=args.seed,
+                             test_fraction=args.test_fraction, data_dir=args.data_dir, csv_options=csv_options,
+                             world_size=args.world_size, world_seed=args.world_seed, **overrides)
+
+
+def _data_spec(config) -> dict:
+    """What a checkpoint must remember to rebuild the same training data."""
+    return {"dataset": config.dataset, "protocol": config.protocol, "seed": config.seed,
+            "test_fraction": config.test_fraction, "data_dir": config.data_dir, "csv_options": config.csv_options,
+            "world_size": config.world_size, "world_seed": config.world_seed}
+
+
+# ---- leaderboard -------------------------------------------------------------------------------
 def _add_leaderboard(sub) -> None:
     from twotower_mini.leaderboard import available_models
 
-    p = sub.add_parser(
-        "leaderboard",
-        help="fit models on one split and print a table of top-k metrics",
-        description="Fit every requested model on the same split of one dataset and report "
-                    "precision, recall, nDCG, MAP, hit rate and coverage at k over the full catalogue.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
-    p.add_argument("--dataset", choices=DATASETS, default="world",
-                   help="world = the embedded synthetic content app; ml-100k / ml-latest = MovieLens "
-                        "(see data/README.md); csv = your own files (--interactions ...)")
-    p.add_argument("--data-dir", help="folder with the MovieLens files (default: $TT_ML100K_DIR / "
-                                      "$TT_MLLATEST_DIR, else data/ml-100k or data/ml-latest-small)")
-    p.add_argument("--interactions", help="csv dataset: the interactions file (header row required)")
-    p.add_argument("--items", help="csv dataset: optional items file (side information)")
-    p.add_argument("--users", help="csv dataset: optional users file (side information)")
-    p.add_argument("--user-col", default="user", help="csv dataset: user id column")
-    p.add_argument("--item-col", default="item", help="csv dataset: item id column")
-    p.add_argument("--time-col", default="time", help="csv dataset: timestamp column (numeric seconds)")
-    p.add_argument("--sep", default=",", help="csv dataset: field separator (use '\\t' for tab)")
-    p.add_argument("--protocol", choices=PROTOCOLS, default="temporal",
-                   help="how to split: temporal (global time cut), leave-last-out, per-user, "
-                        "per-item (Microsoft Recommenders benchmark), random (TensorFlow Recommenders tutorial)")
-    p.add_argument("--test-fraction", type=float, default=None,
-                   help="share of events in test (default 0.25 for per-item, else 0.2; ignored by leave-last-out)")
-    p.add_argument("--seed", type=int, default=42, help="seed of the split and of the models")
-    p.add_argument("--models", default="popularity",
-                   help=f"comma-separated, from: {','.join(available_models())}")
+    p = sub.add_parser("leaderboard", help="fit models on one split and print a table of top-k metrics",
+                       description="Fit every requested model on the same split of one dataset and report "
+                                   "precision, recall, nDCG, MAP, hit rate and coverage at k over the full catalogue.",
+                       formatter_class=FORMATTER)
+    _add_data_options(p)
+    p.add_argument("--models", default="popularity", help=f"comma-separated, from: {','.join(available_models())}")
     p.add_argument("--k", type=int, default=10, help="length of each recommendation list")
     p.add_argument("--exclude-seen", action=argparse.BooleanOptionalAction, default=True,
                    help="hide items the user already has in train (the TFRS tutorial protocol does not)")
-    p.add_argument("--world-size", default="default", help="world dataset: size preset (tiny, default, large)")
-    p.add_argument("--world-seed", type=int, default=0, help="world dataset: the seed that generates the world")
     p.add_argument("--json", metavar="OUT", help="write the results as JSON to this file")
     p.add_argument("--save-recommendations", metavar="DIR",
                    help="write test.csv and <model>.csv (original ids) so the metrics can be recomputed")
@@ -60,35 +95,122 @@ def _add_leaderboard(sub) -> None:
 def _run_leaderboard(args) -> int:
     from twotower_mini import leaderboard
 
-    csv_options = {}
-    if args.dataset == "csv":
-        if not args.interactions:
-            raise DataError("--interactions", "the csv dataset needs --interactions FILE")
-        csv_options = dict(interactions_path=args.interactions, items_path=args.items, users_path=args.users,
-                           user_col=args.user_col, item_col=args.item_col, time_col=args.time_col,
-                           sep="\t" if args.sep in ("\\t", "tab") else args.sep)
-    config = leaderboard.LeaderboardConfig(
-        dataset=args.dataset, protocol=args.protocol,
-        models=tuple(m.strip() for m in args.models.split(",") if m.strip()),
-        k=args.k, seed=args.seed, test_fraction=args.test_fraction, exclude_seen=args.exclude_seen,
-        data_dir=args.data_dir, csv_options=csv_options, world_size=args.world_size, world_seed=args.world_seed,
-    )
-    result = leaderboard.run(config, save_dir=args.save_recommendations,
-                             log=lambda message: print(message, file=sys.stderr, flush=True))
+    config = _leaderboard_config(args, models=tuple(m.strip() for m in args.models.split(",") if m.strip()),
+                                 k=args.k, exclude_seen=args.exclude_seen)
+    result = leaderboard.run(config, save_dir=args.save_recommendations, log=_stderr)
     print(leaderboard.format_table(result))
     if args.json:
         leaderboard.write_json(result, args.json)
     return 0
 
 
+# ---- train / evaluate / recommend ---------------------------------------------------------------
+def _add_train(sub) -> None:
+    p = sub.add_parser("train", help="train the two-tower model on the training part of a split and save it",
+                       description="Train the two-tower model (tuned preset for the dataset and protocol) on the "
+                                   "training part of the split, early-stopping on a validation part carved from "
+                                   "train, and save a checkpoint.", formatter_class=FORMATTER)
+    _add_data_options(p)
+    p.add_argument("--out", required=True, help="checkpoint file to write (e.g. runs/world.pt)")
+    p.add_argument("--epochs", type=int, default=None, help="override the preset's maximum number of epochs")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True, help="show progress bars")
+    p.set_defaults(handler=_run_train)
+
+
+def _run_train(args) -> int:
+    from dataclasses import replace
+
+    from twotower_mini import checkpoint, leaderboard
+
+    config = _leaderboard_config(args)
+    data, world, parts, _ = leaderboard.prepare(config, log=_stderr)
+    model = leaderboard.build_model("twotower", config.dataset, config.protocol, world)
+    training = replace(model.config.training, progress=args.progress,
+                       epochs=args.epochs or model.config.training.epochs)
+    model.config = replace(model.config, training=training)
+    _stderr(f"training on {len(parts.train):,} interactions of {data.name} ...")
+    model.fit(parts.train)
+    checkpoint.save(args.out, model, _data_spec(config), parts.train)
+    _stderr(f"saved {args.out}")
+    return 0
+
+
+def _load_checkpoint(path):
+    from twotower_mini import checkpoint, leaderboard
+    from twotower_mini.features import SideLog
+
+    payload = checkpoint.load(path)
+    spec = dict(payload["data"])
+    spec.pop("fingerprint")
+    config = leaderboard.LeaderboardConfig(**spec)
+    data, world, parts, _ = leaderboard.prepare(config, log=_stderr)
+    model = checkpoint.restore(payload, parts.train, side=SideLog.from_world(world) if world else None)
+    return model, data, parts
+
+
+def _add_evaluate(sub) -> None:
+    p = sub.add_parser("evaluate", help="evaluate a saved two-tower model on the test part of its split",
+                       description="Rebuild the checkpoint's dataset and split, and report top-k metrics of the "
+                                   "saved model on the test part.", formatter_class=FORMATTER)
+    p.add_argument("--checkpoint", required=True, help="a file written by `train`")
+    p.add_argument("--k", type=int, default=10, help="length of each recommendation list")
+    p.add_argument("--exclude-seen", action=argparse.BooleanOptionalAction, default=True,
+                   help="hide items the user already has in train")
+    p.set_defaults(handler=_run_evaluate)
+
+
+def _run_evaluate(args) -> int:
+    from lineage.metrics import evaluate
+
+    model, data, parts = _load_checkpoint(args.checkpoint)
+    scores = evaluate(model, parts.train, parts.test, k=args.k, exclude_seen=args.exclude_seen)
+    for name, value in scores.items():
+        print(f"{name:<16} {value:.4f}" if isinstance(value, float) else f"{name:<16} {value}")
+    return 0
+
+
+def _add_recommend(sub) -> None:
+    p = sub.add_parser("recommend", help="top-k items for some users from a saved two-tower model",
+                       description="Print each user's top-k items (original ids, with titles when known). "
+                                   "A user id the model has never seen is served as a new user with no history "
+                                   "(the tower's average user), and said so on stderr.", formatter_class=FORMATTER)
+    p.add_argument("--checkpoint", required=True, help="a file written by `train`")
+    p.add_argument("--user", action="append", required=True, help="a user id as in the dataset (repeatable)")
+    p.add_argument("--k", type=int, default=10, help="number of items per user")
+    p.add_argument("--exclude-seen", action=argparse.BooleanOptionalAction, default=True,
+                   help="hide items the user already has in train")
+    p.set_defaults(handler=_run_recommend)
+
+
+def _run_recommend(args) -> int:
+    import numpy as np
+
+    model, data, _ = _load_checkpoint(args.checkpoint)
+    index = {user_id: u for u, user_id in enumerate(data.user_ids.tolist())}
+    titles = data.item_features.get("title")
+    for user_id in args.user:
+        if user_id in index:
+            lists = model.recommend(np.array([index[user_id]]), k=args.k, exclude_seen=args.exclude_seen)[0]
+        else:
+            _stderr(f"user {user_id!r} is not in the data: serving as a new user with no history")
+            lists = model.recommend_new_user(k=args.k)
+        print(f"{user_id}:")
+        for rank, item in enumerate(lists[lists >= 0], start=1):
+            title = f"  {titles[item]}" if titles is not None else ""
+            print(f"  {rank:>3}. {data.item_ids[item]}{title}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m twotower_mini",
-        description="Two-tower retrieval, taught from the classics up. Run a subcommand with --help "
-                    "for its options.",
+        description="Two-tower retrieval, taught from the classics up. Run a subcommand with --help for its options.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_leaderboard(sub)
+    _add_train(sub)
+    _add_evaluate(sub)
+    _add_recommend(sub)
     return parser
 
 
@@ -97,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.handler(args)
-    except (DataError, ValueError, FileNotFoundError) as error:
+    except (DataError, ValueError, FileNotFoundError) as error:  # CheckpointError is a ValueError
         print(f"error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -113,6 +113,12 @@ class EventIndex:
         positions = end[:, None] - length + np.arange(length)[None, :]  # (n, length), oldest first
         return np.where(positions >= self.starts[groups][:, None], positions, -1)
 
+    def take(self, positions: np.ndarray, fill) -> np.ndarray:
+        """The event values at `positions` (from last_before), `fill` where the position is -1."""
+        if len(self.values) == 0:
+            return np.full(positions.shape, fill, dtype=self.values.dtype)
+        return np.where(positions >= 0, self.values[np.maximum(positions, 0)], fill)
+
     def count_between(self, groups, start_times, end_times, leaky: bool = False) -> np.ndarray:
         """(n,) number of events of each group with start <= time < end."""
         if leaky:
@@ -221,9 +227,8 @@ class FeatureBuilder:
         out = {}
         everything = cfg.leaky or cfg.history_mode == "all-but-target"
         positions = self.user_events.last_before(users, times, cfg.history_length, leaky=everything)
-        valid = positions >= 0
-        event = self.user_events.values[np.maximum(positions, 0)]  # (n, L) rows of train
-        items = np.where(valid, self.train.items[event] + 2, PAD)
+        event = self.user_events.take(positions, -1)  # (n, L) rows of train, -1 = none
+        items = np.where(event >= 0, self.train.items[event] + 2, PAD)
         if cfg.history_mode == "all-but-target" and target_items is not None and not cfg.leaky:
             items[items == (np.asarray(target_items)[:, None] + 2)] = PAD
         age_days = np.maximum(times[:, None] - self.train.times[event], 0.0) / DAY
@@ -236,15 +241,14 @@ class FeatureBuilder:
             out["history"], out["history_weights"] = items, weights.astype(np.float32)
         if "liked_history" in names:
             liked_positions = self.user_likes.last_before(users, times, cfg.history_length, leaky=everything)
-            liked_event = self.user_likes.values[np.maximum(liked_positions, 0)]
-            liked_items = np.where(liked_positions >= 0, self.train.items[liked_event] + 2, PAD)
+            liked_event = self.user_likes.take(liked_positions, -1)
+            liked_items = np.where(liked_event >= 0, self.train.items[liked_event] + 2, PAD)
             if cfg.history_mode == "all-but-target" and target_items is not None and not cfg.leaky:
                 liked_items[liked_items == (np.asarray(target_items)[:, None] + 2)] = PAD
             out["liked_history"] = liked_items
         if "search_words" in names:
             word_positions = self.search_index.last_before(users, times, cfg.search_words, leaky=cfg.leaky)
-            out["search_words"] = np.where(word_positions >= 0,
-                                           self.search_index.values[np.maximum(word_positions, 0)], PAD)
+            out["search_words"] = self.search_index.take(word_positions, PAD)
         if "user_id" in names:
             out["user_id"] = (users + 2)[:, None]
         for name, column in self.user_static.items():

@@ -64,12 +64,26 @@ def load(config: LeaderboardConfig):
     return load_dataset(config.dataset, data_dir=config.data_dir, **config.csv_options), None
 
 
-def build_model(name: str, dataset: str):
+def build_model(name: str, dataset: str, protocol: str = "temporal", world=None):
+    """A fresh model with the defaults tuned for this dataset (and, for the two-tower, protocol)."""
     if name == "twotower":
-        from twotower_mini.model_zoo import make_twotower  # the two-tower package (issue 4)
+        from twotower_mini.features import SideLog
+        from twotower_mini.presets import preset
+        from twotower_mini.recommender import TwoTowerRecommender
 
-        return make_twotower(dataset)
+        return TwoTowerRecommender(preset(dataset, protocol), side=SideLog.from_world(world) if world else None)
     return make_model(name, dataset)
+
+
+def prepare(config: LeaderboardConfig, log=print):
+    """Load the dataset and split it: (data, world or None, split, test fraction)."""
+    if config.protocol not in PROTOCOLS:
+        raise ValueError(f"unknown protocol {config.protocol!r}; expected one of {', '.join(PROTOCOLS)}")
+    data, world = load(config)
+    if data.report is not None and data.report.counts:
+        log(f"{data.name}: {data.report.summary()}")
+    fraction = config.test_fraction or DEFAULT_TEST_FRACTION.get(config.protocol, 0.2)
+    return data, world, split(data, config.protocol, fraction, config.seed), fraction
 
 
 def run(config: LeaderboardConfig, save_dir: str | None = None, log=print) -> dict:
@@ -77,13 +91,7 @@ def run(config: LeaderboardConfig, save_dir: str | None = None, log=print) -> di
     for name in config.models:
         if name not in available_models():
             raise ValueError(f"unknown model {name!r}; expected some of {','.join(available_models())}")
-    if config.protocol not in PROTOCOLS:
-        raise ValueError(f"unknown protocol {config.protocol!r}; expected one of {', '.join(PROTOCOLS)}")
-    data, world = load(config)
-    if data.report is not None and data.report.counts:
-        log(f"{data.name}: {data.report.summary()}")
-    fraction = config.test_fraction or DEFAULT_TEST_FRACTION.get(config.protocol, 0.2)
-    parts = split(data, config.protocol, fraction, config.seed)
+    data, world, parts, fraction = prepare(config, log)
     train, test = parts.train, parts.test
     users = test_users(test)
     log(f"{data.name}: {data.n_users:,} users, {data.n_items:,} items; {config.protocol} split "
@@ -102,7 +110,7 @@ def run(config: LeaderboardConfig, save_dir: str | None = None, log=print) -> di
     recommendations = {}
     for name in config.models:
         log(f"  {name}: fitting ...")
-        model = build_model(name, config.dataset)
+        model = build_model(name, config.dataset, config.protocol, world)
         start = time.perf_counter()
         model.fit(train)
         fit_seconds = time.perf_counter() - start

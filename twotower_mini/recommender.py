@@ -17,13 +17,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 import numpy as np
+import torch
 
 from lineage.data import Interactions
-from lineage.models.base import Recommender
+from lineage.models.base import Recommender, top_k
 from lineage.splits import validation_split
 from twotower_mini.features import FeatureBuilder, FeatureConfig, SideLog
 from twotower_mini.towers import TowerConfig, TwoTowerModel
-from twotower_mini.train import TrainConfig, item_vectors, train_towers, user_vectors
+from twotower_mini.train import TrainConfig, as_tensors, item_vectors, train_towers, user_vectors
 
 
 @dataclass
@@ -79,6 +80,18 @@ class TwoTowerRecommender(Recommender):
 
     def user_vectors(self, users) -> np.ndarray:
         return user_vectors(self.model_, self.features_, users, self.features_.now)  # (len(users), D)
+
+    def new_user_vector(self) -> np.ndarray:
+        """(D,) the vector of a user we know nothing about: every input empty (padding or zeros)."""
+        blank = {name: np.zeros_like(values) for name, values in
+                 self.features_.user_features(np.array([0]), self.features_.now).items()}
+        with torch.no_grad():
+            return self.model_.user_tower(as_tensors(blank)).numpy()[0]
+
+    def recommend_new_user(self, k: int = 10) -> np.ndarray:
+        """(k,) items for a user with no history and no known attributes."""
+        scores = self.item_vectors_ @ self.new_user_vector() * self.model_.scale
+        return top_k(scores[None, :], k)[0]
 
     def score(self, users) -> np.ndarray:
         return (self.user_vectors(users) @ self.item_vectors_.T) * self.model_.scale

@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 from lineage.data import Interactions
 from lineage.metrics import evaluate_lists, test_users
 from lineage.models.base import top_k
-from twotower_mini.features import FeatureBuilder
+from twotower_mini.features import PAD, FeatureBuilder
 from twotower_mini.losses import StreamingFrequency, extra_negative_logits, in_batch_logits, softmax_loss
 from twotower_mini.towers import TwoTowerModel
 
@@ -47,6 +47,18 @@ class TrainConfig:
     seed: int = 0  # numpy and torch seeds
     threads: int = 2  # torch intra-op threads (this course assumes a 2-core laptop)
     progress: bool = True  # show a progress bar
+    full_softmax: bool = False  # every catalogue item is a negative (the exact softmax, (B, n_items) logits;
+    #   small catalogues only). Replaces in-batch and uniform negatives; needs no logQ correction.
+    history_dropout: float = 0.0  # share of each example's history / liked-history tokens dropped at random
+    #   in every batch (denoising, as Mult-DAE, Liang et al. 2018); never at serving time
+    batch_features: bool = False  # build each batch's features when it is drawn (memory B x L) instead of
+    #   every example's up front (memory n x L, faster for short histories); use it for long histories
+    min_positive_value: float | None = None  # only events with value >= this are training positives
+    #   (e.g. ratings >= 4); histories still hold every event. None: every event is a positive
+    value_weights: bool = False  # weight each positive's loss by its value (e.g. its rating)
+    optimizer: str = "adam"  # "adam", "adamw" (decoupled weight decay) or "adagrad" (the TFRS tutorial's)
+    eval_metric: str = "recall"  # early-stopping metric at eval_k: "recall", "ndcg" or "hitrate"
+    eval_exclude_seen: bool = True  # validation lists exclude training items (False: the TFRS protocol)
     history: list = field(default_factory=list)  # filled in: one dict per epoch
 
 
@@ -81,16 +93,56 @@ def _take(arrays: dict[str, np.ndarray], rows: np.ndarray) -> dict[str, torch.Te
     return {name: torch.from_numpy(np.ascontiguousarray(values[rows])) for name, values in arrays.items()}
 
 
+HISTORY_FIELDS = ("history", "liked_history")  # the bags that history dropout thins out
+
+
+def drop_history(arrays: dict[str, np.ndarray], rate: float, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """Each history token set to padding with probability `rate`; kept recency weights renormalised.
+
+    Then columns that are padding in every row are cut off (they cost time and add nothing)."""
+    out = dict(arrays)
+    for name in HISTORY_FIELDS:
+        if name not in out:
+            continue
+        ids = out[name]  # (B, L)
+        if rate > 0:
+            ids = np.where(rng.random(ids.shape) < rate, PAD, ids)
+        keep = (ids != PAD).any(axis=0)  # (L,) columns with at least one token
+        out[name] = ids[:, keep]
+        if f"{name}_weights" in out:
+            weights = np.where(ids != PAD, out[f"{name}_weights"], 0.0)[:, keep]  # (B, L')
+            out[f"{name}_weights"] = (weights / np.maximum(weights.sum(axis=1, keepdims=True), 1e-9)).astype(np.float32)
+    return out
+
+
+def validation_metric(model: TwoTowerModel, features: FeatureBuilder, validation: Interactions, k: int,
+                      users: np.ndarray, metric: str = "recall", exclude_seen: bool = True) -> float:
+    """metric@k ("recall", "ndcg", "hitrate", ...) on validation interactions over the full catalogue;
+    training items excluded from the lists unless exclude_seen=False."""
+    model.eval()
+    scores = user_vectors(model, features, users, features.now) @ item_vectors(model, features, features.now).T
+    if exclude_seen:
+        seen = features.train.to_csr(binary=True)[users]
+        scores[np.repeat(np.arange(len(users)), np.diff(seen.indptr)), seen.indices] = -np.inf
+    lists = top_k(scores, k)
+    model.train()
+    return evaluate_lists(lists, users, features.train, validation, k, exclude_seen)[f"{metric}@{k}"]
+
+
 def validation_recall(model: TwoTowerModel, features: FeatureBuilder, validation: Interactions, k: int,
                       users: np.ndarray) -> float:
     """recall@k of the model on validation interactions, full catalogue, training items excluded."""
-    model.eval()
-    scores = user_vectors(model, features, users, features.now) @ item_vectors(model, features, features.now).T
-    seen = features.train.to_csr(binary=True)[users]
-    scores[np.repeat(np.arange(len(users)), np.diff(seen.indptr)), seen.indices] = -np.inf
-    lists = top_k(scores, k)
-    model.train()
-    return evaluate_lists(lists, users, features.train, validation, k)[f"recall@{k}"]
+    return validation_metric(model, features, validation, k, users, "recall")
+
+
+def make_optimiser(model: torch.nn.Module, config: "TrainConfig") -> torch.optim.Optimizer:
+    if config.optimizer == "adam":
+        return torch.optim.Adam(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
+    if config.optimizer == "adamw":
+        return torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
+    if config.optimizer == "adagrad":
+        return torch.optim.Adagrad(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
+    raise ValueError(f"unknown optimizer {config.optimizer!r}; expected adam, adamw or adagrad")
 
 
 def train_towers(model: TwoTowerModel, features: FeatureBuilder, config: TrainConfig,
@@ -100,16 +152,22 @@ def train_towers(model: TwoTowerModel, features: FeatureBuilder, config: TrainCo
     torch.set_num_threads(config.threads)
     rng = np.random.default_rng(config.seed)
     data = features.train
-    n, n_items = len(data), data.n_items
-    # Every example's features, computed once, point-in-time (as of just before its own event).
-    user_inputs = features.user_features(data.users, data.times, target_items=data.items)
-    item_inputs = features.item_features(data.items, data.times)
+    n_items = data.n_items
+    examples = np.arange(len(data))  # rows of `data` that are training positives
+    if config.min_positive_value is not None:
+        examples = examples[data.values >= config.min_positive_value]
+    n = len(examples)
+    user_inputs = item_inputs = None
+    if not config.batch_features:
+        # Every example's features, computed once, point-in-time (as of just before its own event).
+        user_inputs = features.user_features(data.users, data.times, target_items=data.items)
+        item_inputs = features.item_features(data.items, data.times)
     skipped = None
     if config.impression_negatives and side is not None:
         skipped = side.skipped_impressions(data.users, data.items, config.impression_negatives)  # (n, M)
-    frequency = data.item_counts() / max(n, 1)  # exact probability that a random positive is item j
+    frequency = np.bincount(data.items[examples], minlength=n_items) / max(n, 1)  # P(a random positive is item j)
     streaming = StreamingFrequency(seed=config.seed) if config.logq == "streaming" else None
-    optimiser = torch.optim.Adam(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
+    optimiser = make_optimiser(model, config)
     eval_users = None
     if validation is not None:
         eval_users = test_users(validation)
@@ -119,17 +177,33 @@ def train_towers(model: TwoTowerModel, features: FeatureBuilder, config: TrainCo
     total_epochs = epochs or config.epochs
     model.train()
     for epoch in range(total_epochs):
-        order = rng.permutation(n)
+        order = rng.permutation(examples)
         batches = range(0, n, config.batch_size)
         bar = tqdm(batches, desc=f"epoch {epoch + 1}/{total_epochs}", disable=not config.progress, leave=False)
         losses, start = [], time.perf_counter()
         for first in bar:
             rows = order[first:first + config.batch_size]
             item_ids = torch.from_numpy(data.items[rows])
-            users = model.user_tower(_take(user_inputs, rows))  # (B, D)
-            items = model.item_tower(_take(item_inputs, rows))  # (B, D)
-            columns = []
-            if config.in_batch:
+            if config.batch_features:  # built now, as of just before each example's event
+                batch_users = features.user_features(data.users[rows], data.times[rows], target_items=data.items[rows])
+                batch_items = features.item_features(data.items[rows], data.times[rows])
+            else:
+                batch_users = {name: values[rows] for name, values in user_inputs.items()}
+                batch_items = {name: values[rows] for name, values in item_inputs.items()}
+            if config.history_dropout or config.batch_features:
+                batch_users = drop_history(batch_users, config.history_dropout, rng)
+            users = model.user_tower(as_tensors(batch_users))  # (B, D)
+            columns, labels = [], None
+            if config.full_softmax:  # the exact softmax: every item of the catalogue is a candidate
+                at = data.times[rows].min()  # the earliest moment of the batch: no future counts
+                catalogue = model.item_tower(as_tensors(features.item_features(np.arange(n_items), at)))  # (n_items, D)
+                columns.append(users @ catalogue.T * model.scale)  # (B, n_items)
+                labels = item_ids  # the positive's column is its item index
+            else:
+                items = model.item_tower(as_tensors(batch_items))  # (B, D)
+            if config.full_softmax:
+                pass
+            elif config.in_batch:
                 log_q = None
                 if config.logq == "exact":
                     log_q = torch.from_numpy(np.log(frequency[data.items[rows]] * len(rows))).float()
@@ -142,7 +216,7 @@ def train_towers(model: TwoTowerModel, features: FeatureBuilder, config: TrainCo
                 positive = (users * items).sum(dim=1) * model.scale
                 diagonal = torch.full((len(rows), len(rows)), float("-inf"))
                 columns.append(diagonal.diagonal_scatter(positive))
-            if config.uniform_negatives:
+            if config.uniform_negatives and not config.full_softmax:
                 negative_ids = rng.integers(0, n_items, config.uniform_negatives)
                 at = data.times[rows].min()  # the earliest moment of the batch: no future counts
                 negatives = model.item_tower(as_tensors(features.item_features(negative_ids, at)))  # (N, D)
@@ -150,7 +224,7 @@ def train_towers(model: TwoTowerModel, features: FeatureBuilder, config: TrainCo
                 log_q = float(np.log(config.uniform_negatives / n_items)) if config.logq != "none" else None
                 columns.append(extra_negative_logits(users @ negatives.T * model.scale, ids, item_ids,
                                                      -log_q if log_q is not None else None))
-            if skipped is not None:
+            if skipped is not None and not config.full_softmax:
                 shown = skipped[rows]  # (B, M)
                 flat = np.maximum(shown, 0).ravel()
                 shown_vectors = model.item_tower(as_tensors(
@@ -159,7 +233,8 @@ def train_towers(model: TwoTowerModel, features: FeatureBuilder, config: TrainCo
                 shown_scores = torch.einsum("bd,bmd->bm", users, shown_vectors) * model.scale
                 columns.append(extra_negative_logits(shown_scores, torch.from_numpy(shown), item_ids,
                                                      float(np.log(config.impression_weight))))
-            loss = softmax_loss(torch.cat(columns, dim=1))
+            weights = torch.from_numpy(data.values[rows]) if config.value_weights else None
+            loss = softmax_loss(torch.cat(columns, dim=1), weights, labels)
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()
@@ -169,9 +244,9 @@ def train_towers(model: TwoTowerModel, features: FeatureBuilder, config: TrainCo
         record = {"epoch": epoch + 1, "loss": float(np.mean(losses)), "seconds": time.perf_counter() - start,
                   "examples_per_second": n / (time.perf_counter() - start)}
         if validation is not None:
-            record[f"val_recall@{config.eval_k}"] = validation_recall(model, features, validation, config.eval_k,
-                                                                      eval_users)
-            score = record[f"val_recall@{config.eval_k}"]
+            score = validation_metric(model, features, validation, config.eval_k, eval_users, config.eval_metric,
+                                      config.eval_exclude_seen)
+            record[f"val_{config.eval_metric}@{config.eval_k}"] = score
             if score > best_score:
                 best_score, waited = score, 0
                 best_state = {name: value.clone() for name, value in model.state_dict().items()}

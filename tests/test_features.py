@@ -1,0 +1,126 @@
+"""Point-in-time features (lesson L6): no feature of an example may depend on an event at or
+after the example's time. Checked as a property over random small logs: scrambling everything
+from time t on (who did what, and which searches were whose) must not change any feature as of t.
+A deliberately leaky builder must fail the same check."""
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from lineage.data import Interactions
+from twotower_mini.features import DAY, EventIndex, FeatureBuilder, FeatureConfig, SideLog, Vocabulary
+
+WORDS = ["space", "ship", "love", "paris", "war", "chef", "goal", "song"]
+
+
+def make_log(rng, n_events, n_users, n_items, n_times):
+    times = rng.integers(0, n_times, n_events).astype(float) * DAY / 4  # many ties on purpose
+    data = Interactions(
+        users=rng.integers(0, n_users, n_events), items=rng.integers(0, n_items, n_events), times=times,
+        values=rng.choice([1.0, 2.0], n_events),
+        user_ids=np.array([f"u{u}" for u in range(n_users)]), item_ids=np.array([f"i{i}" for i in range(n_items)]),
+        user_features={"region": np.array([["north", "south"][u % 2] for u in range(n_users)])},
+        item_features={"genre": np.array([["scifi", "drama", "food"][i % 3] for i in range(n_items)]),
+                       "release_time": rng.integers(-20, n_times, n_items).astype(float) * DAY / 4},
+    )
+    n_searches = max(1, n_events // 2)
+    side = SideLog(search_users=rng.integers(0, n_users, n_searches),
+                   search_times=rng.integers(0, n_times, n_searches).astype(float) * DAY / 4,
+                   search_queries=[" ".join(rng.choice(WORDS, rng.integers(1, 3))) for _ in range(n_searches)])
+    return data, side
+
+
+def scramble_from(data, side, t, rng):
+    """The same log up to (not including) t; from t on, events and searches shuffled among themselves."""
+    future = data.times >= t
+    users, items, values = data.users.copy(), data.items.copy(), data.values.copy()
+    users[future] = rng.permutation(users[future])
+    items[future] = rng.permutation(items[future])
+    values[future] = rng.permutation(values[future])
+    scrambled = Interactions(users=users, items=items, times=data.times, values=values, user_ids=data.user_ids,
+                             item_ids=data.item_ids, user_features=data.user_features, item_features=data.item_features)
+    later = side.search_times >= t
+    search_users = side.search_users.copy()
+    search_users[later] = rng.permutation(search_users[later])
+    queries = np.array(side.search_queries, dtype=object)
+    queries[later] = rng.permutation(queries[later])
+    return scrambled, SideLog(search_users=search_users, search_times=side.search_times, search_queries=list(queries))
+
+
+def features_at(builder, user, item, t):
+    return builder.user_features(np.array([user]), np.array([t])), builder.item_features(np.array([item]), np.array([t]))
+
+
+def same(a, b):
+    return a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
+
+
+def check_point_in_time(config, seed, n_events, n_users, n_items, n_times):
+    rng = np.random.default_rng(seed)
+    data, side = make_log(rng, n_events, n_users, n_items, n_times)
+    example = rng.integers(0, n_events)
+    user, item, t = data.users[example], data.items[example], data.times[example]
+    scrambled, scrambled_side = scramble_from(data, side, t, rng)
+    original = FeatureBuilder(data, config, side)
+    other = FeatureBuilder(scrambled, config, scrambled_side)
+    u1, i1 = features_at(original, user, item, t)
+    u2, i2 = features_at(other, user, item, t)
+    return same(u1, u2) and same(i1, i2)
+
+
+log_shapes = dict(seed=st.integers(0, 10_000), n_events=st.integers(2, 60), n_users=st.integers(1, 5),
+                  n_items=st.integers(1, 8), n_times=st.integers(1, 12))
+
+
+@settings(max_examples=150, deadline=None)
+@given(**log_shapes)
+def test_no_feature_depends_on_an_event_at_or_after_its_time(seed, n_events, n_users, n_items, n_times):
+    assert check_point_in_time(FeatureConfig(min_token_count=1), seed, n_events, n_users, n_items, n_times)
+
+
+def test_a_leaky_builder_fails_the_same_check():
+    config = FeatureConfig(min_token_count=1, leaky=True)
+    failures = sum(not check_point_in_time(config, seed, 40, 3, 6, 8) for seed in range(30))
+    assert failures >= 20, f"the leaky builder passed the point-in-time check {30 - failures} times out of 30"
+
+
+def test_history_holds_exactly_the_items_before_t_most_recent_last():
+    data = Interactions(users=[0, 0, 0, 0, 1], items=[3, 1, 2, 0, 3], times=[5, 1, 3, 3, 0], values=[1, 1, 1, 1, 1],
+                        user_ids=np.array(["a", "b"]), item_ids=np.array(["w", "x", "y", "z"]))
+    builder = FeatureBuilder(data, FeatureConfig(history_length=3, recency_half_life_days=None))
+    history = builder.user_features(np.array([0, 0, 0]), np.array([3.0, 4.0, 100.0]))["history"]
+    # token = item index + 2 (0 is padding). At t=3 only x (time 1) is strictly before; y and z
+    # (time 3) are not. At t=4: x, then y and z. At t=100: the last three, w (time 5) last.
+    assert history[0].tolist() == [0, 0, 1 + 2]
+    assert history[1][0] == 1 + 2 and sorted(history[1][1:].tolist()) == [0 + 2, 2 + 2]
+    assert history[2][-1] == 3 + 2 and sorted(history[2][:2].tolist()) == [0 + 2, 2 + 2]
+
+
+def test_dynamic_counts_use_only_the_window_before_t():
+    times = np.array([0.0, 0.5, 2.0, 9.0]) * DAY
+    data = Interactions(users=[0, 1, 2, 3], items=[0, 0, 0, 0], times=times, values=[1, 2, 1, 1],
+                        user_ids=np.array(["a", "b", "c", "d"]), item_ids=np.array(["x"]))
+    builder = FeatureBuilder(data, FeatureConfig(count_windows_days=(1.0, 7.0)))
+    counts = np.expm1(builder.item_features(np.array([0]), np.array([2.0 * DAY]))["counts"])[0]
+    # views in [1d, 2d): none; likes none; views in [-5d, 2d): 2 (the one at 2d is not before); likes 1
+    assert np.allclose(counts, [0, 0, 2, 1])
+
+
+def test_event_index_agrees_with_a_slow_scan():
+    rng = np.random.default_rng(3)
+    groups, times = rng.integers(0, 4, 50), rng.integers(0, 10, 50).astype(float)
+    index = EventIndex(groups, times, np.arange(50), 4)
+    for g in range(4):
+        for t in range(-1, 12):
+            slow = np.sort(times[(groups == g) & (times < t)])
+            fast = np.sort(times[index.values[index.position_before(np.array([g]), np.array([t]))[0] - len(slow):
+                                              index.position_before(np.array([g]), np.array([t]))[0]]])
+            assert np.array_equal(slow, fast)
+            assert index.count_between(np.array([g]), np.array([t - 3.0]), np.array([float(t)]))[0] == \
+                ((groups == g) & (times >= t - 3) & (times < t)).sum()
+
+
+def test_vocabulary_pads_and_marks_unknown_tokens():
+    vocab = Vocabulary(["a", "b", "b", "c"], min_count=2)
+    assert vocab.encode([("b", "a", "zzz"), ()]).tolist() == [[2, 1, 1], [0, 0, 0]]
+    assert len(vocab) == 3
