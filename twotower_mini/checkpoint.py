@@ -14,7 +14,6 @@ A checkpoint holds:
 from __future__ import annotations
 
 import hashlib
-import zipfile
 from dataclasses import asdict, fields, is_dataclass
 from pathlib import Path
 
@@ -104,12 +103,14 @@ def load(path) -> dict:
         raise CheckpointError(f"{path}: no such checkpoint file")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
-    except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError, TypeError) as error:
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    except Exception as error:  # torch raises several types; all mean "cannot use this file"
+        message = str(error).strip()
+        if "Weights only load failed" in message and "Unsupported global" in message:
+            raise CheckpointError(f"{path}: refused to load: it holds objects other than tensors and plain "
+                                  f"values (loading it could run code)") from None
+        reason = type(error).__name__ if (not message or "Weights only load failed" in message) \
+            else message.splitlines()[0]
         raise CheckpointError(f"{path}: not a readable twotower_mini checkpoint ({reason[:160]})") from None
-    except Exception as error:  # the unpickler refusing a foreign object lands here
-        raise CheckpointError(f"{path}: refused to load (it holds objects other than tensors and plain "
-                              f"values: {type(error).__name__})") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         found = payload.get("format") if isinstance(payload, dict) else type(payload).__name__
         raise CheckpointError(f"{path}: not a twotower_mini checkpoint (format {found!r}, expected {FORMAT!r})")

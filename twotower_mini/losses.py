@@ -50,9 +50,13 @@ def extra_negative_logits(scores: torch.Tensor, negative_ids: torch.Tensor, posi
     return logits.masked_fill(invalid, float("-inf"))
 
 
-def softmax_loss(positive_first_logits: torch.Tensor, sample_weights: torch.Tensor | None = None) -> torch.Tensor:
-    """Cross-entropy where, for the in-batch layout, the label of row b is column b."""
-    labels = torch.arange(positive_first_logits.shape[0])
+def softmax_loss(positive_first_logits: torch.Tensor, sample_weights: torch.Tensor | None = None,
+                 labels: torch.Tensor | None = None) -> torch.Tensor:
+    """Cross-entropy where, for the in-batch layout, the label of row b is column b.
+
+    labels: (B,) the positive's column in each row instead (the full-softmax layout: its item index)."""
+    if labels is None:
+        labels = torch.arange(positive_first_logits.shape[0])
     losses = F.cross_entropy(positive_first_logits, labels, reduction="none")
     if sample_weights is not None:
         return (losses * sample_weights).sum() / sample_weights.sum()

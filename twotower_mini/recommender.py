@@ -60,7 +60,7 @@ class TwoTowerRecommender(Recommender):
             run = replace(cfg.training, history=[])
             model = train_towers(model, features, run, validation=inner.test, side=self.side)
             self.history_ = run.history
-            val_key = f"val_recall@{run.eval_k}"
+            val_key = f"val_{run.eval_metric}@{run.eval_k}"
             epochs = int(np.argmax([r[val_key] for r in run.history])) + 1
             self.best_epoch_ = epochs
             if not cfg.refit:

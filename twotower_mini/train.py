@@ -45,7 +45,7 @@ class TrainConfig:
     eval_k: int = 10  # validation metric: recall@eval_k ...
     eval_users: int = 2000  # ... over at most this many validation users (sampled once, seeded)
     seed: int = 0  # numpy and torch seeds
-    threads: int = 2  # torch intra-op threads (this course assumes a 2-core laptop)
+    threads: int = 1  # torch intra-op threads: small towers train fastest on one (no thread hand-offs)
     progress: bool = True  # show a progress bar
     full_softmax: bool = False  # every catalogue item is a negative (the exact softmax, (B, n_items) logits;
     #   small catalogues only). Replaces in-batch and uniform negatives; needs no logQ correction.
@@ -186,7 +186,7 @@ def train_towers(model: TwoTowerModel, features: FeatureBuilder, config: TrainCo
             item_ids = torch.from_numpy(data.items[rows])
             if config.batch_features:  # built now, as of just before each example's event
                 batch_users = features.user_features(data.users[rows], data.times[rows], target_items=data.items[rows])
-                batch_items = features.item_features(data.items[rows], data.times[rows])
+                batch_items = None if config.full_softmax else features.item_features(data.items[rows], data.times[rows])
             else:
                 batch_users = {name: values[rows] for name, values in user_inputs.items()}
                 batch_items = {name: values[rows] for name, values in item_inputs.items()}
@@ -201,21 +201,19 @@ def train_towers(model: TwoTowerModel, features: FeatureBuilder, config: TrainCo
                 labels = item_ids  # the positive's column is its item index
             else:
                 items = model.item_tower(as_tensors(batch_items))  # (B, D)
-            if config.full_softmax:
-                pass
-            elif config.in_batch:
-                log_q = None
-                if config.logq == "exact":
-                    log_q = torch.from_numpy(np.log(frequency[data.items[rows]] * len(rows))).float()
-                elif config.logq == "streaming":
-                    streaming.update(data.items[rows])
-                    log_q = torch.from_numpy(np.log(streaming.probability(data.items[rows]))).float()
-                columns.append(in_batch_logits(users @ items.T * model.scale, item_ids, log_q,
-                                               config.mask_accidental_hits))
-            else:  # the positive alone in column 0 of the in-batch layout
-                positive = (users * items).sum(dim=1) * model.scale
-                diagonal = torch.full((len(rows), len(rows)), float("-inf"))
-                columns.append(diagonal.diagonal_scatter(positive))
+                if config.in_batch:
+                    log_q = None
+                    if config.logq == "exact":
+                        log_q = torch.from_numpy(np.log(frequency[data.items[rows]] * len(rows))).float()
+                    elif config.logq == "streaming":
+                        streaming.update(data.items[rows])
+                        log_q = torch.from_numpy(np.log(streaming.probability(data.items[rows]))).float()
+                    columns.append(in_batch_logits(users @ items.T * model.scale, item_ids, log_q,
+                                                   config.mask_accidental_hits))
+                else:  # the positive alone in column 0 of the in-batch layout
+                    positive = (users * items).sum(dim=1) * model.scale
+                    diagonal = torch.full((len(rows), len(rows)), float("-inf"))
+                    columns.append(diagonal.diagonal_scatter(positive))
             if config.uniform_negatives and not config.full_softmax:
                 negative_ids = rng.integers(0, n_items, config.uniform_negatives)
                 at = data.times[rows].min()  # the earliest moment of the batch: no future counts

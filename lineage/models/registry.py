@@ -1,10 +1,22 @@
 """Name -> model class, for the leaderboard and the benchmarks. Each class knows its tuned defaults."""
 from __future__ import annotations
 
+from lineage.models.als import ALS
+from lineage.models.covisit import CoVisitation
+from lineage.models.deepwalk import DeepWalk
+from lineage.models.implicit_models import ImplicitALS, ImplicitBPR
+from lineage.models.knn import ItemKNN, UserKNN
 from lineage.models.popularity import Popularity
 
 MODELS = {
     "popularity": Popularity,
+    "userknn": UserKNN,
+    "itemknn": ItemKNN,
+    "als": ImplicitALS,  # the production ALS (implicit); same objective and factors as als-numpy, faster
+    "als-numpy": ALS,  # the from-scratch teaching ALS
+    "bpr": ImplicitBPR,
+    "covisit": CoVisitation,  # YouTube 2010 co-visitation graph + candidate expansion
+    "deepwalk": DeepWalk,  # random walks on the co-visitation graph + skip-gram (PyTorch)
 }
 
 

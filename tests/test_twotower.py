@@ -1,0 +1,112 @@
+"""The two-tower model: an id-only linear two-tower is matrix factorisation, training is
+deterministic, fallbacks for unknown users and cold items, and safe checkpoints."""
+import pickle
+
+import numpy as np
+import pytest
+import torch
+
+from lineage.splits import split
+from lineage.world import WorldConfig, generate_world
+from twotower_mini import checkpoint
+from twotower_mini.features import FeatureBuilder, FeatureConfig, FieldSpec, SideLog
+from twotower_mini.recommender import TwoTowerConfig, TwoTowerRecommender
+from twotower_mini.towers import TowerConfig, TwoTowerModel
+from twotower_mini.train import TrainConfig
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    world = generate_world(WorldConfig.sized("tiny"))
+    return world, split(world.interactions(), "temporal", 0.2, seed=0)
+
+
+def quick_config(**training):
+    return TwoTowerConfig(towers=TowerConfig(embedding_dim=16, hidden=(32,), output_dim=16),
+                          training=TrainConfig(epochs=2, batch_size=256, progress=False, **training),
+                          validation_fraction=0.1)
+
+
+def test_an_id_only_linear_two_tower_is_matrix_factorisation():
+    model = TwoTowerModel([FieldSpec("user_id", "bag", 7)], [FieldSpec("item_id", "bag", 9)],
+                          TowerConfig(linear_only=True, output_dim=4, l2_normalize=False))
+    users, items = torch.tensor([[2], [5]]), torch.tensor([[3], [4], [8]])
+    scores = model({"user_id": users}, {"item_id": items})  # (2, 3)
+    P, Q = model.user_tower.bags["user_id"].weight, model.item_tower.bags["item_id"].weight
+    assert torch.allclose(scores, P[users[:, 0]] @ Q[items[:, 0]].T, atol=1e-6)
+
+
+def test_training_is_deterministic_on_cpu(tiny):
+    world, parts = tiny
+    vectors = []
+    for _ in range(2):
+        model = TwoTowerRecommender(quick_config(), side=SideLog.from_world(world)).fit(parts.train)
+        vectors.append(model.item_vectors_)
+    assert np.array_equal(vectors[0], vectors[1])
+
+
+def test_training_beats_popularity_on_validation_and_records_history(tiny):
+    world, parts = tiny
+    model = TwoTowerRecommender(quick_config(), side=SideLog.from_world(world)).fit(parts.train)
+    assert len(model.history_) >= 1 and "val_recall@10" in model.history_[0]
+    assert model.history_[-1]["loss"] < model.history_[0]["loss"] or len(model.history_) == 1
+
+
+def test_unknown_and_historyless_users_and_cold_items_are_served(tiny):
+    world, parts = tiny
+    model = TwoTowerRecommender(quick_config(), side=SideLog.from_world(world)).fit(parts.train)
+    no_history = np.flatnonzero(parts.train.user_counts() == 0)
+    lists = model.recommend(no_history[:5] if len(no_history) else np.array([0]), k=5)
+    assert (lists >= 0).all()
+    new_user = model.recommend_new_user(k=5)
+    assert len(set(new_user.tolist())) == 5
+    cold = parts.cold_items()
+    assert cold.any() and np.isfinite(model.item_vectors_[cold]).all()
+
+
+def test_checkpoint_round_trip_and_refusals(tiny, tmp_path):
+    world, parts = tiny
+    model = TwoTowerRecommender(quick_config(), side=SideLog.from_world(world)).fit(parts.train)
+    path = tmp_path / "model.pt"
+    checkpoint.save(path, model, {"dataset": "world"}, parts.train)
+    payload = checkpoint.load(path)  # weights_only=True inside
+    restored = checkpoint.restore(payload, parts.train, side=SideLog.from_world(world))
+    users = np.arange(10)
+    assert np.allclose(restored.score(users), model.score(users), atol=1e-5)
+
+    other = split(world.interactions(), "temporal", 0.3, seed=0).train
+    with pytest.raises(checkpoint.CheckpointError, match="training data differs"):
+        checkpoint.restore(payload, other)
+
+    payload["version"] = "0.0.1"
+    torch.save(payload, tmp_path / "old.pt")
+    with pytest.raises(checkpoint.CheckpointError, match="written by twotower_mini 0.0.1"):
+        checkpoint.load(tmp_path / "old.pt")
+
+    (tmp_path / "garbage.pt").write_bytes(b"\x00not a checkpoint at all")
+    with pytest.raises(checkpoint.CheckpointError, match="not a readable twotower_mini checkpoint"):
+        checkpoint.load(tmp_path / "garbage.pt")
+
+    torch.save({"format": "something/else"}, tmp_path / "foreign.pt")
+    with pytest.raises(checkpoint.CheckpointError, match="not a twotower_mini checkpoint"):
+        checkpoint.load(tmp_path / "foreign.pt")
+
+
+class Exploit:
+    def __reduce__(self):
+        return (print, ("this must never run",))
+
+
+def test_checkpoints_holding_arbitrary_objects_are_refused(tmp_path, capsys):
+    path = tmp_path / "evil.pt"
+    torch.save({"format": checkpoint.FORMAT, "payload": Exploit()}, path)
+    with pytest.raises(checkpoint.CheckpointError, match="refused to load|not a readable"):
+        checkpoint.load(path)
+    assert "this must never run" not in capsys.readouterr().out
+
+
+def test_config_survives_the_dict_round_trip():
+    config = TwoTowerConfig(features=FeatureConfig(drop=("counts",), count_windows_days=(2.0,)),
+                            towers=TowerConfig(hidden=(8, 4)))
+    again = checkpoint.config_from_dict(checkpoint.config_to_dict(config))
+    assert again == config
