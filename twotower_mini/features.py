@@ -191,7 +191,8 @@ class FeatureBuilder:
                                            train.n_users)
         self.user_static, self.user_static_specs = _static_fields(train.user_features, train.n_users, "user", cfg)
         self.item_static, self.item_static_specs = _static_fields(train.item_features, train.n_items, "item", cfg)
-        self.item_counts = train.item_counts()  # for logQ and popularity fallbacks
+        self.item_counts = train.item_counts()  # for logQ, and: an id never trained is "unknown"
+        self.user_has_events = train.user_counts() > 0
 
     # ---- field specs (what the towers must be built for) ------------------------------------------
     def user_fields(self) -> list[FieldSpec]:
@@ -249,8 +250,8 @@ class FeatureBuilder:
         if "search_words" in names:
             word_positions = self.search_index.last_before(users, times, cfg.search_words, leaky=cfg.leaky)
             out["search_words"] = self.search_index.take(word_positions, PAD)
-        if "user_id" in names:
-            out["user_id"] = (users + 2)[:, None]
+        if "user_id" in names:  # users without training events get the shared "unknown" embedding
+            out["user_id"] = np.where(self.user_has_events[users], users + 2, UNKNOWN)[:, None]
         for name, column in self.user_static.items():
             if name in names:
                 out[name] = _static_at(column, users, times)
@@ -263,8 +264,8 @@ class FeatureBuilder:
         times = np.broadcast_to(np.asarray(times, dtype=np.float64), items.shape)
         names = {s.name for s in self.item_fields()}
         out = {}
-        if "item_id" in names:
-            out["item_id"] = (items + 2)[:, None]
+        if "item_id" in names:  # items without training events (cold) get the shared "unknown" embedding
+            out["item_id"] = np.where(self.item_counts[items] > 0, items + 2, UNKNOWN)[:, None]
         for name, column in self.item_static.items():
             if name in names:
                 out[name] = _static_at(column, items, times)
@@ -275,6 +276,17 @@ class FeatureBuilder:
                 columns.append(self.item_likes.count_between(items, times - window * DAY, times, cfg.leaky))
             out["counts"] = np.log1p(np.stack(columns, axis=1)).astype(np.float32)  # (n, 2w+1)
         return out
+
+    def serving_times(self, items) -> np.ndarray:
+        """When to take each item's features for the retrieval index: now, or, for an item not yet
+        released (a time column named "release_time"), the moment of its release. Its counts are then
+        zero and its age is zero, exactly like a brand-new item during training."""
+        items = np.asarray(items, dtype=np.int64)
+        times = np.full(len(items), self.now)
+        release = self.train.item_features.get("release_time")
+        if release is not None:
+            times = np.maximum(times, np.asarray(release, dtype=np.float64)[items])
+        return times
 
     def describe(self) -> str:
         lines = ["user tower inputs: " + ", ".join(f"{s.name}[{s.size}]" for s in self.user_fields()),

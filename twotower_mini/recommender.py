@@ -76,7 +76,7 @@ class TwoTowerRecommender(Recommender):
 
     def _export(self) -> None:
         """Item vectors as of the end of training: the index that retrieval searches."""
-        self.item_vectors_ = item_vectors(self.model_, self.features_, self.features_.now)  # (n_items, D)
+        self.item_vectors_ = item_vectors(self.model_, self.features_)  # (n_items, D)
 
     def user_vectors(self, users) -> np.ndarray:
         return user_vectors(self.model_, self.features_, users, self.features_.now)  # (len(users), D)

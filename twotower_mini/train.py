@@ -41,6 +41,8 @@ class TrainConfig:
     impression_negatives: int = 0  # up to this many skipped impressions per example as hard negatives
     impression_weight: float = 1.0  # their weight in the softmax denominator
     mask_accidental_hits: bool = True  # never treat the positive item itself as a negative
+    id_dropout: float = 0.1  # share of examples whose user/item id is replaced by the "unknown" id, so
+    #   the towers also learn to embed from features alone (what cold items and new users get)
     patience: int = 2  # epochs without validation improvement before stopping
     eval_k: int = 10  # validation metric: recall@eval_k ...
     eval_users: int = 2000  # ... over at most this many validation users (sampled once, seeded)
@@ -62,14 +64,19 @@ class TrainConfig:
     history: list = field(default_factory=list)  # filled in: one dict per epoch
 
 
-def item_vectors(model: TwoTowerModel, features: FeatureBuilder, at_time: float, batch_size: int = 8192) -> np.ndarray:
-    """(n_items, D) item embeddings with features as of `at_time` (export for retrieval)."""
+def item_vectors(model: TwoTowerModel, features: FeatureBuilder, at_time: float | None = None,
+                 batch_size: int = 8192) -> np.ndarray:
+    """(n_items, D) item embeddings: the export that retrieval searches.
+
+    Features are taken as of `at_time`, or by default as of `features.serving_times` (now, or the
+    release of an item that is not out yet)."""
     n_items = features.train.n_items
     out = []
     with torch.no_grad():
         for start in range(0, n_items, batch_size):
             items = np.arange(start, min(start + batch_size, n_items))
-            out.append(model.item_tower(as_tensors(features.item_features(items, at_time))).numpy())
+            times = features.serving_times(items) if at_time is None else at_time
+            out.append(model.item_tower(as_tensors(features.item_features(items, times))).numpy())
     return np.concatenate(out) if out else np.zeros((0, model.config.output_dim), dtype=np.float32)
 
 
@@ -120,13 +127,21 @@ def validation_metric(model: TwoTowerModel, features: FeatureBuilder, validation
     """metric@k ("recall", "ndcg", "hitrate", ...) on validation interactions over the full catalogue;
     training items excluded from the lists unless exclude_seen=False."""
     model.eval()
-    scores = user_vectors(model, features, users, features.now) @ item_vectors(model, features, features.now).T
+    scores = user_vectors(model, features, users, features.now) @ item_vectors(model, features).T
     if exclude_seen:
         seen = features.train.to_csr(binary=True)[users]
         scores[np.repeat(np.arange(len(users)), np.diff(seen.indptr)), seen.indices] = -np.inf
     lists = top_k(scores, k)
     model.train()
     return evaluate_lists(lists, users, features.train, validation, k, exclude_seen)[f"{metric}@{k}"]
+
+
+def _drop_ids(inputs: dict[str, torch.Tensor], name: str, rate: float, rng) -> dict[str, torch.Tensor]:
+    """Replace the id of a random share `rate` of the examples by the "unknown" id (training only)."""
+    if rate > 0 and name in inputs:
+        dropped = torch.from_numpy(rng.random(len(inputs[name])) < rate)
+        inputs[name] = inputs[name].masked_fill(dropped[:, None], UNKNOWN)
+    return inputs
 
 
 def validation_recall(model: TwoTowerModel, features: FeatureBuilder, validation: Interactions, k: int,
