@@ -18,6 +18,8 @@ def test_top_k_marks_masked_slots_with_minus_one():
 
 
 class FixedScores(Recommender):
+    scores_cold_items = True
+
     def __init__(self, scores):
         self.scores = scores
 
@@ -46,3 +48,16 @@ def test_popularity_counts_users_and_respects_the_window():
     assert model.recommend([2], k=2, exclude_seen=False).tolist() == [[0, 1]]  # 3 users beat 2 users
     recent = Popularity(Popularity.config_class(window_days=2)).fit(train)
     assert recent.recommend([2], k=1, exclude_seen=False).tolist() == [[1]]
+
+
+class FixedScoresWithoutItemFeatures(FixedScores):
+    scores_cold_items = False  # like MF or kNN: nothing is known about an item without events
+
+
+def test_models_without_item_features_never_recommend_cold_items():
+    train = Interactions(users=[0, 1], items=[0, 1], times=[0, 1], values=[1, 1],
+                         user_ids=np.array(["a", "b"]), item_ids=np.array(["x", "y", "z"]))
+    scores = np.array([[1.0, 2.0, 9.0], [3.0, 1.0, 9.0]], dtype=np.float32)  # z (cold) scores highest
+    assert FixedScoresWithoutItemFeatures(scores).fit(train).recommend([0, 1], k=2, exclude_seen=False).tolist() == \
+        [[1, 0], [0, 1]]
+    assert FixedScores(scores).fit(train).recommend([0, 1], k=1, exclude_seen=False).tolist() == [[2], [2]]

@@ -131,6 +131,7 @@ def restore(payload: dict, train: Interactions, side=None):
     recommender = TwoTowerRecommender(config_from_dict(payload["config"]), side=side)
     recommender.n_users_, recommender.n_items_ = train.n_users, train.n_items
     recommender.seen_ = train.to_csr(binary=True)
+    recommender.known_items_ = train.item_counts() > 0
     features, model = recommender._build(train)
     try:
         model.load_state_dict(payload["state_dict"])

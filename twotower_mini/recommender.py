@@ -40,6 +40,7 @@ class TwoTowerConfig:
 class TwoTowerRecommender(Recommender):
     name = "twotower"
     config_class = TwoTowerConfig
+    scores_cold_items = True  # items are embedded from their features, trained or not
 
     def __init__(self, config: TwoTowerConfig | None = None, side: SideLog | None = None):
         self.config = config or TwoTowerConfig()

@@ -161,12 +161,14 @@ def make_optimiser(model: torch.nn.Module, config: "TrainConfig") -> torch.optim
 
 
 def train_towers(model: TwoTowerModel, features: FeatureBuilder, config: TrainConfig,
-          validation: Interactions | None = None, side=None, epochs: int | None = None) -> TwoTowerModel:
-    """Train `model` on every interaction of `features.train`; early-stop on `validation` if given."""
+                 validation: Interactions | None = None, side=None, epochs: int | None = None,
+                 train_on: Interactions | None = None) -> TwoTowerModel:
+    """Train `model` on every interaction of `train_on` (default: `features.train`, the log the
+    features are built from); early-stop on `validation` if given."""
     torch.manual_seed(config.seed)
     torch.set_num_threads(config.threads)
     rng = np.random.default_rng(config.seed)
-    data = features.train
+    data = features.train if train_on is None else train_on
     n_items = data.n_items
     examples = np.arange(len(data))  # rows of `data` that are training positives
     if config.min_positive_value is not None:

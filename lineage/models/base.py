@@ -7,7 +7,8 @@
 
 A subclass implements `_fit` and `score`. `recommend` is shared: it scores the whole catalogue in
 chunks of users, masks the items each user already has in the training data (the switch
-`exclude_seen`), and keeps the k best with a partial sort. Slots that cannot be filled (a user
+`exclude_seen`) and, for models that cannot score them, items with no training events at all
+(cold items), and keeps the k best with a partial sort. Slots that cannot be filled (a user
 who has seen almost everything) hold -1.
 """
 from __future__ import annotations
@@ -43,6 +44,10 @@ class Recommender:
 
     name = "base"
     TUNED: dict = {}  # dataset name -> config overrides chosen on a validation split (see lineage.tuning)
+    # Models that learn one vector (or one count) per item from interactions know nothing about an
+    # item without training events: recommend() never returns such "cold" items for them. Models
+    # that embed items from their features (the two-tower) set this to True.
+    scores_cold_items = False
 
     @classmethod
     def tuned(cls, dataset: str) -> "Recommender":
@@ -54,6 +59,7 @@ class Recommender:
         self.n_users_ = train.n_users
         self.n_items_ = train.n_items
         self.seen_ = train.to_csr(binary=True)  # (n_users, n_items) what each user already has
+        self.known_items_ = train.item_counts() > 0  # (n_items,) items with at least one training event
         self._fit(train)
         return self
 
@@ -85,6 +91,8 @@ class Recommender:
         for start in range(0, len(users), chunk_size):
             chunk = users[start:start + chunk_size]
             scores = np.array(self.score(chunk), dtype=np.float32, copy=True)  # (c, n_items)
+            if not self.scores_cold_items:
+                scores[:, ~self.known_items_] = -np.inf  # no vector, no count: the model cannot rank them
             for mask in ([self.seen_] if exclude_seen else []) + ([exclude] if exclude is not None else []):
                 rows = mask[chunk]
                 scores[np.repeat(np.arange(len(chunk)), np.diff(rows.indptr)), rows.indices] = -np.inf

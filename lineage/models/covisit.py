@@ -12,9 +12,10 @@ After Davidson et al. 2010, "The YouTube video recommendation system" (RecSys '1
    Whole history: with X the binary user x item matrix, C = X^T X with the diagonal removed.
    A time window: every user's events are sorted by time and each event is paired with the next
    1, 2, 3, ... events while they stay inside the window (one vectorised pass per offset); when
-   a user repeats an item, the (user, i, j) triples are de-duplicated before counting. On MovieLens the timestamps are
-   rating times (often a whole history typed in one evening), so "whole history" is the natural
-   choice there; the window matters on the synthetic content-app log.
+   a user repeats an item, the (user, i, j) triples are de-duplicated before counting. On
+   MovieLens the timestamps are rating times (often a whole history typed in one evening), so
+   "whole history" is the natural choice there; on the content-app world a window is a knob
+   (whole history won on validation there too).
 
 2. Relatedness (the paper's r(v_i, v_j) = c_ij / f(v_i, v_j)). We implement
 
@@ -143,6 +144,8 @@ def expand(seeds: sp.csr_matrix, graph: sp.csr_matrix, hops: int = 1, hop_decay:
     """(n_users, n_items) candidate scores: sum over hops h of hop_decay^(h-1) * seeds @ graph^h.
 
     seeds: (n_users, n_items) seed weights (1 for every training item); graph: R."""
+    if hops < 1:
+        raise ValueError(f"hops must be at least 1, got {hops}")
     frontier = seeds.tocsr().astype(np.float32)
     total = None
     for hop in range(hops):

@@ -119,7 +119,9 @@ def cosine_neighbours(vectors: sp.csr_matrix, k: int, shrinkage: float = 0.0,
     for start in range(0, n, chunk_size):
         stop = min(start + chunk_size, n)
         dots = (vectors[start:stop] @ transposed).toarray()  # (c, n) co-occurrence weights
-        sim = dots / (norms[start:stop, None] * norms[None, :] + shrinkage)  # (c, n)
+        with np.errstate(invalid="ignore", divide="ignore"):  # 0/0 for never-seen rows without shrinkage
+            sim = dots / (norms[start:stop, None] * norms[None, :] + shrinkage)  # (c, n)
+        sim[~np.isfinite(sim)] = 0.0
         sim[np.arange(stop - start), np.arange(start, stop)] = 0.0  # never your own neighbour
         r, c = np.nonzero(sim > 0)
         v = sim[r, c]
