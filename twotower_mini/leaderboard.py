@@ -106,7 +106,10 @@ def run(config: LeaderboardConfig, save_dir: str | None = None, log=print) -> di
     cold_items, cold_users = parts.cold_items(), parts.cold_users()
     true_top = None
     if world is not None:
-        true_top = world.true_top_items(users, k, released_before=test.times.max() + 1)
+        # the oracle's best items, among those released by the end of the test period and, when
+        # seen items are excluded from the lists, not already in the user's training history
+        true_top = world.true_top_items(users, k, released_before=test.times.max() + 1,
+                                        exclude=train.to_csr() if config.exclude_seen else None)
     recommendations = {}
     for name in config.models:
         log(f"  {name}: fitting ...")
