@@ -10,6 +10,7 @@ nbval does in CI.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -55,14 +56,26 @@ def time_notebooks(prefixes: list[str] | None, timeout: int = 600) -> list[dict]
     return rows
 
 
+def merge_with_previous(rows: list[dict]) -> list[dict]:
+    """Keep earlier rows for what this run did not measure (e.g. `--notebooks 03` keeps 00's time)."""
+    path = ROOT / "benchmarks" / "results" / "foundation.json"
+    if not path.exists():
+        return rows
+    measured = {row["what"] for row in rows}
+    previous = [row for row in json.loads(path.read_text())["rows"] if row["what"] not in measured]
+    return sorted(previous + rows, key=lambda row: (not row["what"].startswith("world"), row["what"]))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--notebooks", nargs="*", default=None, help="name prefixes of notebooks to time (default: all)")
     parser.add_argument("--worlds", nargs="*", default=["tiny", "default", "large"], help="world presets to time")
     args = parser.parse_args()
     rows = time_worlds(args.worlds) + time_notebooks(args.notebooks)
+    rows = merge_with_previous(rows)
     record("foundation", "World generation and notebook run times", "python benchmarks/foundation.py", rows,
-           notes="World times are the best of 3 runs (1 for 'large'); notebooks run once each in a fresh kernel.")
+           notes="World times are the best of 3 runs (1 for 'large'); notebooks run once each in a fresh kernel. "
+                 "Rows not re-measured by the last run keep their earlier values.")
     print(f"wrote {write_report().relative_to(ROOT)}")
     return 0
 
