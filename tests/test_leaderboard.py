@@ -1,16 +1,16 @@
 """The leaderboard command: JSON contract, determinism, saved recommendations that recompute
 to the same metrics with independent code, and one-line errors for bad input."""
-import csv
 import json
-import math
 import subprocess
 import sys
-from collections import defaultdict
 from pathlib import Path
 
 import pytest
 
 from twotower_mini.cli import main
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+from recompute_metrics import recompute  # noqa: E402  (independent metric code: csv + math only)
 
 ROOT = Path(__file__).resolve().parents[1]
 REQUIRED_MODEL_KEYS = ("precision@{k}", "recall@{k}", "ndcg@{k}", "map@{k}", "hitrate@{k}", "coverage@{k}", "fit_seconds")
@@ -19,37 +19,6 @@ REQUIRED_MODEL_KEYS = ("precision@{k}", "recall@{k}", "ndcg@{k}", "map@{k}", "hi
 def run_cli(*args):
     return subprocess.run([sys.executable, "-m", "twotower_mini", *args], capture_output=True, text=True,
                           cwd=ROOT, timeout=600)
-
-
-def recompute(directory: Path, model: str, k: int) -> dict:
-    """Independent metric code: only the csv files and the textbook definitions."""
-    relevant, events = defaultdict(set), []
-    with open(directory / "test.csv") as handle:
-        for row in csv.DictReader(handle):
-            relevant[row["user"]].add(row["item"])
-            events.append((row["user"], row["item"]))
-    lists = defaultdict(list)
-    with open(directory / f"{model}.csv") as handle:
-        for row in sorted(csv.DictReader(handle), key=lambda r: (r["user"], int(r["rank"]))):
-            lists[row["user"]].append(row["item"])
-    precision, recall, ndcg, ap = [], [], [], []
-    for user, items in relevant.items():
-        ranked = lists[user][:k]
-        hits = [item in items for item in ranked]
-        precision.append(sum(hits) / k)
-        recall.append(sum(hits) / len(items))
-        dcg = sum(h / math.log2(j + 2) for j, h in enumerate(hits))
-        ndcg.append(dcg / sum(1 / math.log2(j + 2) for j in range(min(len(items), k))))
-        running, total = 0, 0.0
-        for j, h in enumerate(hits):
-            if h:
-                running += 1
-                total += running / (j + 1)
-        ap.append(total / len(items))
-    hit_rate = sum(item in lists[user][:k] for user, item in events) / len(events)
-    mean = lambda values: sum(values) / len(values)
-    return {f"precision@{k}": mean(precision), f"recall@{k}": mean(recall), f"ndcg@{k}": mean(ndcg),
-            f"map@{k}": mean(ap), f"hitrate@{k}": hit_rate}
 
 
 def test_world_leaderboard_json_contract_and_recomputation(tmp_path):
