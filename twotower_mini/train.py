@@ -59,6 +59,8 @@ class TrainConfig:
     #   (e.g. ratings >= 4); histories still hold every event. None: every event is a positive
     value_weights: bool = False  # weight each positive's loss by its value (e.g. its rating)
     optimizer: str = "adam"  # "adam", "adamw" (decoupled weight decay) or "adagrad" (the TFRS tutorial's)
+    lr_schedule: str = "constant"  # "constant", or "cosine": the learning rate decays to 0 over the run's
+    #   epochs (a steadier last epoch; meant for a fixed number of epochs, validation_fraction=0)
     eval_metric: str = "recall"  # early-stopping metric at eval_k: "recall", "ndcg" or "hitrate"
     eval_exclude_seen: bool = True  # validation lists exclude training items (False: the TFRS protocol)
     history: list = field(default_factory=list)  # filled in: one dict per epoch
@@ -160,6 +162,107 @@ def make_optimiser(model: torch.nn.Module, config: "TrainConfig") -> torch.optim
     raise ValueError(f"unknown optimizer {config.optimizer!r}; expected adam, adamw or adagrad")
 
 
+def make_schedule(optimiser: torch.optim.Optimizer, config: "TrainConfig", total_steps: int):
+    """A per-step learning-rate multiplier: constant, or a cosine from 1 down to 0 over `total_steps`."""
+    if config.lr_schedule == "constant":
+        return torch.optim.lr_scheduler.LambdaLR(optimiser, lambda step: 1.0)
+    if config.lr_schedule == "cosine":
+        return torch.optim.lr_scheduler.LambdaLR(
+            optimiser, lambda step: 0.5 * (1.0 + np.cos(np.pi * min(step, total_steps) / max(total_steps, 1))))
+    raise ValueError(f"unknown lr_schedule {config.lr_schedule!r}; expected constant or cosine")
+
+
+class BatchLoss:
+    """The softmax loss of one batch of training examples, everything `TrainConfig` switches included.
+
+    Built once per training run (it precomputes every example's point-in-time features, the skipped
+    impressions and the item frequencies for logQ); called once per batch with the batch's rows of the
+    training log. `train_towers` calls it on each batch of its loop; `twotower_mini.distributed` calls
+    it in every process on that process's shard of the global batch."""
+
+    def __init__(self, features: FeatureBuilder, config: TrainConfig, side=None, train_on: Interactions | None = None):
+        self.features, self.config = features, config
+        data = self.data = features.train if train_on is None else train_on
+        self.n_items = data.n_items
+        examples = np.arange(len(data))  # rows of `data` that are training positives
+        if config.min_positive_value is not None:
+            examples = examples[data.values >= config.min_positive_value]
+        self.examples = examples
+        n = len(examples)
+        self.user_inputs = self.item_inputs = None
+        if not config.batch_features:
+            # Every example's features, computed once, point-in-time (as of just before its own event).
+            self.user_inputs = features.user_features(data.users, data.times, target_items=data.items)
+            self.item_inputs = features.item_features(data.items, data.times)
+        self.skipped = None
+        if config.impression_negatives and side is not None:
+            self.skipped = side.skipped_impressions(data.users, data.items, config.impression_negatives)  # (n, M)
+        self.frequency = np.bincount(data.items[examples], minlength=self.n_items) / max(n, 1)  # P(a positive is item j)
+        self.streaming = StreamingFrequency(seed=config.seed) if config.logq == "streaming" else None
+
+    def __call__(self, model: TwoTowerModel, rows: np.ndarray, rng: np.random.Generator) -> torch.Tensor:
+        """The scalar loss of the examples `rows` (indices into the training log); rng draws the batch's
+        random parts (history dropout, uniform negatives)."""
+        cfg, features, data, n_items = self.config, self.features, self.data, self.n_items
+        item_ids = torch.from_numpy(data.items[rows])
+        if cfg.batch_features:  # built now, as of just before each example's event
+            batch_users = features.user_features(data.users[rows], data.times[rows], target_items=data.items[rows])
+            batch_items = None if cfg.full_softmax else features.item_features(data.items[rows], data.times[rows])
+        else:
+            batch_users = {name: values[rows] for name, values in self.user_inputs.items()}
+            batch_items = {name: values[rows] for name, values in self.item_inputs.items()}
+        if cfg.history_dropout or cfg.batch_features:
+            batch_users = drop_history(batch_users, cfg.history_dropout, rng)
+        users = model.user_tower(as_tensors(batch_users))  # (B, D)
+        columns, labels = [], None
+        if cfg.full_softmax:  # the exact softmax: every item of the catalogue is a candidate
+            # Each negative is featurised as of the time of a random example of the batch, so its age
+            # and counts look like a positive's; featurising them all at one moment (say the batch's
+            # earliest) would let the towers tell negatives from positives by age alone.
+            at = data.times[rows][rng.integers(0, len(rows), len(negative_ids))]
+            catalogue = model.item_tower(as_tensors(features.item_features(np.arange(n_items), at)))  # (n_items, D)
+            columns.append(users @ catalogue.T * model.scale)  # (B, n_items)
+            labels = item_ids  # the positive's column is its item index
+        else:
+            items = model.item_tower(as_tensors(batch_items))  # (B, D)
+            if cfg.in_batch:
+                log_q = None
+                if cfg.logq == "exact":
+                    log_q = torch.from_numpy(np.log(self.frequency[data.items[rows]] * len(rows))).float()
+                elif cfg.logq == "streaming":
+                    self.streaming.update(data.items[rows])
+                    log_q = torch.from_numpy(np.log(self.streaming.probability(data.items[rows]))).float()
+                columns.append(in_batch_logits(users @ items.T * model.scale, item_ids, log_q,
+                                               cfg.mask_accidental_hits))
+            else:  # the positive alone in column 0 of the in-batch layout
+                positive = (users * items).sum(dim=1) * model.scale
+                diagonal = torch.full((len(rows), len(rows)), float("-inf"))
+                columns.append(diagonal.diagonal_scatter(positive))
+        if cfg.uniform_negatives and not cfg.full_softmax:
+            negative_ids = rng.integers(0, n_items, cfg.uniform_negatives)
+            # Each negative is featurised as of the time of a random example of the batch, so its age
+            # and counts look like a positive's; featurising them all at one moment (say the batch's
+            # earliest) would let the towers tell negatives from positives by age alone.
+            at = data.times[rows][rng.integers(0, len(rows), len(negative_ids))]
+            negatives = model.item_tower(as_tensors(features.item_features(negative_ids, at)))  # (N, D)
+            ids = torch.from_numpy(np.broadcast_to(negative_ids, (len(rows), len(negative_ids))).copy())
+            log_q = float(np.log(cfg.uniform_negatives / n_items)) if cfg.logq != "none" else None
+            columns.append(extra_negative_logits(users @ negatives.T * model.scale, ids, item_ids,
+                                                 -log_q if log_q is not None else None))
+        if self.skipped is not None and not cfg.full_softmax:
+            shown = self.skipped[rows]  # (B, M)
+            flat = np.maximum(shown, 0).ravel()
+            shown_vectors = model.item_tower(as_tensors(
+                features.item_features(flat, np.repeat(data.times[rows], shown.shape[1]))))
+            shown_vectors = shown_vectors.view(len(rows), shown.shape[1], -1)  # (B, M, D)
+            shown_scores = torch.einsum("bd,bmd->bm", users, shown_vectors) * model.scale
+            columns.append(extra_negative_logits(shown_scores, torch.from_numpy(shown), item_ids,
+                                                 float(np.log(cfg.impression_weight))))
+        weights = torch.from_numpy(data.values[rows]) if cfg.value_weights else None
+        loss = softmax_loss(torch.cat(columns, dim=1), weights, labels)
+        return loss
+
+
 def train_towers(model: TwoTowerModel, features: FeatureBuilder, config: TrainConfig,
                  validation: Interactions | None = None, side=None, epochs: int | None = None,
                  train_on: Interactions | None = None) -> TwoTowerModel:
@@ -168,22 +271,9 @@ def train_towers(model: TwoTowerModel, features: FeatureBuilder, config: TrainCo
     torch.manual_seed(config.seed)
     torch.set_num_threads(config.threads)
     rng = np.random.default_rng(config.seed)
-    data = features.train if train_on is None else train_on
-    n_items = data.n_items
-    examples = np.arange(len(data))  # rows of `data` that are training positives
-    if config.min_positive_value is not None:
-        examples = examples[data.values >= config.min_positive_value]
+    batch_loss = BatchLoss(features, config, side=side, train_on=train_on)
+    examples = batch_loss.examples  # rows of the training log that are training positives
     n = len(examples)
-    user_inputs = item_inputs = None
-    if not config.batch_features:
-        # Every example's features, computed once, point-in-time (as of just before its own event).
-        user_inputs = features.user_features(data.users, data.times, target_items=data.items)
-        item_inputs = features.item_features(data.items, data.times)
-    skipped = None
-    if config.impression_negatives and side is not None:
-        skipped = side.skipped_impressions(data.users, data.items, config.impression_negatives)  # (n, M)
-    frequency = np.bincount(data.items[examples], minlength=n_items) / max(n, 1)  # P(a random positive is item j)
-    streaming = StreamingFrequency(seed=config.seed) if config.logq == "streaming" else None
     optimiser = make_optimiser(model, config)
     eval_users = None
     if validation is not None:
@@ -192,6 +282,7 @@ def train_towers(model: TwoTowerModel, features: FeatureBuilder, config: TrainCo
             eval_users = np.sort(rng.choice(eval_users, config.eval_users, replace=False))
     best_score, best_state, waited = -1.0, None, 0
     total_epochs = epochs or config.epochs
+    schedule = make_schedule(optimiser, config, total_epochs * int(np.ceil(n / config.batch_size)))
     model.train()
     for epoch in range(total_epochs):
         order = rng.permutation(examples)
@@ -200,59 +291,11 @@ def train_towers(model: TwoTowerModel, features: FeatureBuilder, config: TrainCo
         losses, start = [], time.perf_counter()
         for first in bar:
             rows = order[first:first + config.batch_size]
-            item_ids = torch.from_numpy(data.items[rows])
-            if config.batch_features:  # built now, as of just before each example's event
-                batch_users = features.user_features(data.users[rows], data.times[rows], target_items=data.items[rows])
-                batch_items = None if config.full_softmax else features.item_features(data.items[rows], data.times[rows])
-            else:
-                batch_users = {name: values[rows] for name, values in user_inputs.items()}
-                batch_items = {name: values[rows] for name, values in item_inputs.items()}
-            if config.history_dropout or config.batch_features:
-                batch_users = drop_history(batch_users, config.history_dropout, rng)
-            users = model.user_tower(as_tensors(batch_users))  # (B, D)
-            columns, labels = [], None
-            if config.full_softmax:  # the exact softmax: every item of the catalogue is a candidate
-                at = data.times[rows].min()  # the earliest moment of the batch: no future counts
-                catalogue = model.item_tower(as_tensors(features.item_features(np.arange(n_items), at)))  # (n_items, D)
-                columns.append(users @ catalogue.T * model.scale)  # (B, n_items)
-                labels = item_ids  # the positive's column is its item index
-            else:
-                items = model.item_tower(as_tensors(batch_items))  # (B, D)
-                if config.in_batch:
-                    log_q = None
-                    if config.logq == "exact":
-                        log_q = torch.from_numpy(np.log(frequency[data.items[rows]] * len(rows))).float()
-                    elif config.logq == "streaming":
-                        streaming.update(data.items[rows])
-                        log_q = torch.from_numpy(np.log(streaming.probability(data.items[rows]))).float()
-                    columns.append(in_batch_logits(users @ items.T * model.scale, item_ids, log_q,
-                                                   config.mask_accidental_hits))
-                else:  # the positive alone in column 0 of the in-batch layout
-                    positive = (users * items).sum(dim=1) * model.scale
-                    diagonal = torch.full((len(rows), len(rows)), float("-inf"))
-                    columns.append(diagonal.diagonal_scatter(positive))
-            if config.uniform_negatives and not config.full_softmax:
-                negative_ids = rng.integers(0, n_items, config.uniform_negatives)
-                at = data.times[rows].min()  # the earliest moment of the batch: no future counts
-                negatives = model.item_tower(as_tensors(features.item_features(negative_ids, at)))  # (N, D)
-                ids = torch.from_numpy(np.broadcast_to(negative_ids, (len(rows), len(negative_ids))).copy())
-                log_q = float(np.log(config.uniform_negatives / n_items)) if config.logq != "none" else None
-                columns.append(extra_negative_logits(users @ negatives.T * model.scale, ids, item_ids,
-                                                     -log_q if log_q is not None else None))
-            if skipped is not None and not config.full_softmax:
-                shown = skipped[rows]  # (B, M)
-                flat = np.maximum(shown, 0).ravel()
-                shown_vectors = model.item_tower(as_tensors(
-                    features.item_features(flat, np.repeat(data.times[rows], shown.shape[1]))))
-                shown_vectors = shown_vectors.view(len(rows), shown.shape[1], -1)  # (B, M, D)
-                shown_scores = torch.einsum("bd,bmd->bm", users, shown_vectors) * model.scale
-                columns.append(extra_negative_logits(shown_scores, torch.from_numpy(shown), item_ids,
-                                                     float(np.log(config.impression_weight))))
-            weights = torch.from_numpy(data.values[rows]) if config.value_weights else None
-            loss = softmax_loss(torch.cat(columns, dim=1), weights, labels)
+            loss = batch_loss(model, rows, rng)
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()
+            schedule.step()
             losses.append(loss.item())
             if config.progress:
                 bar.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}")
