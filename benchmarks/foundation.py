@@ -1,6 +1,7 @@
 """Foundation benchmark: world generation time per size preset, and walkthrough notebook run times.
 
     python benchmarks/foundation.py                  # world sizes + every notebook in notebooks/
+                                                     # and notebooks/exercises/
     python benchmarks/foundation.py --notebooks 00   # only notebooks whose name starts with 00
 
 Targets (BRIEF section 8): the default world generates in under 5 s; every walkthrough notebook
@@ -41,7 +42,9 @@ def time_notebooks(prefixes: list[str] | None, timeout: int = 600) -> list[dict]
     from nbclient import NotebookClient
 
     rows = []
-    for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
+    walkthroughs = sorted((ROOT / "notebooks").glob("*.ipynb"))
+    workshop = sorted((ROOT / "notebooks" / "exercises").glob("*.ipynb"))  # NN_name_ex_MM / _sol_MM
+    for path in walkthroughs + workshop:
         if prefixes and not any(path.name.startswith(p) for p in prefixes):
             continue
         notebook = nbformat.read(path, as_version=4)

@@ -1,19 +1,25 @@
-"""Notebooks are stored clean, run in the python3 kernel, and match their percent-format sources."""
+"""Notebooks (walkthroughs and workshop exercises) are stored clean, run in the python3 kernel, and
+match their percent-format sources."""
 import json
 import subprocess
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))  # the walkthroughs
+EXERCISE_NOTEBOOKS = sorted((ROOT / "notebooks" / "exercises").glob("*.ipynb"))  # solutions and exercises
 
 
 def test_there_are_notebooks():
     assert NOTEBOOKS, "no notebooks found in notebooks/"
 
 
+def test_there_are_exercise_notebooks():
+    assert EXERCISE_NOTEBOOKS, "no exercise notebooks found in notebooks/exercises/"
+
+
 def test_notebooks_are_stored_without_outputs_and_use_python3():
-    for path in NOTEBOOKS:
+    for path in NOTEBOOKS + EXERCISE_NOTEBOOKS:
         notebook = json.loads(path.read_text())
         assert notebook["metadata"]["kernelspec"]["name"] == "python3", path.name
         for cell in notebook["cells"]:

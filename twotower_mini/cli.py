@@ -201,6 +201,50 @@ def _run_recommend(args) -> int:
     return 0
 
 
+# ---- bench ----------------------------------------------------------------------------------------
+def _add_bench(sub) -> None:
+    p = sub.add_parser("bench", help="time parts of the system (e.g. retrieval) on generated data",
+                       description="Benchmarks on seeded random data. See benchmarks/ for the recorded runs.")
+    kinds = p.add_subparsers(dest="bench", required=True, metavar="WHAT")
+    r = kinds.add_parser("retrieval", help="exact top-k retrieval vs the plain matrix product",
+                         description="Time exact top-k retrieval of U random users over N random items against "
+                                     "the plain matrix product producing the (U, N) score matrix (best of "
+                                     "--repeats after a warm-up, interleaved), and print/write {items, dim, "
+                                     "users, k, seconds, gemm_seconds, ratio}.", formatter_class=FORMATTER)
+    r.add_argument("--items", type=int, default=200_000, help="catalogue size N")
+    r.add_argument("--dim", type=int, default=64, help="embedding dimension D")
+    r.add_argument("--users", type=int, default=2048, help="number of queries U")
+    r.add_argument("--k", type=int, default=100, help="length of each top-k list")
+    r.add_argument("--repeats", type=int, default=5, help="timed runs of each; the best is kept")
+    r.add_argument("--seed", type=int, default=0, help="seed of the random vectors")
+    r.add_argument("--threads", type=int, default=None, help="worker threads of the exact search; None means every core")
+    r.add_argument("--approximate", nargs="?", const="ivf", choices=("ivf", "hnsw"), default=None,
+                   help="also sweep faiss's knob (ivf: nprobe, hnsw: efSearch) and report recall@k vs exact "
+                        "and speed-up; needs `pip install faiss-cpu`")
+    r.add_argument("--nlist", type=int, default=None, help="ivf: number of clusters; None means about 4 sqrt(N)")
+    r.add_argument("--clusters", type=int, default=0,
+                   help="0: plain normal vectors (no structure, the worst case for approximate search); "
+                        "C > 0: a mixture around C centres, closer to trained embeddings")
+    r.add_argument("--json", metavar="OUT", help="write the result as JSON to this file")
+    r.set_defaults(handler=_run_bench_retrieval)
+
+
+def _run_bench_retrieval(args) -> int:
+    import json
+
+    from twotower_mini.bench import run_retrieval
+
+    result = run_retrieval(args.items, args.dim, args.users, args.k, repeats=args.repeats, seed=args.seed,
+                           approximate=args.approximate, threads=args.threads, nlist=args.nlist,
+                           clusters=args.clusters, log=_stderr)
+    text = json.dumps(result, indent=2)
+    print(text)
+    if args.json:
+        with open(args.json, "w") as out:
+            out.write(text + "\n")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m twotower_mini",
@@ -211,6 +255,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train(sub)
     _add_evaluate(sub)
     _add_recommend(sub)
+    _add_bench(sub)
     return parser
 
 

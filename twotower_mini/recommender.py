@@ -48,6 +48,7 @@ class TwoTowerRecommender(Recommender):
 
     def _build(self, train: Interactions) -> tuple[FeatureBuilder, TwoTowerModel]:
         features = FeatureBuilder(train, self.config.features, self.side)
+        torch.manual_seed(self.config.training.seed)  # the initial weights depend on the seed alone
         model = TwoTowerModel(features.user_fields(), features.item_fields(), self.config.towers)
         return features, model
 

@@ -41,6 +41,8 @@ class Tower(nn.Module):
 
     def __init__(self, fields: list[FieldSpec], config: TowerConfig):
         super().__init__()
+        if not fields:
+            raise ValueError("a tower needs at least one input field (every feature was dropped)")
         self.fields, self.config = fields, config
         self.bags = nn.ModuleDict()
         width = 0

@@ -63,6 +63,10 @@ class TrainConfig:
     #   epochs (a steadier last epoch; meant for a fixed number of epochs, validation_fraction=0)
     eval_metric: str = "recall"  # early-stopping metric at eval_k: "recall", "ndcg" or "hitrate"
     eval_exclude_seen: bool = True  # validation lists exclude training items (False: the TFRS protocol)
+    user_batches: bool = False  # a batch is a set of users instead of interactions (see UserBatchLoss): each
+    #   user's whole history is split at random into input and targets (a share history_dropout), and every
+    #   target is scored against the full catalogue. Ignores event times: for random splits only. An epoch
+    #   is then one pass over the users (batch_size users a batch)
     history: list = field(default_factory=list)  # filled in: one dict per epoch
 
 
@@ -263,6 +267,69 @@ class BatchLoss:
         return loss
 
 
+class UserBatchLoss:
+    """The denoising loss of one batch of *users* (TrainConfig.user_batches): predict the hidden part of
+    each user's history from the rest, with a softmax over the full catalogue.
+
+    For each user of the batch, every item of their training history is hidden with probability
+    `history_dropout`; the user tower sees the items left (and every other user field; hidden items are
+    also taken out of the liked-items bag), and each hidden item is a positive:
+
+        user vectors  U = user_tower(history with the targets hidden)           (B, D)
+        item vectors  V = item_tower(every item of the catalogue)               (n_items, D)
+        loss          mean over the hidden items (b, i) of  -log softmax(U V^T / temperature)[b, i]
+
+    This is the interaction loss with "all-but-target" histories, with a random share of the history
+    held out at once instead of one item, so one user-tower pass serves many positives (about
+    history_dropout x |history|): a denoising autoencoder over the history, the two-tower form of
+    Mult-DAE (Liang et al. 2018, "Variational autoencoders for collaborative filtering") and of the
+    dropout-emphasised linear autoencoders of Steck (2020, "Autoencoders that don't overfit towards the
+    identity"). Event times are ignored (every history is taken as of the end of training), so this is
+    for random splits, where "before t" has no meaning anyway. Same call signature as BatchLoss, with
+    `rows` indexing `examples` = the users who have a history."""
+
+    def __init__(self, features: FeatureBuilder, config: TrainConfig, side=None, train_on: Interactions | None = None):
+        if train_on is not None and train_on is not features.train:
+            raise ValueError("user_batches trains on the histories of features.train; train_on is not supported")
+        if config.min_positive_value is not None or config.value_weights or config.impression_negatives:
+            raise ValueError("user_batches does not support min_positive_value, value_weights or impression_negatives")
+        if not 0.0 < config.history_dropout < 1.0:
+            raise ValueError(f"user_batches needs 0 < history_dropout < 1 (the share of each history to predict), "
+                             f"got {config.history_dropout}")
+        self.features, self.config = features, config
+        self.n_items = features.train.n_items
+        self.examples = np.flatnonzero(features.train.user_counts() > 0)  # users with a history
+        # Every user's inputs as of the end of training; history_length should cover the longest history.
+        self.user_inputs = features.user_features(self.examples, features.now)
+        self.row_of_user = np.full(features.train.n_users, -1, dtype=np.int64)
+        self.row_of_user[self.examples] = np.arange(len(self.examples))
+
+    def __call__(self, model: TwoTowerModel, rows: np.ndarray, rng: np.random.Generator) -> torch.Tensor:
+        """The scalar loss of the users `rows` (user indices, from `examples`); rng draws the hidden items."""
+        cfg, n_items = self.config, self.n_items
+        batch = {name: values[self.row_of_user[rows]] for name, values in self.user_inputs.items()}
+        history = batch["history"]  # (B, L) item index + 2, PAD = 0
+        hidden = (history != PAD) & (rng.random(history.shape) < cfg.history_dropout)  # (B, L) the targets
+        batch["history"] = np.where(hidden, PAD, history)
+        if "history_weights" in batch:  # drop_history below renormalises the weights of the items left
+            batch["history_weights"] = np.where(hidden, 0.0, batch["history_weights"]).astype(np.float32)
+        if "liked_history" in batch:  # a hidden item must not stay visible through the liked-items bag
+            is_hidden = np.zeros((len(rows), n_items + 2), dtype=bool)  # (B, n_items + 2)
+            is_hidden[np.nonzero(hidden)[0], history[hidden]] = True
+            is_hidden[:, PAD] = False
+            liked = batch["liked_history"]
+            batch["liked_history"] = np.where(is_hidden[np.arange(len(rows))[:, None], liked], PAD, liked)
+        batch = drop_history(batch, 0.0, rng)  # renormalise weights, cut all-padding columns
+        users = model.user_tower(as_tensors(batch))  # (B, D)
+        at = self.features.now
+        catalogue = model.item_tower(as_tensors(self.features.item_features(np.arange(n_items), at)))  # (n_items, D)
+        log_p = torch.log_softmax(users @ catalogue.T * model.scale, dim=1)  # (B, n_items)
+        b, j = np.nonzero(hidden)  # one positive per hidden item
+        if len(b) == 0:
+            return (log_p * 0.0).sum()  # nothing hidden in this batch (tiny histories): a zero loss
+        return -log_p[torch.from_numpy(b), torch.from_numpy(history[b, j] - 2)].mean()
+
+
 def train_towers(model: TwoTowerModel, features: FeatureBuilder, config: TrainConfig,
                  validation: Interactions | None = None, side=None, epochs: int | None = None,
                  train_on: Interactions | None = None) -> TwoTowerModel:
@@ -271,8 +338,9 @@ def train_towers(model: TwoTowerModel, features: FeatureBuilder, config: TrainCo
     torch.manual_seed(config.seed)
     torch.set_num_threads(config.threads)
     rng = np.random.default_rng(config.seed)
-    batch_loss = BatchLoss(features, config, side=side, train_on=train_on)
-    examples = batch_loss.examples  # rows of the training log that are training positives
+    loss_class = UserBatchLoss if config.user_batches else BatchLoss
+    batch_loss = loss_class(features, config, side=side, train_on=train_on)
+    examples = batch_loss.examples  # rows of the training log that are training positives (users with user_batches)
     n = len(examples)
     optimiser = make_optimiser(model, config)
     eval_users = None

@@ -1,23 +1,40 @@
-"""Name -> model class, for the leaderboard and the benchmarks. Each class knows its tuned defaults."""
+"""Name -> model class, for the leaderboard and the benchmarks. Each class knows its tuned defaults.
+
+Classes are imported when first asked for, so listing the names costs nothing.
+"""
 from __future__ import annotations
 
-from lineage.models.als import ALS
-from lineage.models.covisit import CoVisitation
-from lineage.models.deepwalk import DeepWalk
-from lineage.models.implicit_models import ImplicitALS, ImplicitBPR
-from lineage.models.knn import ItemKNN, UserKNN
-from lineage.models.popularity import Popularity
+from importlib import import_module
 
-MODELS = {
-    "popularity": Popularity,
-    "userknn": UserKNN,
-    "itemknn": ItemKNN,
-    "als": ImplicitALS,  # the production ALS (implicit); same objective and factors as als-numpy, faster
-    "als-numpy": ALS,  # the from-scratch teaching ALS
-    "bpr": ImplicitBPR,
-    "covisit": CoVisitation,  # YouTube 2010 co-visitation graph + candidate expansion
-    "deepwalk": DeepWalk,  # random walks on the co-visitation graph + skip-gram (PyTorch)
-}
+
+class _Registry(dict):
+    """A dict of name -> "module:Class" that imports the class on first access."""
+
+    def __getitem__(self, name):
+        value = super().__getitem__(name)
+        if isinstance(value, str):
+            module, cls = value.split(":")
+            value = getattr(import_module(module), cls)
+            super().__setitem__(name, value)
+        return value
+
+    def values(self):
+        return [self[name] for name in self]
+
+    def items(self):
+        return [(name, self[name]) for name in self]
+
+
+MODELS = _Registry({
+    "popularity": "lineage.models.popularity:Popularity",
+    "userknn": "lineage.models.knn:UserKNN",
+    "itemknn": "lineage.models.knn:ItemKNN",
+    "als": "lineage.models.implicit_models:ImplicitALS",  # the production ALS (implicit); same objective as als-numpy, faster
+    "als-numpy": "lineage.models.als:ALS",  # the from-scratch teaching ALS
+    "bpr": "lineage.models.implicit_models:ImplicitBPR",
+    "covisit": "lineage.models.covisit:CoVisitation",  # YouTube 2010 co-visitation graph + candidate expansion
+    "deepwalk": "lineage.models.deepwalk:DeepWalk",  # random walks on the co-visitation graph + skip-gram (PyTorch)
+})
 
 
 def make_model(name: str, dataset: str):

@@ -15,6 +15,11 @@ from lineage.world import generate_world
 rng = seed_everything(0)
 NOTEBOOK_START = time.perf_counter()
 
+# %%
+# Environment check, run it first: every line should say [ OK ]; a [FAIL] line says how to fix it.
+# (The same check from a terminal: `make check-env` or `python scripts/check_env.py`.)
+# %run ../scripts/check_env.py
+
 # %% [markdown]
 # # 00 · The content app, and how we evaluate recommenders
 #
