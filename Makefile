@@ -39,14 +39,16 @@ setup: $(STAMP)
 lab: $(STAMP)
 	$(BIN)/jupyter lab notebooks/00_content_app_and_evaluation.ipynb
 
+# Tests and notebooks run on every core (pytest-xdist); --dist loadfile keeps each notebook's cells
+# together in one worker, since they share a kernel.
 test: $(STAMP)
-	$(BIN)/python -m pytest tests notebooks --nbval-lax --nbval-current-env --nbval-cell-timeout=$(CELL_TIMEOUT) -p no:cacheprovider
+	$(BIN)/python -m pytest tests notebooks -n auto --dist loadfile --nbval-lax --nbval-current-env --nbval-cell-timeout=$(CELL_TIMEOUT) -p no:cacheprovider
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest tests -p no:cacheprovider
 
 notebooks: $(STAMP)
-	$(BIN)/python -m pytest notebooks --nbval-lax --nbval-current-env --nbval-cell-timeout=$(CELL_TIMEOUT) -p no:cacheprovider
+	$(BIN)/python -m pytest notebooks -n auto --dist loadfile --nbval-lax --nbval-current-env --nbval-cell-timeout=$(CELL_TIMEOUT) -p no:cacheprovider
 
 notebooks-build: $(STAMP)
 	$(BIN)/python scripts/build_notebooks.py
