@@ -55,14 +55,15 @@ def _world() -> TwoTowerConfig:
 
 
 def preset(dataset: str, protocol: str = "temporal") -> TwoTowerConfig:
-    """The tuned configuration for a dataset ("world", "ml-100k", ...) and split protocol."""
-    if dataset in ("ml-100k", "ml-latest"):
+    """The tuned configuration for a dataset ("world", "ml-100k", ...) and split protocol.
+
+    Other data (your own CSV) gets the MovieLens recipe on random splits and the world's recipe on
+    time-ordered ones: sensible starting points, to be validated on your own split."""
+    if dataset in ("ml-100k", "ml-latest") or (dataset != "world" and protocol in ("per-item", "per-user", "random")):
         return _movielens("random" if protocol == "random" else "per-item")
-    if dataset == "world":
-        return _world()
-    # Any other data (your own CSV): the world's recipe is a sensible start; validate on your split.
     config = _world()
-    config.validation_protocol = protocol if protocol != "leave-last-out" else "temporal"
+    if dataset != "world":
+        config.validation_protocol = "temporal"
     return config
 
 
@@ -74,6 +75,7 @@ def tfrs_tutorial_config() -> TwoTowerConfig:
         features=FeatureConfig(use_user_id=True, count_windows_days=(), drop=keep_ids_only),
         towers=TowerConfig(linear_only=True, output_dim=32, l2_normalize=False),
         training=TrainConfig(batch_size=8192, epochs=3, logq="none", id_dropout=0.0, optimizer="adagrad",
+                             mask_accidental_hits=False,  # as the tutorial (TFRS does not remove them by default)
                              learning_rate=0.1, progress=False),
         validation_fraction=0.0,
     )
