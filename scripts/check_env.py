@@ -23,7 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 # distribution -> module to import (None: do not import; jupyterlab takes seconds and is checked
 # through its command instead)
-IMPORT_NAMES = {"faiss-cpu": "faiss", "jupyterlab": None}
+IMPORT_NAMES = {"faiss-cpu": "faiss", "jupyterlab": None, "pytest-xdist": "xdist"}
 OPTIONAL_EXTRAS = ("ann",)  # reported, never a failure
 
 failures = []
