@@ -32,9 +32,9 @@ sorted (or fed to torch.topk, which alone costs about as much as the product), w
    total (measured: ~700 at N=200,000, k=100), against N scores computed;
 3. runs query blocks on `threads` worker threads (default: every core), each with a
    single-threaded BLAS, so the selection runs on every core as well as the product (numpy
-   releases the GIL in both). One thread per BLAS call also avoids OpenMP threads spinning while
-   they wait for each other, which costs a lot on a shared machine. The BLAS limit
-   (threadpoolctl) is process-wide while a search runs.
+   releases the GIL in both). Multi-threaded BLAS on these small tiles was up to 5x slower on a
+   busy machine (BLAS threads waiting for each other). The BLAS limit (threadpoolctl) is
+   process-wide while a search runs.
 
 Measured and dropped (2 cores, D=64): torch.topk per tile (costs more than the GEMM itself),
 torch GEMM for the tiles (slower than numpy's OpenBLAS here, 2x for item-major tiles), a running
@@ -196,7 +196,7 @@ class ExactIndex:
     query_block: queries scored together (a tile's columns); item_block: the largest item chunk
         (a tile's rows). The defaults (256 x 2,048) were the fastest measured at D=64 on 2 cores.
     threads: worker threads, each searching whole query blocks with a single-threaded BLAS
-        (default: the cores this process may use); 1 = the caller's thread with BLAS's own threads."""
+        (default: the cores this process may use; 1 = single-threaded, in the caller's thread)."""
 
     def __init__(self, item_vectors, query_block: int = 256, item_block: int = 2048, threads: int | None = None):
         self.item_vectors = _check_items(item_vectors)  # (N, D) float32
@@ -243,15 +243,16 @@ class ExactIndex:
             stop = min(start + block, n)
             ids[start:stop], scores[start:stop] = self._search_block(queries[start:stop], k)
 
-        if workers <= 1:
-            for start in starts:
-                run(start)
-            return ids, scores
         from threadpoolctl import threadpool_limits
 
-        with threadpool_limits(1, user_api="blas"), ThreadPoolExecutor(workers) as pool:
-            for _ in pool.map(run, starts):  # re-raises a worker's error here
-                pass
+        with threadpool_limits(1, user_api="blas"):  # the workers are the parallelism
+            if workers <= 1:
+                for start in starts:
+                    run(start)
+            else:
+                with ThreadPoolExecutor(workers) as pool:
+                    for _ in pool.map(run, starts):  # re-raises a worker's error here
+                        pass
         return ids, scores
 
     def _search_block(self, q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -264,6 +265,7 @@ class ExactIndex:
         best = np.full((n, k), -np.inf, dtype=np.float32)
         best_ids = np.full((n, k), -1, dtype=np.int64)
         threshold = np.full(n, -np.inf, dtype=np.float32)  # (n,) each query's k-th best so far
+        wide_threshold = np.tile(threshold, ROWS_PER_COMPARE)
         query_dtype = np.uint16 if n <= np.iinfo(np.uint16).max else np.int64  # uint16 sorts by radix
         pending: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # (query, item, score) candidates
         pending_size = 0
@@ -277,9 +279,15 @@ class ExactIndex:
             np.matmul(items[first:first + m], q.T, out=tile)
             if first == 0 and m >= k:
                 threshold = np.partition(np.ascontiguousarray(tile.T), m - k, axis=1)[:, m - k]
+                wide_threshold = np.tile(threshold, ROWS_PER_COMPARE)
                 hits = np.flatnonzero(tile >= threshold)  # >=: items tied with it may belong
+            elif m % ROWS_PER_COMPARE == 0:
+                # strictly better: an item tied with the k-th best comes later, so has a higher id.
+                # Compared as (m / R, R * n) against the threshold repeated R times: the same
+                # elementwise test with R times longer inner loops (numpy's per-row overhead dominates
+                # at n = 256)
+                hits = np.flatnonzero(tile.reshape(m // ROWS_PER_COMPARE, -1) > wide_threshold)
             else:
-                # strictly better: an item tied with the k-th best comes later, so has a higher id
                 hits = np.flatnonzero(tile > threshold)
             if hits.size:
                 item = hits // n
@@ -292,6 +300,7 @@ class ExactIndex:
             if pending and (first >= n_items or first >= MERGE_GROWTH * merged_at or pending_size > budget):
                 best, best_ids = _merge(best, best_ids, pending)
                 threshold = best.min(axis=1)
+                wide_threshold = np.tile(threshold, ROWS_PER_COMPARE)
                 pending, pending_size, merged_at = [], 0, first
             m = min(m_max, max(m, first))  # chunks double up to item_block: thresholds tighten early
         order = np.argsort(-best, axis=1, kind="stable")  # best first; ties stay in id order
@@ -301,6 +310,7 @@ class ExactIndex:
 FIRST_CHUNK = 2048  # items in the first chunk of a search (its k-th best is the first threshold)
 MERGE_GROWTH = 1.5  # merge candidates into the running top-k each time the items seen grow by this
 MIN_QUERY_BLOCK = 32  # smallest query block worth a worker thread
+ROWS_PER_COMPARE = 32  # tile rows compared with the thresholds per numpy inner loop
 
 
 def _cores() -> int:
@@ -375,7 +385,6 @@ class ApproximateIndex:
             raise ValueError(f"unknown method {method!r}: choose one of {', '.join(self.METHODS)}")
         self.item_vectors = _check_items(item_vectors)
         self.method = method
-        self._faiss = faiss
         if threads is not None:
             faiss.omp_set_num_threads(int(threads))
         n, dim = self.item_vectors.shape

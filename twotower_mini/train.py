@@ -67,6 +67,9 @@ class TrainConfig:
     #   user's whole history is split at random into input and targets (a share history_dropout), and every
     #   target is scored against the full catalogue. Ignores event times: for random splits only. An epoch
     #   is then one pass over the users (batch_size users a batch)
+    history_negative_weight: float = 1.0  # user_batches: weight of the items left visible in the softmax
+    #   denominator. > 1 teaches the towers to rank a user's own history below other items: right where an
+    #   item is consumed once (a movie is rated once) and the evaluation does not exclude seen items (TFRS)
     history: list = field(default_factory=list)  # filled in: one dict per epoch
 
 
@@ -203,6 +206,10 @@ class BatchLoss:
             self.skipped = side.skipped_impressions(data.users, data.items, config.impression_negatives)  # (n, M)
         self.frequency = np.bincount(data.items[examples], minlength=self.n_items) / max(n, 1)  # P(a positive is item j)
         self.streaming = StreamingFrequency(seed=config.seed) if config.logq == "streaming" else None
+        # When an item's inputs are the same at every one of its events (no dynamic counts or ages), all the
+        # copies of an item in a batch get the same vector, so the in-batch softmax can score each distinct
+        # item once (see distinct_in_batch_logits): exactly the same loss, far less work for large batches.
+        self.static_items = self.item_inputs is not None and _same_inputs_per_item(self.item_inputs, data.items)
 
     def __call__(self, model: TwoTowerModel, rows: np.ndarray, rng: np.random.Generator) -> torch.Tensor:
         """The scalar loss of the examples `rows` (indices into the training log); rng draws the batch's
@@ -218,17 +225,21 @@ class BatchLoss:
         if cfg.history_dropout or cfg.batch_features:
             batch_users = drop_history(batch_users, cfg.history_dropout, rng)
         users = model.user_tower(as_tensors(batch_users))  # (B, D)
-        columns, labels = [], None
+        # The temperature scales the (B, D) user vectors rather than every (B, B) score: same logits,
+        # B/D times less work (and none at all when the scale is 1).
+        scaled = users * model.scale if model.scale != 1.0 else users  # (B, D)
+        columns, labels, constant = [], None, None  # logit blocks, positive's column (None: column b), loss offset
         if cfg.full_softmax:  # the exact softmax: every item of the catalogue is a candidate
             # Each negative is featurised as of the time of a random example of the batch, so its age
             # and counts look like a positive's; featurising them all at one moment (say the batch's
             # earliest) would let the towers tell negatives from positives by age alone.
-            at = data.times[rows][rng.integers(0, len(rows), len(negative_ids))]
+            at = data.times[rows][rng.integers(0, len(rows), n_items)]
             catalogue = model.item_tower(as_tensors(features.item_features(np.arange(n_items), at)))  # (n_items, D)
-            columns.append(users @ catalogue.T * model.scale)  # (B, n_items)
+            columns.append(scaled @ catalogue.T)  # (B, n_items)
             labels = item_ids  # the positive's column is its item index
         else:
-            items = model.item_tower(as_tensors(batch_items))  # (B, D)
+            use_distinct = cfg.in_batch and self.static_items and cfg.logq != "streaming"
+            items = None if use_distinct else model.item_tower(as_tensors(batch_items))  # (B, D)
             if cfg.in_batch:
                 log_q = None
                 if cfg.logq == "exact":
@@ -236,10 +247,18 @@ class BatchLoss:
                 elif cfg.logq == "streaming":
                     self.streaming.update(data.items[rows])
                     log_q = torch.from_numpy(np.log(self.streaming.probability(data.items[rows]))).float()
-                columns.append(in_batch_logits(users @ items.T * model.scale, item_ids, log_q,
-                                               cfg.mask_accidental_hits))
+                if use_distinct:  # each distinct item of the batch scored once (exact, faster)
+                    block, labels, constant = distinct_in_batch_logits(
+                        model, scaled, batch_items, data.items[rows], self.frequency if cfg.logq == "exact" else None,
+                        cfg.mask_accidental_hits)
+                    columns.append(block)
+                else:
+                    columns.append(in_batch_logits(scaled @ items.T, item_ids, log_q,
+                                                   cfg.mask_accidental_hits))
             else:  # the positive alone in column 0 of the in-batch layout
-                positive = (users * items).sum(dim=1) * model.scale
+                if items is None:
+                    items = model.item_tower(as_tensors(batch_items))  # (B, D)
+                positive = (scaled * items).sum(dim=1)
                 diagonal = torch.full((len(rows), len(rows)), float("-inf"))
                 columns.append(diagonal.diagonal_scatter(positive))
         if cfg.uniform_negatives and not cfg.full_softmax:
@@ -251,7 +270,7 @@ class BatchLoss:
             negatives = model.item_tower(as_tensors(features.item_features(negative_ids, at)))  # (N, D)
             ids = torch.from_numpy(np.broadcast_to(negative_ids, (len(rows), len(negative_ids))).copy())
             log_q = float(np.log(cfg.uniform_negatives / n_items)) if cfg.logq != "none" else None
-            columns.append(extra_negative_logits(users @ negatives.T * model.scale, ids, item_ids,
+            columns.append(extra_negative_logits(scaled @ negatives.T, ids, item_ids,
                                                  -log_q if log_q is not None else None))
         if self.skipped is not None and not cfg.full_softmax:
             shown = self.skipped[rows]  # (B, M)
@@ -259,12 +278,50 @@ class BatchLoss:
             shown_vectors = model.item_tower(as_tensors(
                 features.item_features(flat, np.repeat(data.times[rows], shown.shape[1]))))
             shown_vectors = shown_vectors.view(len(rows), shown.shape[1], -1)  # (B, M, D)
-            shown_scores = torch.einsum("bd,bmd->bm", users, shown_vectors) * model.scale
+            shown_scores = torch.einsum("bd,bmd->bm", scaled, shown_vectors)
             columns.append(extra_negative_logits(shown_scores, torch.from_numpy(shown), item_ids,
                                                  float(np.log(cfg.impression_weight))))
         weights = torch.from_numpy(data.values[rows]) if cfg.value_weights else None
-        loss = softmax_loss(torch.cat(columns, dim=1), weights, labels)
+        logits = columns[0] if len(columns) == 1 else torch.cat(columns, dim=1)  # no copy for one block
+        loss = softmax_loss(logits, weights, labels)
+        if constant is not None:  # distinct_in_batch_logits: the exact loss value
+            loss = loss + (constant.mean() if weights is None else (constant * weights).sum() / weights.sum())
         return loss
+
+
+def _same_inputs_per_item(item_inputs: dict[str, np.ndarray], items: np.ndarray) -> bool:
+    """True when every example of an item has exactly the same item-tower inputs (static features only)."""
+    _, first = np.unique(items, return_index=True)
+    first_row = np.zeros(items.max(initial=0) + 1, dtype=np.int64)
+    first_row[items[first]] = first  # item -> its first example
+    return all(np.array_equal(values, values[first_row[items]]) for values in item_inputs.values())
+
+
+def distinct_in_batch_logits(model: TwoTowerModel, scaled_users: torch.Tensor, batch_items: dict[str, np.ndarray],
+                             items: np.ndarray, frequency: np.ndarray | None, mask_accidental_hits: bool):
+    """The in-batch softmax with each distinct item of the batch scored once (items with static inputs).
+
+    With B examples and U distinct items, the B x B logits hold each item k in c_k identical columns.
+    A softmax only needs their sum, c_k exp(s_bk), so one column with log c_k added is the same; with
+    accidental hits masked, row b keeps only its own copy of its positive item (count 1 there). Returns
+    ((B, U) logits, (B,) label = the positive's column, (B,) constant): the cross-entropy over these
+    logits plus the constant (log c of the positive when copies are not masked; no gradient) equals the
+    B x B loss exactly. For B = 8192 over MovieLens' 1,682 movies this is ~5x less work."""
+    distinct, first, inverse, counts = np.unique(items, return_index=True, return_inverse=True, return_counts=True)
+    vectors = model.item_tower(as_tensors({name: values[first] for name, values in batch_items.items()}))  # (U, D)
+    log_counts = np.log(counts)  # (U,)
+    offsets = log_counts.copy()
+    if frequency is not None:  # logQ: q = probability that a batch holds the item = frequency x B
+        offsets -= np.log(frequency[distinct] * len(items))
+    logits = scaled_users @ vectors.T + torch.from_numpy(offsets).float()[None, :]  # (B, U)
+    labels = torch.from_numpy(inverse.reshape(-1))  # (B,)
+    own = torch.from_numpy(log_counts[inverse.reshape(-1)]).float()  # (B,) log c of each row's positive
+    if mask_accidental_hits:  # the other copies of the positive are not negatives: count 1 in its column
+        logits = logits.index_put((torch.arange(len(items)), labels), -own, accumulate=True)
+        constant = None
+    else:
+        constant = own  # the positive is one of c identical columns: add back log c
+    return logits, labels, constant
 
 
 class UserBatchLoss:
@@ -323,7 +380,13 @@ class UserBatchLoss:
         users = model.user_tower(as_tensors(batch))  # (B, D)
         at = self.features.now
         catalogue = model.item_tower(as_tensors(self.features.item_features(np.arange(n_items), at)))  # (n_items, D)
-        log_p = torch.log_softmax(users @ catalogue.T * model.scale, dim=1)  # (B, n_items)
+        logits = (users * model.scale) @ catalogue.T  # (B, n_items)
+        if cfg.history_negative_weight != 1.0:  # the visible history as weighted (hard) negatives
+            visible = np.zeros((len(rows), n_items), dtype=np.float32)  # (B, n_items)
+            shown = (history != PAD) & ~hidden
+            visible[np.nonzero(shown)[0], history[shown] - 2] = np.log(cfg.history_negative_weight)
+            logits = logits + torch.from_numpy(visible)
+        log_p = torch.log_softmax(logits, dim=1)  # (B, n_items)
         b, j = np.nonzero(hidden)  # one positive per hidden item
         if len(b) == 0:
             return (log_p * 0.0).sum()  # nothing hidden in this batch (tiny histories): a zero loss
