@@ -9,8 +9,15 @@ Each epoch visits every training interaction once, in a seeded random order. For
     loss          softmax cross-entropy: each user should pick out their own item
 
 After each epoch the model is scored on the validation interactions (recall@k over the full
-catalogue, seen items excluded); training stops when that has not improved for `patience` epochs
-and the best weights are kept. Everything is seeded: on a CPU, two runs give identical numbers.
+catalogue, seen items excluded; `eval_metric` picks another); training stops when that has not
+improved for `patience` epochs and the best weights are kept. Everything is seeded: on a CPU, two
+runs give identical numbers.
+
+Variants, each a TrainConfig switch: `full_softmax` scores every catalogue item instead of sampled
+negatives (small catalogues); `user_batches` (UserBatchLoss) makes a batch a set of users whose
+histories are partly hidden and predicted, a denoising autoencoder for random splits (the MovieLens
+presets). When item inputs are static, the in-batch softmax scores each distinct item of a batch
+once (`distinct_in_batch_logits`): the same loss, several times faster at large batches.
 """
 from __future__ import annotations
 
@@ -24,7 +31,7 @@ from tqdm.auto import tqdm
 from lineage.data import Interactions
 from lineage.metrics import evaluate_lists, test_users
 from lineage.models.base import top_k
-from twotower_mini.features import PAD, FeatureBuilder
+from twotower_mini.features import PAD, UNKNOWN, FeatureBuilder
 from twotower_mini.losses import StreamingFrequency, extra_negative_logits, in_batch_logits, softmax_loss
 from twotower_mini.towers import TwoTowerModel
 
@@ -145,11 +152,11 @@ def validation_metric(model: TwoTowerModel, features: FeatureBuilder, validation
     return evaluate_lists(lists, users, features.train, validation, k, exclude_seen)[f"{metric}@{k}"]
 
 
-def _drop_ids(inputs: dict[str, torch.Tensor], name: str, rate: float, rng) -> dict[str, torch.Tensor]:
+def _drop_ids(inputs: dict[str, np.ndarray] | None, name: str, rate: float, rng) -> dict[str, np.ndarray] | None:
     """Replace the id of a random share `rate` of the examples by the "unknown" id (training only)."""
-    if rate > 0 and name in inputs:
-        dropped = torch.from_numpy(rng.random(len(inputs[name])) < rate)
-        inputs[name] = inputs[name].masked_fill(dropped[:, None], UNKNOWN)
+    if inputs is not None and rate > 0 and name in inputs:
+        dropped = rng.random(len(inputs[name])) < rate  # (B,)
+        inputs = dict(inputs, **{name: np.where(dropped[:, None], UNKNOWN, inputs[name])})
     return inputs
 
 
@@ -224,6 +231,9 @@ class BatchLoss:
             batch_items = {name: values[rows] for name, values in self.item_inputs.items()}
         if cfg.history_dropout or cfg.batch_features:
             batch_users = drop_history(batch_users, cfg.history_dropout, rng)
+        if cfg.id_dropout:  # some examples see the "unknown" id: the towers learn to embed from features too
+            batch_users = _drop_ids(batch_users, "user_id", cfg.id_dropout, rng)
+            batch_items = _drop_ids(batch_items, "item_id", cfg.id_dropout, rng)
         users = model.user_tower(as_tensors(batch_users))  # (B, D)
         # The temperature scales the (B, D) user vectors rather than every (B, B) score: same logits,
         # B/D times less work (and none at all when the scale is 1).
@@ -238,7 +248,9 @@ class BatchLoss:
             columns.append(scaled @ catalogue.T)  # (B, n_items)
             labels = item_ids  # the positive's column is its item index
         else:
-            use_distinct = cfg.in_batch and self.static_items and cfg.logq != "streaming"
+            # (with id dropout, two copies of an item may differ: then every copy is scored)
+            use_distinct = (cfg.in_batch and self.static_items and cfg.logq != "streaming"
+                            and not (cfg.id_dropout and "item_id" in batch_items))
             items = None if use_distinct else model.item_tower(as_tensors(batch_items))  # (B, D)
             if cfg.in_batch:
                 log_q = None
@@ -353,6 +365,8 @@ class UserBatchLoss:
         if not 0.0 < config.history_dropout < 1.0:
             raise ValueError(f"user_batches needs 0 < history_dropout < 1 (the share of each history to predict), "
                              f"got {config.history_dropout}")
+        if "history" not in {spec.name for spec in features.user_fields()}:
+            raise ValueError("user_batches predicts hidden history items: the 'history' field must not be dropped")
         self.features, self.config = features, config
         self.n_items = features.train.n_items
         self.examples = np.flatnonzero(features.train.user_counts() > 0)  # users with a history
@@ -378,9 +392,10 @@ class UserBatchLoss:
             batch["liked_history"] = np.where(is_hidden[np.arange(len(rows))[:, None], liked], PAD, liked)
         batch = drop_history(batch, 0.0, rng)  # renormalise weights, cut all-padding columns
         users = model.user_tower(as_tensors(batch))  # (B, D)
-        at = self.features.now
-        catalogue = model.item_tower(as_tensors(self.features.item_features(np.arange(n_items), at)))  # (n_items, D)
-        logits = (users * model.scale) @ catalogue.T  # (B, n_items)
+        everything = np.arange(n_items)  # as of the same moments as the exported item vectors (serving)
+        catalogue = model.item_tower(as_tensors(self.features.item_features(everything,
+                                                                            self.features.serving_times(everything))))
+        logits = (users * model.scale) @ catalogue.T  # (B, n_items); catalogue: (n_items, D)
         if cfg.history_negative_weight != 1.0:  # the visible history as weighted (hard) negatives
             visible = np.zeros((len(rows), n_items), dtype=np.float32)  # (B, n_items)
             shown = (history != PAD) & ~hidden
