@@ -57,7 +57,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from lineage.data import Interactions
-from lineage.models.base import top_k
+from lineage.models.base import mask_items, top_k
 
 DAY = 86_400.0  # seconds
 
@@ -267,8 +267,7 @@ class World:
             if cutoff is not None:
                 scores[self.items["release_time"][None, :] >= cutoff[start:start + chunk_size, None]] = -np.inf
             if exclude is not None:
-                rows = exclude[chunk]
-                scores[np.repeat(np.arange(len(chunk)), np.diff(rows.indptr)), rows.indices] = -np.inf
+                mask_items(scores, exclude[chunk])
             best = top_k(scores, k)
             out[start:start + len(chunk), :best.shape[1]] = best
             out[start:start + len(chunk), best.shape[1]:] = -1

@@ -30,7 +30,7 @@ from tqdm.auto import tqdm
 
 from lineage.data import Interactions
 from lineage.metrics import evaluate_lists, test_users
-from lineage.models.base import top_k
+from lineage.models.base import mask_items, top_k
 from twotower_mini.features import PAD, UNKNOWN, FeatureBuilder
 from twotower_mini.losses import StreamingFrequency, extra_negative_logits, in_batch_logits, softmax_loss
 from twotower_mini.towers import TwoTowerModel
@@ -48,7 +48,7 @@ class TrainConfig:
     impression_negatives: int = 0  # up to this many skipped impressions per example as hard negatives
     impression_weight: float = 1.0  # their weight in the softmax denominator
     mask_accidental_hits: bool = True  # never treat the positive item itself as a negative
-    id_dropout: float = 0.1  # share of examples whose user/item id is replaced by the "unknown" id, so
+    id_dropout: float = 0.0  # share of examples whose user/item id is replaced by the "unknown" id, so
     #   the towers also learn to embed from features alone (what cold items and new users get)
     patience: int = 2  # epochs without validation improvement before stopping
     eval_k: int = 10  # validation metric: recall@eval_k ...
@@ -145,8 +145,7 @@ def validation_metric(model: TwoTowerModel, features: FeatureBuilder, validation
     model.eval()
     scores = user_vectors(model, features, users, features.now) @ item_vectors(model, features).T
     if exclude_seen:
-        seen = features.train.to_csr(binary=True)[users]
-        scores[np.repeat(np.arange(len(users)), np.diff(seen.indptr)), seen.indices] = -np.inf
+        mask_items(scores, features.train.to_csr(binary=True)[users])
     lists = top_k(scores, k)
     model.train()
     return evaluate_lists(lists, users, features.train, validation, k, exclude_seen)[f"{metric}@{k}"]

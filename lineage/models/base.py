@@ -19,6 +19,11 @@ import scipy.sparse as sp
 from lineage.data import Interactions
 
 
+def mask_items(scores: np.ndarray, rows: sp.csr_matrix) -> None:
+    """In place: scores[r, j] = -inf wherever rows[r, j] is stored. scores: (n, m); rows: (n, m) sparse."""
+    scores[np.repeat(np.arange(rows.shape[0]), np.diff(rows.indptr)), rows.indices] = -np.inf
+
+
 def top_k(scores: np.ndarray, k: int) -> np.ndarray:
     """Indices of the k largest entries of each row, best first. scores: (n, m) -> (n, min(k, m)).
 
@@ -94,8 +99,7 @@ class Recommender:
             if not self.scores_cold_items:
                 scores[:, ~self.known_items_] = -np.inf  # no vector, no count: the model cannot rank them
             for mask in ([self.seen_] if exclude_seen else []) + ([exclude] if exclude is not None else []):
-                rows = mask[chunk]
-                scores[np.repeat(np.arange(len(chunk)), np.diff(rows.indptr)), rows.indices] = -np.inf
+                mask_items(scores, mask[chunk])
             best = top_k(scores, k)
             out[start:start + len(chunk), :best.shape[1]] = best
             out[start:start + len(chunk), best.shape[1]:] = -1
