@@ -189,7 +189,24 @@ def _search_with_exclusion(search_block, queries: np.ndarray, k: int, exclude, n
 
 
 # ---- exact search ----------------------------------------------------------------------------------
-class ExactIndex:
+class _VectorIndex:
+    """What every index over (n_items, dim) item vectors answers about its size."""
+
+    item_vectors: np.ndarray  # (n_items, dim) float32
+
+    @property
+    def n_items(self) -> int:
+        return self.item_vectors.shape[0]
+
+    @property
+    def dim(self) -> int:
+        return self.item_vectors.shape[1]
+
+    def __len__(self) -> int:
+        return self.n_items
+
+
+class ExactIndex(_VectorIndex):
     """Exact maximum-inner-product top-k over a catalogue of item vectors.
 
     item_vectors: (N, D) array, kept as float32 (no copy when it already is C-contiguous float32).
@@ -205,17 +222,6 @@ class ExactIndex:
         self.query_block = int(query_block)
         self.item_block = int(item_block)
         self.threads = max(1, int(threads) if threads is not None else _cores())
-
-    @property
-    def n_items(self) -> int:
-        return self.item_vectors.shape[0]
-
-    @property
-    def dim(self) -> int:
-        return self.item_vectors.shape[1]
-
-    def __len__(self) -> int:
-        return self.n_items
 
     def search(self, queries, k: int, exclude: sp.spmatrix | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(U, D) queries -> (ids (U, k) int64, scores (U, k) float32), best first, ties by lower id.
@@ -364,7 +370,7 @@ def _import_faiss():
     return faiss
 
 
-class ApproximateIndex:
+class ApproximateIndex(_VectorIndex):
     """Approximate maximum-inner-product top-k with faiss (`pip install faiss-cpu`).
 
     method="ivf": IndexIVFFlat, inner-product metric. The items are clustered into `nlist` lists
@@ -403,17 +409,6 @@ class ApproximateIndex:
             self.index.hnsw.efConstruction = int(ef_construction)
             self.ef_search = ef_search
         self.index.add(self.item_vectors)
-
-    @property
-    def n_items(self) -> int:
-        return self.item_vectors.shape[0]
-
-    @property
-    def dim(self) -> int:
-        return self.item_vectors.shape[1]
-
-    def __len__(self) -> int:
-        return self.n_items
 
     @property
     def knob(self) -> str:
