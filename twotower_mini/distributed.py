@@ -85,6 +85,7 @@ def run(args) -> dict | None:
     rank, processes, distributed = process_group()
     import torch.distributed as dist
 
+    finished_cleanly = False
     try:
         if args.batch_size % processes:
             raise ValueError(f"--batch-size {args.batch_size} must divide by the number of processes ({processes})")
@@ -151,6 +152,7 @@ def run(args) -> dict | None:
             if stop[0] > 0:
                 break
         if rank != 0:
+            finished_cleanly = True
             return None
         model.load_state_dict(best_state)
         total_examples = sum(r["examples"] for r in history)
@@ -168,9 +170,12 @@ def run(args) -> dict | None:
             report["checkpoint"] = args.checkpoint
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
+        finished_cleanly = True
         return report
     finally:
         if distributed:
+            if finished_cleanly:  # wait until rank 0 has written its report: a process that tears the
+                dist.barrier()  # group down while its peer still runs can abort in gloo's threads
             dist.destroy_process_group()
 
 
