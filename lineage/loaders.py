@@ -646,22 +646,17 @@ def load_csv(interactions_path, items_path=None, users_path=None, user_col: str 
     else:
         values = np.ones(len(rows), dtype=np.float64)
 
-    item_features: dict = {}
-    user_features: dict = {}
-    if items_path is not None:
-        item_ids, item_features, _ = _side_table(Path(items_path), sep, item_key or item_col, "item",
-                                                 encoding, list_columns, list_sep)
-        items, item_known = _lookup(item_ids, np.array(raw_items, dtype=str))
-    else:
-        items, item_ids = build_vocabulary(np.array(raw_items, dtype=str))
-        item_known = np.ones(len(items), dtype=bool)
-    if users_path is not None:
-        user_ids, user_features, _ = _side_table(Path(users_path), sep, user_key or user_col, "user",
-                                                 encoding, list_columns, list_sep)
-        users, user_known = _lookup(user_ids, np.array(raw_users, dtype=str))
-    else:
-        users, user_ids = build_vocabulary(np.array(raw_users, dtype=str))
-        user_known = np.ones(len(users), dtype=bool)
+    def vocabulary(side_path, key, kind, raw):
+        """(index per row, known per row, ids, side features): from the side file, else from the log."""
+        if side_path is None:
+            index, ids = build_vocabulary(np.array(raw, dtype=str))
+            return index, np.ones(len(index), dtype=bool), ids, {}
+        ids, features, _ = _side_table(Path(side_path), sep, key, kind, encoding, list_columns, list_sep)
+        index, known = _lookup(ids, np.array(raw, dtype=str))
+        return index, known, ids, features
+
+    items, item_known, item_ids, item_features = vocabulary(items_path, item_key or item_col, "item", raw_items)
+    users, user_known, user_ids, user_features = vocabulary(users_path, user_key or user_col, "user", raw_users)
 
     report = LoadReport(rows_read=len(rows))
     users, items, times, values = _finish(report, users, items, times, values, user_known, item_known)

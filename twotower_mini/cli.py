@@ -24,6 +24,11 @@ def _stderr(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
+# ---- options shared by several subcommands ------------------------------------------------------
+def _add_exclude_seen(p, help_text: str) -> None:
+    p.add_argument("--exclude-seen", action=argparse.BooleanOptionalAction, default=True, help=help_text)
+
+
 # ---- options shared by every subcommand that reads a dataset -------------------------------------
 def _add_data_options(p) -> None:
     group = p.add_argument_group("data")
@@ -84,8 +89,7 @@ def _add_leaderboard(sub) -> None:
     _add_data_options(p)
     p.add_argument("--models", default="popularity", help=f"comma-separated, from: {','.join(available_models())}")
     p.add_argument("--k", type=int, default=10, help="length of each recommendation list")
-    p.add_argument("--exclude-seen", action=argparse.BooleanOptionalAction, default=True,
-                   help="hide items the user already has in train (the TFRS tutorial protocol does not)")
+    _add_exclude_seen(p, "hide items the user already has in train (the TFRS tutorial protocol does not)")
     p.add_argument("--json", metavar="OUT", help="write the results as JSON to this file")
     p.add_argument("--save-recommendations", metavar="DIR",
                    help="write test.csv and <model>.csv (original ids) so the metrics can be recomputed")
@@ -154,8 +158,7 @@ def _add_evaluate(sub) -> None:
                                    "saved model on the test part.", formatter_class=FORMATTER)
     p.add_argument("--checkpoint", required=True, help="a file written by `train`")
     p.add_argument("--k", type=int, default=10, help="length of each recommendation list")
-    p.add_argument("--exclude-seen", action=argparse.BooleanOptionalAction, default=True,
-                   help="hide items the user already has in train")
+    _add_exclude_seen(p, "hide items the user already has in train")
     p.set_defaults(handler=_run_evaluate)
 
 
@@ -177,8 +180,7 @@ def _add_recommend(sub) -> None:
     p.add_argument("--checkpoint", required=True, help="a file written by `train`")
     p.add_argument("--user", action="append", required=True, help="a user id as in the dataset (repeatable)")
     p.add_argument("--k", type=int, default=10, help="number of items per user")
-    p.add_argument("--exclude-seen", action=argparse.BooleanOptionalAction, default=True,
-                   help="hide items the user already has in train")
+    _add_exclude_seen(p, "hide items the user already has in train")
     p.set_defaults(handler=_run_recommend)
 
 

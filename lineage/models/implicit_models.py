@@ -30,7 +30,7 @@ import implicit.bpr
 from threadpoolctl import threadpool_limits
 
 from lineage.data import Interactions
-from lineage.models.als import CONFIDENCES
+from lineage.models.als import ALS, CONFIDENCES
 from lineage.models.base import Recommender
 
 
@@ -85,13 +85,9 @@ class ImplicitALS(_ImplicitFactorModel):
 
     name = "als"
     config_class = ImplicitALSConfig
-    # Chosen on a validation split carved from train (never test); the commands that found them:
-    #   ml-100k: python benchmarks/tune_lineage.py --dataset ml-100k --data-dir ../shared/datasets/ml-100k --models als
-    #   world:   python benchmarks/tune_lineage.py --dataset world --models als
-    TUNED: dict = {
-        "ml-100k": dict(factors=128, regularization=80.0, alpha=3.0, confidence="hkv", binary=False, iterations=30),
-        "world": dict(factors=128, regularization=100.0, alpha=16.0, confidence="implicit", binary=False),
-    }
+    # The same objective and factors as the teaching ALS, so the same tuned defaults (found with
+    #   python benchmarks/tune_lineage.py --dataset {ml-100k,world} --models als,als-numpy).
+    TUNED: dict = ALS.TUNED
 
     def __init__(self, config: ImplicitALSConfig | None = None):
         self.config = config or ImplicitALSConfig()
