@@ -36,8 +36,13 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
+# JupyterLab refuses to start as root (containers, CI) unless told; a normal user never needs it.
+# Token authentication stays on either way. LAB_ARGS passes extra options (the tests use it).
+ALLOW_ROOT := $(if $(filter 0,$(shell id -u 2>/dev/null)),--allow-root,)
+LAB_ARGS ?=
+
 lab: $(STAMP)
-	$(BIN)/jupyter lab notebooks/00_content_app_and_evaluation.ipynb
+	$(BIN)/jupyter lab notebooks/00_content_app_and_evaluation.ipynb $(ALLOW_ROOT) $(LAB_ARGS)
 
 # Tests and notebooks run on every core (pytest-xdist); --dist loadfile keeps each notebook's cells
 # together in one worker, since they share a kernel.

@@ -71,7 +71,8 @@ def hit_matrix(recommended: np.ndarray, relevant: sp.csr_matrix) -> np.ndarray:
     cols = recommended.ravel()
     valid = cols >= 0
     hits = np.zeros(n * k, dtype=bool)
-    hits[valid] = np.asarray(relevant[rows[valid], cols[valid]]).ravel() > 0
+    if valid.any():  # (scipy returns a sparse matrix, not an array, for an empty fancy index)
+        hits[valid] = np.asarray(relevant[rows[valid], cols[valid]]).ravel() > 0
     return hits.reshape(n, k)
 
 

@@ -57,7 +57,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from lineage.data import Interactions
-from lineage.models.base import mask_items, top_k
+from lineage.topk import mask_items, top_k
 
 DAY = 86_400.0  # seconds
 
@@ -379,7 +379,7 @@ def _ranked_choice(rng, weights_log: np.ndarray) -> np.ndarray:
     """Gumbel-top-k trick: a random order of columns per row, weighted by exp(weights_log).
     Returns the rank of each column in that order, (n, m) int."""
     keys = weights_log + rng.gumbel(size=weights_log.shape)
-    order = np.argsort(-keys, axis=1)
+    order = np.argsort(-keys, axis=1, kind="stable")
     rank = np.empty_like(order)
     np.put_along_axis(rank, order, np.arange(order.shape[1])[None, :], axis=1)
     return rank
@@ -660,7 +660,7 @@ def _choose(rng, cfg: WorldConfig, utility: np.ndarray, shown: np.ndarray, leave
     noisy = utility - cfg.position_bias * np.arange(c)[None, :] + rng.gumbel(size=(b, c))
     noisy = np.where(shown, noisy, -np.inf)
     leave = leave_utility + rng.gumbel(size=b)
-    order = np.argsort(-noisy, axis=1)[:, :2]  # (b, 2) best and second best slot
+    order = np.argsort(-noisy, axis=1, kind="stable")[:, :2]  # (b, 2) best and second best slot
     best = np.take_along_axis(noisy, order, axis=1)
     rows = np.arange(b)
     choice = np.zeros((b, c), dtype=np.int8)

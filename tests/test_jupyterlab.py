@@ -1,12 +1,13 @@
 """JupyterLab as learners use it: the README's command, token authentication on, a notebook run
 through the server's own kernel.
 
-The test starts `jupyter lab` from this environment exactly as `make lab` does (repository root,
-the first walkthrough as argument), headless (--no-browser) on a free localhost port with a token
-it chooses, then talks to it over the REST API and the kernel websocket like JupyterLab's
-front end does. Authentication is never disabled; `--allow-root` is added only when the test runs
-as root (CI containers), because JupyterLab refuses root without it. The server is always stopped
-in a `finally` block, and every wait is bounded.
+The test starts the server with the README's own command, `make lab`, on this environment
+(`VENV=sys.prefix`), adding only headless options through `LAB_ARGS` (--no-browser, a free
+localhost port, a token it chooses). The Makefile adds `--allow-root` exactly when run as root,
+so this also proves the README's command works as root (CI containers) and as a normal user. The
+test then talks to the server over the REST API and the kernel websocket like JupyterLab's front
+end does. Authentication is never disabled. The server is always stopped in a `finally` block,
+and every wait is bounded.
 """
 from __future__ import annotations
 
@@ -105,13 +106,16 @@ def execute(ws, session: str, code: str, deadline: float) -> tuple[str, str]:
 @pytest.mark.slow
 def test_jupyterlab_serves_and_runs_the_notebooks_with_token_auth(tmp_path):
     assert JUPYTER.exists(), f"no jupyter command next to {sys.executable}"
+    if not (Path(sys.prefix) / ".installed").exists():
+        pytest.skip("this environment was not built by the Makefile (no .installed stamp): `make lab` would rebuild it")
     deadline = time.monotonic() + BUDGET_SECONDS
     port, token = free_port(), secrets.token_hex(16)
     base = f"http://127.0.0.1:{port}"
-    command = [str(JUPYTER), "lab", FIRST_WALKTHROUGH, "--no-browser", "--ServerApp.ip=127.0.0.1",
-               f"--ServerApp.port={port}", "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}"]
-    if hasattr(os, "geteuid") and os.geteuid() == 0:
-        command.append("--allow-root")  # CI containers run as root; learners never need this
+    headless = ["--no-browser", "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}",
+                "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}"]
+    stamp = Path(sys.prefix) / ".installed"  # -o: use the environment as it is, never rebuild it here
+    command = ["make", "--no-print-directory", "-o", str(stamp), "lab", f"VENV={sys.prefix}",
+               "LAB_ARGS=" + " ".join(headless)]
     env = {**os.environ,  # keep the learner's own Jupyter settings and runtime files out of the way
            "JUPYTER_CONFIG_DIR": str(tmp_path / "config"), "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
            "JUPYTERLAB_WORKSPACES_DIR": str(tmp_path / "workspaces"), "IPYTHONDIR": str(tmp_path / "ipython"),
@@ -183,4 +187,11 @@ def test_jupyterlab_serves_and_runs_the_notebooks_with_token_auth(tmp_path):
                 except subprocess.TimeoutExpired:
                     process.kill()
                     process.wait(timeout=5)
-    assert process.returncode is not None
+    # the server is really gone: nothing answers on its port any more
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        assert probe.connect_ex(("127.0.0.1", port)) != 0, f"the server still answers on port {port}"
+    log_text = log.read_text(errors="replace")
+    assert f"127.0.0.1:{port}/lab" in log_text and f"token={token}" in log_text, \
+        f"`make lab` did not print the server URL with its token:\n{log_text[-2000:]}"
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        assert "--allow-root" in log_text.splitlines()[0], "as root, `make lab` must add --allow-root"

@@ -87,3 +87,9 @@ def test_coverage_popularity_and_true_recall():
     assert metrics.mean_popularity_at_k(recommended, train, 2) == pytest.approx((1 + 3 + 3 + 0 + 3) / 5)
     true_top = np.array([[0, 5], [2, 3], [4, 6]])
     assert metrics.true_recall_at_k(recommended, true_top, 2) == pytest.approx((1 / 2 + 1 / 2 + 0) / 3)
+
+
+def test_lists_with_nothing_recommended_score_zero():
+    from lineage.metrics import hit_matrix
+    relevant = sp.csr_matrix(np.array([[1, 0, 1], [0, 1, 0]], dtype=np.float32))
+    assert not hit_matrix(np.full((2, 3), -1), relevant).any()

@@ -61,3 +61,30 @@ def test_models_without_item_features_never_recommend_cold_items():
     assert FixedScoresWithoutItemFeatures(scores).fit(train).recommend([0, 1], k=2, exclude_seen=False).tolist() == \
         [[1, 0], [0, 1]]
     assert FixedScores(scores).fit(train).recommend([0, 1], k=1, exclude_seen=False).tolist() == [[2], [2]]
+
+
+def test_recent_popularity_counts_the_last_share_of_the_training_period():
+    from lineage.models import RecentPopularity, RecentPopularityConfig
+    day = 86400.0
+    # item 0: three users early; item 1: two users in the last 10% of a 100-day period
+    train = Interactions(users=[0, 1, 2, 3, 4, 5], items=[0, 0, 0, 1, 1, 2], times=[0, 1, 2, 95 * day, 99 * day, 100 * day],
+                         values=np.ones(6), user_ids=np.arange(7).astype(str), item_ids=np.array(["x", "y", "z"]))
+    assert RecentPopularity().fit(train).recommend([6], k=3).tolist() == [[1, 2, 0]]
+    assert RecentPopularity(RecentPopularityConfig(window_fraction=1.0)).fit(train).recommend([6], k=1).tolist() == [[0]]
+
+
+def test_users_without_history_get_an_empty_list_or_the_policy_fallback():
+    import pytest
+    from lineage.models.cold_users import ColdUserFallback, with_cold_user_policy
+    train = Interactions(users=[0, 0, 1, 2], items=[0, 1, 1, 2], times=[0, 1, 2, 3], values=np.ones(4),
+                         user_ids=np.array(["a", "b", "c", "new"]), item_ids=np.array(["x", "y", "z"]))
+    scores = np.zeros((4, 3), dtype=np.float32)  # a cold user's scores: all tied
+    alone = FixedScoresWithoutItemFeatures(scores)
+    alone.scores_cold_users = False
+    assert alone.fit(train).recommend([3], k=2).tolist() == [[-1, -1]]  # defined: nothing, not a tie order
+    wrapped = ColdUserFallback(alone, Popularity()).fit(train)
+    assert wrapped.recommend([3, 0], k=2).tolist() == [[1, 0], [2, -1]]  # popularity for the new user only
+    assert with_cold_user_policy(alone, "none") is alone
+    assert with_cold_user_policy(Popularity(), "popularity").__class__ is Popularity  # it serves everyone itself
+    with pytest.raises(ValueError, match="cold-user policy"):
+        with_cold_user_policy(alone, "random")

@@ -41,6 +41,7 @@ class TwoTowerRecommender(Recommender):
     name = "twotower"
     config_class = TwoTowerConfig
     scores_cold_items = True  # items are embedded from their features, trained or not
+    scores_cold_users = True  # a user without history is embedded from whatever else is known
 
     def __init__(self, config: TwoTowerConfig | None = None, side: SideLog | None = None):
         self.config = config or TwoTowerConfig()

@@ -30,7 +30,7 @@ from tqdm.auto import tqdm
 
 from lineage.data import Interactions
 from lineage.metrics import evaluate_lists, test_users
-from lineage.models.base import mask_items, top_k
+from lineage.topk import mask_items, top_k
 from twotower_mini.features import PAD, UNKNOWN, FeatureBuilder
 from twotower_mini.losses import StreamingFrequency, extra_negative_logits, in_batch_logits, softmax_loss
 from twotower_mini.towers import TwoTowerModel

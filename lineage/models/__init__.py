@@ -9,6 +9,8 @@ from lineage.models.base import Recommender, top_k
 
 _WHERE = {
     "Popularity": "popularity", "PopularityConfig": "popularity",
+    "RecentPopularity": "popularity", "RecentPopularityConfig": "popularity",
+    "ColdUserFallback": "cold_users",
     "UserKNN": "knn", "UserKNNConfig": "knn", "ItemKNN": "knn", "ItemKNNConfig": "knn",
     "ALS": "als", "ALSConfig": "als",
     "ImplicitALS": "implicit_models", "ImplicitALSConfig": "implicit_models",

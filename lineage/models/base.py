@@ -8,8 +8,15 @@
 A subclass implements `_fit` and `score`. `recommend` is shared: it scores the whole catalogue in
 chunks of users, masks the items each user already has in the training data (the switch
 `exclude_seen`) and, for models that cannot score them, items with no training events at all
-(cold items), and keeps the k best with a partial sort. Slots that cannot be filled (a user
-who has seen almost everything) hold -1.
+(cold items), and keeps the k best (ties broken by item index, `lineage.topk`). Slots that cannot
+be filled (a user who has seen almost everything) hold -1.
+
+Users without training history. A model that learns one vector or one row per user from
+interactions (kNN, ALS, BPR, graph walks) knows nothing about such a user: every score would be
+equal, and any list would be an accident of the tie order. Such models (`scores_cold_users =
+False`) return an empty list (all -1) for them, a defined answer that scores zero. What a deployed
+system does instead, falling back to a non-personal list, is `lineage.models.cold_users`, applied
+the same way to every model.
 """
 from __future__ import annotations
 
@@ -17,31 +24,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from lineage.data import Interactions
-
-
-def mask_items(scores: np.ndarray, rows: sp.csr_matrix) -> None:
-    """In place: scores[r, j] = -inf wherever rows[r, j] is stored. scores: (n, m); rows: (n, m) sparse."""
-    scores[np.repeat(np.arange(rows.shape[0]), np.diff(rows.indptr)), rows.indices] = -np.inf
-
-
-def top_k(scores: np.ndarray, k: int) -> np.ndarray:
-    """Indices of the k largest entries of each row, best first. scores: (n, m) -> (n, min(k, m)).
-
-    Entries equal to -inf are never returned; their slots hold -1."""
-    n, m = scores.shape
-    k = min(k, m)
-    if k <= 0:
-        return np.empty((n, 0), dtype=np.int64)
-    if k < m:
-        part = np.argpartition(-scores, k - 1, axis=1)[:, :k]  # (n, k) unordered top-k
-    else:
-        part = np.tile(np.arange(m), (n, 1))
-    part_scores = np.take_along_axis(scores, part, axis=1)
-    order = np.argsort(-part_scores, axis=1, kind="stable")
-    best = np.take_along_axis(part, order, axis=1)
-    best_scores = np.take_along_axis(part_scores, order, axis=1)
-    best[~np.isfinite(best_scores) & (best_scores < 0)] = -1
-    return best.astype(np.int64)
+from lineage.topk import mask_items, top_k  # noqa: F401  (re-exported: models use them)
 
 
 class Recommender:
@@ -53,6 +36,9 @@ class Recommender:
     # item without training events: recommend() never returns such "cold" items for them. Models
     # that embed items from their features (the two-tower) set this to True.
     scores_cold_items = False
+    # Likewise for users: only models that can score a user without training events (popularity,
+    # which is the same for everyone; the two-tower, from the user's features) set this to True.
+    scores_cold_users = False
 
     @classmethod
     def tuned(cls, dataset: str) -> "Recommender":
@@ -65,6 +51,7 @@ class Recommender:
         self.n_items_ = train.n_items
         self.seen_ = train.to_csr(binary=True)  # (n_users, n_items) what each user already has
         self.known_items_ = train.item_counts() > 0  # (n_items,) items with at least one training event
+        self.known_users_ = train.user_counts() > 0  # (n_users,) users with at least one training event
         self._fit(train)
         return self
 
@@ -101,6 +88,8 @@ class Recommender:
             for mask in ([self.seen_] if exclude_seen else []) + ([exclude] if exclude is not None else []):
                 mask_items(scores, mask[chunk])
             best = top_k(scores, k)
+            if not self.scores_cold_users:
+                best[~self.known_users_[chunk]] = -1  # no history, no personal list: an empty one
             out[start:start + len(chunk), :best.shape[1]] = best
             out[start:start + len(chunk), best.shape[1]:] = -1
         return out

@@ -16,13 +16,23 @@ from lineage.models.base import Recommender
 @dataclass
 class PopularityConfig:
     window_days: float | None = None  # None: all-time counts; else count only the last N days of training
+    window_fraction: float | None = None  # or: count only the last share of the training period (0-1]
     binary: bool = True  # count each (user, item) pair once, however often it repeats
+
+    def __post_init__(self):
+        if self.window_days is not None and self.window_fraction is not None:
+            raise ValueError("give window_days or window_fraction, not both")
+        if self.window_days is not None and not self.window_days > 0:
+            raise ValueError(f"window_days must be > 0, got {self.window_days}")
+        if self.window_fraction is not None and not 0 < self.window_fraction <= 1:
+            raise ValueError(f"window_fraction must be in (0, 1], got {self.window_fraction}")
 
 
 class Popularity(Recommender):
     """Scores every item by its (recent) number of users; the same list for everyone."""
 
     name = "popularity"
+    scores_cold_users = True  # the same list for everyone, history or not
     config_class = PopularityConfig
 
     def __init__(self, config: PopularityConfig | None = None):
@@ -30,8 +40,12 @@ class Popularity(Recommender):
 
     def _fit(self, train: Interactions) -> None:
         events = train
-        if self.config.window_days is not None and len(train):
-            start = train.times.max() - self.config.window_days * 86400.0
+        if len(train) and (self.config.window_days is not None or self.config.window_fraction is not None):
+            end = train.times.max()
+            if self.config.window_days is not None:
+                start = end - self.config.window_days * 86400.0
+            else:
+                start = end - self.config.window_fraction * (end - train.times.min())
             events = train.select(train.times >= start)
         if self.config.binary:
             counts = np.asarray(events.to_csr(binary=True).sum(axis=0)).ravel()
@@ -43,3 +57,21 @@ class Popularity(Recommender):
 
     def score(self, users: np.ndarray) -> np.ndarray:
         return np.broadcast_to(self.item_scores_, (len(users), self.n_items_))
+
+
+@dataclass
+class RecentPopularityConfig(PopularityConfig):
+    window_fraction: float | None = 0.1  # the last 10% of the training period (a scale-free default)
+
+
+class RecentPopularity(Popularity):
+    """What is popular *now*: counts over a recent window before the end of training.
+
+    On data split by time this is the baseline to beat: tastes and catalogues drift, and the last
+    weeks before the cut predict the next weeks better than all of history."""
+
+    name = "recent-popularity"
+    config_class = RecentPopularityConfig
+
+    def __init__(self, config: PopularityConfig | None = None):
+        self.config = config or RecentPopularityConfig()

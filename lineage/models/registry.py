@@ -27,6 +27,7 @@ class _Registry(dict):
 
 MODELS = _Registry({
     "popularity": "lineage.models.popularity:Popularity",
+    "recent-popularity": "lineage.models.popularity:RecentPopularity",  # counts over a recent window (the recency baseline)
     "userknn": "lineage.models.knn:UserKNN",
     "itemknn": "lineage.models.knn:ItemKNN",
     "als": "lineage.models.implicit_models:ImplicitALS",  # the production ALS (implicit); same objective as als-numpy, faster

@@ -11,6 +11,7 @@ from lineage.models import Popularity, PopularityConfig
 from lineage.reproducibility import seed_everything
 from lineage.splits import split
 from lineage.world import generate_world
+from lineage.lessons import world_config
 
 rng = seed_everything(0)
 NOTEBOOK_START = time.perf_counter()
@@ -50,7 +51,7 @@ NOTEBOOK_START = time.perf_counter()
 # oracle that real data never has.
 
 # %%
-world = generate_world()  # the default size; WorldConfig.sized("tiny" | "default" | "large")
+world = generate_world(world_config())  # the default size; WorldConfig.sized("tiny" | "default" | "large")
 print(world.summary())
 
 # %%

@@ -18,6 +18,7 @@ from lineage.models.registry import make_model
 from lineage.reproducibility import seed_everything
 from lineage.splits import split, validation_split
 from lineage.world import generate_world
+from lineage.lessons import world_config
 
 rng = seed_everything(0)
 NOTEBOOK_START = time.perf_counter()
@@ -158,7 +159,7 @@ assert min(in_group) > 0.5 and max(np.abs(out_group)) < 0.1, (min(in_group), max
 # `lineage.models.als.solve_users`, which does all users at once.
 
 # %%
-world = generate_world()
+world = generate_world(world_config())
 data = world.interactions()  # values: 1 for a view, 2 for a liked view
 parts = split(data, "temporal", test_fraction=0.2, seed=42)
 train, test = parts.train, parts.test

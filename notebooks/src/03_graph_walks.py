@@ -16,6 +16,7 @@ from lineage.models.registry import make_model
 from lineage.reproducibility import seed_everything
 from lineage.splits import split, validation_split
 from lineage.world import generate_world
+from lineage.lessons import world_config
 
 rng = seed_everything(0)
 NOTEBOOK_START = time.perf_counter()
@@ -63,7 +64,7 @@ NOTEBOOK_START = time.perf_counter()
 # takes next.
 
 # %%
-world = generate_world()
+world = generate_world(world_config())
 data = world.interactions()
 parts = split(data, "temporal", test_fraction=0.2, seed=42)
 train, test = parts.train, parts.test
@@ -400,7 +401,7 @@ observed = np.bincount(steps, minlength=train.n_items) / len(steps)
 total_variation = 0.5 * np.abs(observed - expected).sum()
 print(f"from '{titles[start]}': total variation between observed and expected next steps {total_variation:.3f}")
 
-strongest = row.indices[np.argsort(-row.data)[:15]]
+strongest = row.indices[np.argsort(-row.data, kind="stable")[:15]]
 fig, ax = plt.subplots(figsize=(9, 3.5))
 ax.bar(np.arange(15) - 0.2, expected[strongest], width=0.4, label="edge weight share")
 ax.bar(np.arange(15) + 0.2, observed[strongest], width=0.4, label="observed step frequency")
@@ -449,7 +450,7 @@ print("pairs (centre, context):", " ".join(sorted(letters[c] + letters[o] for c,
 
 # %%
 occurrences = node_counts(walks, train.n_items)  # (n_items,) how often each item appears in the walks
-by_rank = np.argsort(-occurrences)[: (occurrences > 0).sum()]
+by_rank = np.argsort(-occurrences, kind="stable")[: (occurrences > 0).sum()]
 noise = {exponent: negative_distribution(occurrences, exponent)[by_rank] for exponent in (1.0, 0.75, 0.0)}
 top_share = {e: p[: len(p) // 10].sum() for e, p in noise.items()}  # share of the 10% most frequent items
 
@@ -531,12 +532,12 @@ trained = occurrences > 0
 similarity = item_vectors @ item_vectors.T  # (n_items, n_items) cosine
 np.fill_diagonal(similarity, -np.inf)
 similarity[:, ~trained] = -np.inf  # items that never appeared in a walk have no vector
-embedding_neighbours = np.argsort(-similarity[trained], axis=1)[:, :K]  # (n_trained, 10)
+embedding_neighbours = np.argsort(-similarity[trained], axis=1, kind="stable")[:, :K]  # (n_trained, 10)
 same_genre = float(np.mean(genre_of[embedding_neighbours] == genre_of[trained][:, None]))
 
 for item in [example, by_views[len(by_views) // 4], popularity_order[0]]:
     print(f"{describe(item)}\n  nearest by embedding:")
-    for j in np.argsort(-similarity[item])[:4]:
+    for j in np.argsort(-similarity[item], kind="stable")[:4]:
         print(f"     cos {similarity[item, j]:.2f}  {describe(j)}")
 print(f"\n{same_genre:.0%} of the 10 nearest neighbours share the item's genre; two random items: {chance_same_genre:.0%}")
 

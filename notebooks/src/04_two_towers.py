@@ -14,6 +14,7 @@ from lineage.models.registry import make_model
 from lineage.reproducibility import seed_everything, single_blas_thread
 from lineage.splits import split
 from lineage.world import generate_world
+from lineage.lessons import world_config
 from twotower_mini.features import FeatureBuilder, FeatureConfig, SideLog
 from twotower_mini.losses import StreamingFrequency, in_batch_logits
 from twotower_mini.recommender import TwoTowerConfig, TwoTowerRecommender
@@ -63,7 +64,7 @@ NOTEBOOK_START = time.perf_counter()
 # Let us load the world, split it by time as always, and look at what the towers can read.
 
 # %%
-world = generate_world()
+world = generate_world(world_config())
 data = world.interactions()
 parts = split(data, "temporal", test_fraction=0.2, seed=42)
 eval_users = test_users(parts.test)

@@ -13,6 +13,7 @@ from lineage.models import Popularity
 from lineage.reproducibility import seed_everything
 from lineage.splits import split
 from lineage.world import GENRE_WORDS, generate_world
+from lineage.lessons import world_config
 from twotower_mini.features import FeatureConfig, SideLog
 from twotower_mini.recommender import TwoTowerConfig, TwoTowerRecommender
 from twotower_mini.towers import TowerConfig
@@ -53,7 +54,7 @@ NOTEBOOK_START = time.perf_counter()
 # taken. Let us ask the world what they are.
 
 # %%
-world = generate_world()
+world = generate_world(world_config())
 data = world.interactions()
 parts = split(data, "temporal", test_fraction=0.2, seed=42)
 train = parts.train
@@ -301,8 +302,8 @@ for g, name in enumerate(world.genres):
     genre_vectors.append(genre_table[genre_token[genre == g][0]])
     query = GENRE_WORDS[name].split()[:2]  # e.g. "quantum galaxy"
     query_vectors.append(query_vector(query))
-    nearest_to_genre = np.argsort(-(item_vectors @ genre_vectors[-1]))[:20]
-    nearest_to_query = np.argsort(-(item_vectors @ query_vectors[-1]))[:10]
+    nearest_to_genre = np.argsort(-(item_vectors @ genre_vectors[-1]), kind="stable")[:20]
+    nearest_to_query = np.argsort(-(item_vectors @ query_vectors[-1]), kind="stable")[:10]
     genre_share.append(np.mean(genre[nearest_to_genre] == g))
     query_share.append(np.mean(genre[nearest_to_query] == g))
     if g < 4:

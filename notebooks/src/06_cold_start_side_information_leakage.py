@@ -11,6 +11,7 @@ from lineage.models.registry import make_model
 from lineage.reproducibility import seed_everything
 from lineage.splits import split
 from lineage.world import generate_world
+from lineage.lessons import world_config
 from twotower_mini.features import FeatureBuilder, FeatureConfig, SideLog
 from twotower_mini.recommender import TwoTowerConfig, TwoTowerRecommender
 from twotower_mini.towers import TowerConfig, TwoTowerModel
@@ -38,7 +39,7 @@ NOTEBOOK_START = time.perf_counter()
 # **cold items**. Users who signed up during the test period are **new users**.
 
 # %%
-world = generate_world()
+world = generate_world(world_config())
 data = world.interactions()
 parts = split(data, "temporal", test_fraction=0.2, seed=42)
 side = SideLog.from_world(world)  # searches (and impressions) beyond the views themselves

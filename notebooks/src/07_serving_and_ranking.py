@@ -13,6 +13,7 @@ from lineage.metrics import evaluate_lists, test_users, true_recall_at_k
 from lineage.reproducibility import seed_everything
 from lineage.splits import split
 from lineage.world import generate_world
+from lineage.lessons import world_config
 from twotower_mini import checkpoint
 from twotower_mini.distributed import shard
 from twotower_mini.features import FeatureConfig, SideLog
@@ -144,7 +145,7 @@ del catalogue
 # whole training log, as of its end.
 
 # %%
-world = generate_world()
+world = generate_world(world_config())
 data = world.interactions()
 parts = split(data, "temporal", test_fraction=0.2, seed=42)
 side = SideLog.from_world(world)

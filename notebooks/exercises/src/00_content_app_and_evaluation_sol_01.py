@@ -5,7 +5,8 @@ import numpy as np
 from lineage.metrics import evaluate_lists, test_users
 from lineage.reproducibility import seed_everything
 from lineage.splits import split
-from lineage.world import WorldConfig, generate_world
+from lineage.world import generate_world
+from lineage.lessons import world_config
 from twotower_mini import workshop
 
 rng = seed_everything(0)
@@ -54,7 +55,7 @@ passed = workshop.check_ndcg(my_ndcg_at_k)
 
 # %%
 ndcg = my_ndcg_at_k if passed else workshop.reference_ndcg
-world = generate_world(WorldConfig.sized("tiny"))
+world = generate_world(world_config("tiny"))
 parts = split(world.interactions(), "temporal", test_fraction=0.2, seed=42)
 users = test_users(parts.test)
 seen = parts.train.to_csr()  # (n_users, n_items) what each user had in training

@@ -7,7 +7,8 @@ import scipy.sparse as sp
 from lineage.models.deepwalk import DeepWalkConfig, walk_graph
 from lineage.reproducibility import seed_everything
 from lineage.splits import split
-from lineage.world import WorldConfig, generate_world
+from lineage.world import generate_world
+from lineage.lessons import world_config
 from twotower_mini import workshop
 
 rng = seed_everything(0)
@@ -62,7 +63,7 @@ passed = workshop.check_walk_step(walk_step)
 
 # %%
 step = walk_step if passed else workshop.reference_walk_step
-world = generate_world(WorldConfig.sized("tiny"))
+world = generate_world(world_config("tiny"))
 train = split(world.interactions(), "temporal", test_fraction=0.2, seed=42).train
 graph = walk_graph(train, DeepWalkConfig(n_neighbours=8))  # (n_items, n_items), 8 strongest edges per item
 

@@ -8,7 +8,8 @@ import torch.nn.functional as F
 from lineage.metrics import evaluate_lists, test_users
 from lineage.reproducibility import seed_everything
 from lineage.splits import split
-from lineage.world import WorldConfig, generate_world
+from lineage.world import generate_world
+from lineage.lessons import world_config
 from twotower_mini import workshop
 
 rng = seed_everything(0)
@@ -56,7 +57,7 @@ passed = workshop.check_in_batch_loss(in_batch_softmax_loss)
 # %%
 loss_function = in_batch_softmax_loss if passed else (
     lambda U, V, temperature=1.0: F.cross_entropy(U @ V.T / temperature, torch.arange(len(U))))
-world = generate_world(WorldConfig.sized("tiny"))
+world = generate_world(world_config("tiny"))
 parts = split(world.interactions(), "temporal", test_fraction=0.2, seed=42)
 train, test = parts.train, parts.test
 

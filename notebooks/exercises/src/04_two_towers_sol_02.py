@@ -7,7 +7,8 @@ import torch.nn.functional as F
 from lineage.metrics import evaluate_lists, test_users
 from lineage.reproducibility import seed_everything
 from lineage.splits import split
-from lineage.world import WorldConfig, generate_world
+from lineage.world import generate_world
+from lineage.lessons import world_config
 from twotower_mini import workshop
 
 rng = seed_everything(0)
@@ -59,7 +60,7 @@ passed = workshop.check_logq_logits(logq_logits)
 
 # %%
 corrected_logits = logq_logits if passed else workshop.reference_logq_logits
-world = generate_world(WorldConfig.sized("tiny"))
+world = generate_world(world_config("tiny"))
 parts = split(world.interactions(), "temporal", test_fraction=0.2, seed=42)
 train, test = parts.train, parts.test
 counts = train.item_counts()

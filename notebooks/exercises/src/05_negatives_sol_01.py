@@ -4,7 +4,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from lineage.reproducibility import seed_everything
-from lineage.world import WorldConfig, generate_world
+from lineage.world import generate_world
+from lineage.lessons import world_config
 from twotower_mini import workshop
 
 rng = seed_everything(0)
@@ -26,7 +27,7 @@ rng = seed_everything(0)
 # from session to its skipped items, built in one pass, keeps this fast.
 
 # %%
-world = generate_world(WorldConfig.sized("tiny"))
+world = generate_world(world_config("tiny"))
 feed = world.impressions["source"] == "feed"  # feed sessions (search results are another story)
 impression_sessions = world.impressions["session"][feed]  # (n_impressions,) in the order shown
 impression_items = world.impressions["item"][feed]

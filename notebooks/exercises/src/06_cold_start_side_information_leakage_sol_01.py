@@ -4,7 +4,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from lineage.reproducibility import seed_everything
-from lineage.world import WorldConfig, generate_world
+from lineage.world import generate_world
+from lineage.lessons import world_config
 from twotower_mini import workshop
 
 rng = seed_everything(0)
@@ -27,7 +28,7 @@ rng = seed_everything(0)
 # `log_times`; times are in seconds). A loop over the events is fine.
 
 # %%
-world = generate_world(WorldConfig.sized("tiny"))
+world = generate_world(world_config("tiny"))
 log_items, log_times = world.views["item"], world.views["time"]  # the whole view log, (n_views,) each
 DAY = 86400.0
 WINDOW_DAYS = 7.0

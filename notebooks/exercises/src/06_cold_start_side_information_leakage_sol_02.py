@@ -6,6 +6,7 @@ from lineage.metrics import segment_recall, test_users
 from lineage.reproducibility import seed_everything
 from lineage.splits import split
 from lineage.world import generate_world
+from lineage.lessons import world_config
 from twotower_mini import workshop
 
 rng = seed_everything(0)
@@ -28,7 +29,7 @@ rng = seed_everything(0)
 # training views. Use `train` only: the test period is the future.
 
 # %%
-world = generate_world()  # the default world of the walkthroughs
+world = generate_world(world_config())  # the default world of the walkthroughs
 data = world.interactions()
 parts = split(data, "temporal", test_fraction=0.2, seed=42)
 train = parts.train

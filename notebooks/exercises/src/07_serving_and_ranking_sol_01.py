@@ -70,11 +70,10 @@ members = [np.flatnonzero(cell == c) for c in range(N_CELLS)]
 
 def ivf_search(query, nprobe):
     """Top K ids among the items of the query's nprobe best cells; -1 pads if they hold fewer."""
-    probe = np.argsort(-(centres @ query))[:nprobe]
+    probe = np.argsort(-(centres @ query), kind="stable")[:nprobe]
     candidates = np.concatenate([members[c] for c in probe])
     scores = items[candidates] @ query
-    top = np.argpartition(-scores, K - 1)[:K] if len(candidates) > K else np.arange(len(candidates))
-    best = candidates[top[np.argsort(-scores[top], kind="stable")]]
+    best = candidates[np.argsort(-scores, kind="stable")[:K]]  # ties: lower position first, on every CPU
     return np.pad(best, (0, K - len(best)), constant_values=-1), len(candidates)
 
 

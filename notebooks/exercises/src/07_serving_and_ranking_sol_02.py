@@ -8,6 +8,7 @@ from lineage.models.registry import make_model
 from lineage.reproducibility import seed_everything
 from lineage.splits import split
 from lineage.world import generate_world
+from lineage.lessons import world_config
 from twotower_mini import workshop
 
 rng = seed_everything(0)
@@ -56,7 +57,7 @@ passed = workshop.check_two_losses(two_losses)
 
 # %%
 losses_of = two_losses if passed else workshop.reference_two_losses
-world = generate_world()
+world = generate_world(world_config())
 parts = split(world.interactions(), "temporal", test_fraction=0.2, seed=42)
 train, test = parts.train, parts.test
 users = test_users(test)[:1000]  # a sample of test users keeps this quick
