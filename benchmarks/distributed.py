@@ -3,7 +3,7 @@
     python benchmarks/distributed.py                        # default world, global batch 1024, 3 epochs
     python benchmarks/distributed.py --world-size tiny --epochs 2
 
-Every configuration runs `twotower_mini.distributed` (torchrun for several processes, gloo backend on
+Every configuration runs `harness.distributed` (torchrun for several processes, gloo backend on
 CPU) with the same global batch, so the optimisation is comparable: one process with one thread, one
 process with as many threads as the two processes have together, and two processes with one thread
 each. Throughput is training examples per second of wall time, summed over the epochs (validation by
@@ -29,10 +29,10 @@ def launch(processes: int, threads: int, args, out: Path) -> dict:
               "--batch-size", str(args.batch_size), "--patience", str(args.epochs), "--threads", str(threads),
               "--out", str(out)]
     if processes == 1:
-        command = [sys.executable, "-m", "twotower_mini.distributed", *common]
+        command = [sys.executable, "-m", "harness.distributed", *common]
     else:
         command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(processes),
-                   "-m", "twotower_mini.distributed", *common]
+                   "-m", "harness.distributed", *common]
     process = subprocess.Popen(command, cwd=ROOT, env=dict(os.environ, OMP_NUM_THREADS=str(threads)),
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:

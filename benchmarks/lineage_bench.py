@@ -12,7 +12,7 @@ Three results, written with benchmarks/report.py to benchmarks/results/ and benc
 1. ML-100K under the Microsoft Recommenders protocol (per-item random 75/25, all test ratings
    relevant, seen items removed, k = 10), one run per split seed (default 42, 1, 2): mean and std
    of precision/recall/nDCG/MAP@10 and fit seconds, next to the published anchors and our targets
-   (BRIEF section 8). The numbers come from `twotower_mini.leaderboard.run`, so they are exactly
+   (BRIEF section 8). The numbers come from `harness.leaderboard.run`, so they are exactly
    what `python -m twotower_mini leaderboard --dataset ml-100k --protocol per-item --seed S` prints.
    Skipped, with a message, when the data directory is absent.
 2. The world under the temporal protocol (seed 42), the same models, with cold-item recall and
@@ -41,7 +41,7 @@ from lineage.metrics import evaluate_lists, test_users  # noqa: E402
 from lineage.models.als import ALS, ALSConfig  # noqa: E402
 from lineage.models.implicit_models import ImplicitALS, ImplicitALSConfig  # noqa: E402
 from lineage.models.registry import MODELS  # noqa: E402
-from twotower_mini.leaderboard import LeaderboardConfig, prepare, run  # noqa: E402
+from harness.leaderboard import LeaderboardConfig, prepare, run  # noqa: E402
 
 MODEL_NAMES = ["popularity", "userknn", "itemknn", "als", "als-numpy", "bpr", "deepwalk"]
 K = 10
@@ -191,7 +191,7 @@ def main() -> int:
         rows = bench_ml100k(data_dir, seeds, models)
         record("lineage_1_ml100k", "Lineage models on MovieLens 100K (Microsoft Recommenders protocol)", command, rows,
                notes=(f"Per-item random 75/25 split, all test ratings relevant, seen items removed, k = {K}; mean ± "
-                      f"sample std over split seeds {', '.join(map(str, seeds))}, one `twotower_mini.leaderboard.run` "
+                      f"sample std over split seeds {', '.join(map(str, seeds))}, one `harness.leaderboard.run` "
                       f"per seed (the leaderboard command's numbers). Hyperparameters: each model's TUNED['ml-100k'], "
                       f"chosen on validation. Fit seconds: mean wall-clock. " + ANCHOR_NOTE))
 

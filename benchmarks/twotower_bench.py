@@ -15,7 +15,7 @@ Four results, written with benchmarks/report.py to benchmarks/results/ and bench
    softmax, 3 epochs of the 80,000 training ratings), in examples per second. TFRS 0.7.7 trained
    the same in 21.6 s on this machine (about 11,000 examples/s, hit rate@100 0.239): target >= 2x.
 
-All numbers come from `twotower_mini.leaderboard.run`, i.e. what the leaderboard command prints.
+All numbers come from `harness.leaderboard.run`, i.e. what the leaderboard command prints.
 """
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from report import ROOT, record, write_report  # noqa: E402
 
 from lineage.metrics import evaluate  # noqa: E402
-from twotower_mini.leaderboard import LeaderboardConfig, prepare, run  # noqa: E402
+from harness.leaderboard import LeaderboardConfig, prepare, run  # noqa: E402
 
 TFRS_EXAMPLES_PER_SECOND = 80_000 * 3 / 21.6  # TFRS 0.7.7, tutorial model, this machine (issue 4)
 

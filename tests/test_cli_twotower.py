@@ -4,7 +4,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from twotower_mini.cli import main
+from harness.cli import main
 from twotower_mini.presets import preset, tfrs_tutorial_config
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from twotower_mini import distributed
+from harness import distributed
 
 ARGS = ["--dataset", "world", "--world-size", "tiny", "--epochs", "4", "--batch-size", "256", "--train-seed", "1"]
 TOLERANCE = 0.03  # absolute; measured differences on the tiny world were below 0.005 (seeds 0, 1, 2)
@@ -36,7 +36,7 @@ def test_shards_cover_the_epoch_once_with_equal_sizes():
 def test_two_processes_match_one_process(tmp_path):
     single = distributed.run(distributed.build_parser().parse_args(ARGS + ["--out", str(tmp_path / "one.json")]))
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-               "-m", "twotower_mini.distributed", *ARGS, "--out", str(tmp_path / "two.json"),
+               "-m", "harness.distributed", *ARGS, "--out", str(tmp_path / "two.json"),
                "--checkpoint", str(tmp_path / "two.pt")]
     env = dict(os.environ, OMP_NUM_THREADS="1")
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
@@ -56,7 +56,7 @@ def test_two_processes_match_one_process(tmp_path):
     assert abs(double["val_recall@10"] - single["val_recall@10"]) <= TOLERANCE, (single["val_recall@10"],
                                                                                  double["val_recall@10"])
     # rank 0's checkpoint is an ordinary one: the evaluate command can read it
-    from twotower_mini.cli import main
+    from harness.cli import main
 
     assert main(["evaluate", "--checkpoint", str(tmp_path / "two.pt")]) == 0
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from twotower_mini.cli import main
+from harness.cli import main
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 from recompute_metrics import recompute  # noqa: E402  (independent metric code: csv + math only)

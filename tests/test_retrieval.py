@@ -10,7 +10,7 @@ import pytest
 import scipy.sparse as sp
 
 from twotower_mini import retrieval
-from twotower_mini.cli import main
+from harness.cli import main
 from twotower_mini.retrieval import ExactIndex, MissingDependencyError, filter_seen, recall_vs_exact
 
 

@@ -190,7 +190,7 @@ class BatchLoss:
 
     Built once per training run (it precomputes every example's point-in-time features, the skipped
     impressions and the item frequencies for logQ); called once per batch with the batch's rows of the
-    training log. `train_towers` calls it on each batch of its loop; `twotower_mini.distributed` calls
+    training log. `train_towers` calls it on each batch of its loop; `harness.distributed` calls
     it in every process on that process's shard of the global batch."""
 
     def __init__(self, features: FeatureBuilder, config: TrainConfig, side=None, train_on: Interactions | None = None):

@@ -289,7 +289,7 @@ assert rows["oracle (true best items)"][0] < rows["popular in your genres"][0]
 # training views, so no count-based model can recommend them.
 
 # %%
-from twotower_mini.leaderboard import LeaderboardConfig, format_table, run
+from harness.leaderboard import LeaderboardConfig, format_table, run
 
 board = run(LeaderboardConfig(dataset="world", protocol="temporal", models=("popularity",), k=10, seed=42),
             log=lambda message: None)

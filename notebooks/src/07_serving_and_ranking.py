@@ -15,7 +15,7 @@ from lineage.splits import split
 from lineage.world import generate_world
 from lineage.lessons import world_config
 from twotower_mini import checkpoint
-from twotower_mini.distributed import shard
+from harness.distributed import shard
 from twotower_mini.features import FeatureConfig, SideLog
 from twotower_mini.pipeline import PipelineConfig, TwoStagePipeline, two_losses
 from twotower_mini.ranker import Ranker, RankerConfig
@@ -432,11 +432,11 @@ assert abs(ndcg[500] - ndcg[100]) < 0.02, ndcg
 #
 # ## 7. Scaling out
 #
-# **Training on several machines.** `twotower_mini.distributed` runs the same training with PyTorch
+# **Training on several machines.** `harness.distributed` runs the same training with PyTorch
 # `DistributedDataParallel`:
 #
 # ```bash
-# torchrun --nproc_per_node 2 -m twotower_mini.distributed --dataset world --world-size default --out run.json
+# torchrun --nproc_per_node 2 -m harness.distributed --dataset world --world-size default --out run.json
 # ```
 #
 # Every process loads the data and builds the same features; each epoch, every process draws the same

@@ -57,7 +57,7 @@ def _add_data_options(p) -> None:
 
 
 def _leaderboard_config(args, **overrides):
-    from twotower_mini.leaderboard import LeaderboardConfig
+    from harness.leaderboard import LeaderboardConfig
 
     csv_options = {}
     if args.dataset == "csv":
@@ -80,7 +80,7 @@ def _data_spec(config) -> dict:
 
 # ---- leaderboard -------------------------------------------------------------------------------
 def _add_leaderboard(sub) -> None:
-    from twotower_mini.leaderboard import available_models
+    from harness.leaderboard import available_models
 
     p = sub.add_parser("leaderboard", help="fit models on one split and print a table of top-k metrics",
                        description="Fit every requested model on the same split of one dataset and report "
@@ -97,7 +97,7 @@ def _add_leaderboard(sub) -> None:
 
 
 def _run_leaderboard(args) -> int:
-    from twotower_mini import leaderboard
+    from harness import leaderboard
 
     config = _leaderboard_config(args, models=tuple(m.strip() for m in args.models.split(",") if m.strip()),
                                  k=args.k, exclude_seen=args.exclude_seen)
@@ -124,7 +124,8 @@ def _add_train(sub) -> None:
 def _run_train(args) -> int:
     from dataclasses import replace
 
-    from twotower_mini import checkpoint, leaderboard
+    from twotower_mini import checkpoint
+    from harness import leaderboard
 
     config = _leaderboard_config(args)
     data, world, parts, _ = leaderboard.prepare(config, log=_stderr)
@@ -140,7 +141,8 @@ def _run_train(args) -> int:
 
 
 def _load_checkpoint(path):
-    from twotower_mini import checkpoint, leaderboard
+    from twotower_mini import checkpoint
+    from harness import leaderboard
     from twotower_mini.features import SideLog
 
     payload = checkpoint.load(path)

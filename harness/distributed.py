@@ -1,7 +1,7 @@
 """Data-parallel training of the two towers on several processes (PyTorch DistributedDataParallel).
 
-    torchrun --nproc_per_node 2 -m twotower_mini.distributed --dataset world --world-size tiny --out run.json
-    python -m twotower_mini.distributed --dataset world --world-size tiny --out run.json   # one process
+    torchrun --nproc_per_node 2 -m harness.distributed --dataset world --world-size tiny --out run.json
+    python -m harness.distributed --dataset world --world-size tiny --out run.json   # one process
 
 The single-process path (`train_towers`, `TwoTowerRecommender`) stays the default everywhere; this module
 shows what changes when the same training runs on P processes (here: gloo on CPU, one machine):
@@ -80,7 +80,7 @@ def shard(order: np.ndarray, rank: int, processes: int) -> np.ndarray:
 
 def run(args) -> dict | None:
     """Train on this process's shard; rank 0 returns (and writes) the report, other ranks return None."""
-    from twotower_mini import cli, leaderboard
+    from harness import cli, leaderboard
 
     rank, processes, distributed = process_group()
     import torch.distributed as dist
@@ -183,7 +183,8 @@ def _save_checkpoint(path, model, feature_config, towers, training, config, trai
     """A safe checkpoint, readable by `python -m twotower_mini evaluate --checkpoint PATH`."""
     from dataclasses import replace
 
-    from twotower_mini import checkpoint, cli
+    from twotower_mini import checkpoint
+    from harness import cli
     from twotower_mini.recommender import TwoTowerConfig, TwoTowerRecommender
 
     recommender = TwoTowerRecommender(TwoTowerConfig(features=feature_config, towers=towers,
@@ -193,10 +194,10 @@ def _save_checkpoint(path, model, feature_config, towers, training, config, trai
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from twotower_mini import cli
+    from harness import cli
 
     parser = argparse.ArgumentParser(
-        prog="torchrun --nproc_per_node P -m twotower_mini.distributed",
+        prog="torchrun --nproc_per_node P -m harness.distributed",
         description="Train the two towers data-parallel with PyTorch DDP: each process takes a shard of every "
                     "epoch, in-batch negatives come from its own part of the global batch, gradients are "
                     "averaged, rank 0 evaluates validation recall and writes the report. Without torchrun it "
