@@ -17,7 +17,8 @@ User side: history of items before t (recency-weighted), liked items before t, s
 before t, and every static column of `Interactions.user_features` (region, languages, declared
 genres, follows, demographics ...). Item side: the item id (switchable off, for cold start), every
 static column of `Interactions.item_features` (genre, language, publisher, title and description
-words ...), the item's age at t, and dynamic counts: views and likes in recent windows before t.
+words ...), the item's age at t (since its first event in the log: `item_age`), and dynamic counts:
+views and likes in recent windows before t.
 
 Static columns are turned into fields by simple rules: a list-of-tuples column is a bag of its
 tokens; a string column with fewer distinct values than half the rows is a one-token bag (longer
@@ -48,6 +49,8 @@ class FeatureConfig:
     count_windows_days: tuple[float, ...] = (1.0, 7.0, 28.0)  # dynamic view/like count windows; () = none.
     #   Windows, not all-time counts: an all-time count grows with the log, so at serving time it
     #   would be far larger than any count seen in training (train/serve skew).
+    item_age: bool = False  # an "item_age" input: log-days since the item's first event before t (0 and a
+    #   "not seen yet" flag before it); new releases draw their audience early in their life
     use_user_id: bool = False  # a user-id embedding: memorises, but new users have none
     use_item_id: bool = True  # an item-id embedding: memorises, but new items have none
     min_token_count: int = 2  # tokens seen fewer times in training become "unknown"
@@ -191,6 +194,8 @@ class FeatureBuilder:
                                            train.n_users)
         self.user_static, self.user_static_specs = _static_fields(train.user_features, train.n_users, "user", cfg)
         self.item_static, self.item_static_specs = _static_fields(train.item_features, train.n_items, "item", cfg)
+        self.item_first_time = np.full(train.n_items, np.inf)  # (n_items,) time of each item's first event
+        np.minimum.at(self.item_first_time, train.items, train.times)
         self.item_counts = train.item_counts()  # for logQ, and: an id never trained is "unknown"
         self.user_has_events = train.user_counts() > 0
 
@@ -214,6 +219,8 @@ class FeatureBuilder:
         specs += self.item_static_specs
         if cfg.count_windows_days:
             specs.append(FieldSpec("counts", "numeric", 2 * len(cfg.count_windows_days)))
+        if cfg.item_age:
+            specs.append(FieldSpec("item_age", "numeric", 2))
         return [s for s in specs if s.name not in cfg.drop]
 
     # ---- features ------------------------------------------------------------------------------
@@ -274,7 +281,12 @@ class FeatureBuilder:
             for window in cfg.count_windows_days:
                 columns.append(self.item_views.count_between(items, times - window * DAY, times, cfg.leaky))
                 columns.append(self.item_likes.count_between(items, times - window * DAY, times, cfg.leaky))
-            out["counts"] = np.log1p(np.stack(columns, axis=1)).astype(np.float32)  # (n, 2w+1)
+            out["counts"] = np.log1p(np.stack(columns, axis=1)).astype(np.float32)  # (n, 2w)
+        if "item_age" in names:  # from the item's first training event strictly before t (leaky: first of all)
+            first = self.item_first_time[items]  # (n,) +inf for items never seen in training
+            seen = first < times if not cfg.leaky else np.isfinite(first)
+            age_days = np.where(seen, np.maximum(times - np.where(seen, first, 0.0), 0.0) / DAY, 0.0)
+            out["item_age"] = np.stack([np.log1p(age_days), ~seen], axis=1).astype(np.float32)  # (n, 2)
         return out
 
     def serving_times(self, items) -> np.ndarray:

@@ -34,6 +34,8 @@ class TowerConfig:
     temperature: float = 0.05  # scores are divided by this (only used with l2_normalize)
     linear_only: bool = False  # no MLP at all: output = sum of field embeddings (pure MF with ids)
     field_dims: dict = field(default_factory=dict)  # optional per-field embedding width overrides
+    bias: bool = False  # linear_only: add a learned constant vector to each tower's output. A user with no
+    #   inputs at all (no history) then gets that vector instead of zero: the model's "new user"
 
 
 class Tower(nn.Module):
@@ -59,6 +61,7 @@ class Tower(nn.Module):
             self.numeric_projection = nn.Linear(sum(s.size for s in fields if s.kind == "numeric"),
                                                 config.output_dim, bias=False) if self.numeric_names else None
             self.mlp = None
+            self.bias = nn.Parameter(torch.zeros(config.output_dim)) if config.bias else None
         else:
             layers, previous = [], width
             for size in config.hidden:
@@ -68,6 +71,17 @@ class Tower(nn.Module):
                 previous = size
             layers.append(nn.Linear(previous, config.output_dim))
             self.mlp = nn.Sequential(*layers)
+
+    def static_part(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+        """linear_only, no L2 norm: the output without its numeric inputs (B, D): the bags and the bias.
+
+        Such a tower is additive, output = static_part + numeric @ numeric_projection.weight.T, which
+        lets the time-aware softmax score every item at many moments cheaply (`time_softmax`)."""
+        if self.mlp is not None or self.config.l2_normalize:
+            raise ValueError("static_part needs an additive tower: TowerConfig(linear_only=True, l2_normalize=False)")
+        bags = {spec.name: inputs[spec.name] for spec in self.fields if spec.kind == "bag"}
+        numeric = {name: torch.zeros_like(inputs[name]) for name in self.numeric_names}
+        return self.forward({**inputs, **bags, **numeric})
 
     def forward(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
         parts = []
@@ -84,6 +98,8 @@ class Tower(nn.Module):
             out = torch.stack(parts, dim=0).sum(dim=0) if parts else 0.0
             if numeric:
                 out = out + self.numeric_projection(torch.cat(numeric, dim=1))
+            if self.bias is not None:
+                out = out + self.bias
         else:
             out = self.mlp(torch.cat(parts + numeric, dim=1))  # (B, D)
         return F.normalize(out, dim=-1) if self.config.l2_normalize else out

@@ -77,6 +77,9 @@ class TrainConfig:
     history_negative_weight: float = 1.0  # user_batches: weight of the items left visible in the softmax
     #   denominator. > 1 teaches the towers to rank a user's own history below other items: right where an
     #   item is consumed once (a movie is rated once) and the evaluation does not exclude seen items (TFRS)
+    time_softmax: bool = False  # softmax over the catalogue as of each event's time (time_softmax.py; additive
+    #   linear item towers): for time-ordered data with dynamic item inputs
+    snapshot_days: float = 1.0  # time_softmax: item inputs are precomputed every this many days
     history: list = field(default_factory=list)  # filled in: one dict per epoch
 
 
@@ -416,6 +419,8 @@ def train_towers(model: TwoTowerModel, features: FeatureBuilder, config: TrainCo
     torch.set_num_threads(config.threads)
     rng = np.random.default_rng(config.seed)
     loss_class = UserBatchLoss if config.user_batches else BatchLoss
+    if config.time_softmax:
+        from twotower_mini.time_softmax import TimeSoftmaxLoss as loss_class
     batch_loss = loss_class(features, config, side=side, train_on=train_on)
     examples = batch_loss.examples  # rows of the training log that are training positives (users with user_batches)
     n = len(examples)

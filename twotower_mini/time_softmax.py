@@ -1,0 +1,107 @@
+"""A softmax over the whole catalogue *as it was* at each training event (TrainConfig.time_softmax).
+
+On data split by time, what a user picks next depends on what is popular and new at that moment.
+The item tower sees this through dynamic inputs (views in recent windows, the item's age: see
+`twotower_mini.features`), and the user tower through a history weighted by recency. For an
+honest loss, every example (user u, item i, time t) must compare i with every other item *as of
+t*: the negatives' counts and ages at t, not at the end of training (that would let the towers
+tell the positive apart by its timestamp, and teach nothing about "popular now").
+
+Scoring every item at every example's time is expensive in general, but cheap for an additive
+item tower (TowerConfig(linear_only=True, l2_normalize=False)):
+
+    item vector  v_i(t) = s_i + P x_i(t)        s_i: id and static bags (D,); x_i(t): numeric inputs (F,)
+    score        u . v_i(t) = u . s_i + (P^T u) . x_i(t)
+
+so one (n_items, D) static matrix serves the whole batch, and the dynamic part is a (B, F) x (B,
+n_items, F) product. The numeric inputs are precomputed on a grid of moments ("snapshots", one per
+`snapshot_days`); an example at time t uses the latest snapshot at or before t, so every input stays
+strictly point-in-time (at most one grid step stale, which serving also is: the index is built at
+the cut and used on the days after). The user's own earlier items are removed from the softmax,
+as the evaluation removes them from the lists.
+
+This is the exact ("full") softmax of Covington et al. (2016) with "example age" features, in the
+log-linear form of a factorisation model with time-dependent item biases (Koren 2009, "Collaborative
+filtering with temporal dynamics").
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from lineage.data import Interactions
+from twotower_mini.features import DAY, PAD, FeatureBuilder
+
+MAX_SNAPSHOT_VALUES = 50_000_000  # snapshots x items x numeric inputs kept in memory (200 MB of float32)
+
+
+class TimeSoftmaxLoss:
+    """The loss of one batch of (user, item, time) events: softmax over the catalogue as of each event.
+
+    Same call signature as `train.BatchLoss`; `examples` are rows of the training log."""
+
+    def __init__(self, features: FeatureBuilder, config, side=None, train_on: Interactions | None = None):
+        if train_on is not None and train_on is not features.train:
+            raise ValueError("time_softmax trains on features.train; train_on is not supported")
+        if config.user_batches or config.impression_negatives or config.min_positive_value is not None:
+            raise ValueError("time_softmax does not combine with user_batches, impression_negatives or "
+                             "min_positive_value")
+        self.features, self.config = features, config
+        data = self.data = features.train
+        self.n_items = data.n_items
+        self.examples = np.arange(len(data))
+        self.user_inputs = features.user_features(data.users, data.times)  # each as of just before its event
+        self.item_names = None  # numeric item inputs, in the tower's order (set on first call)
+        self.grid = snapshot_grid(data.times, config.snapshot_days, self.n_items,
+                                  sum(s.size for s in features.item_fields() if s.kind == "numeric"))
+        self.snapshot_of_example = np.searchsorted(self.grid, data.times, "right") - 1  # (n,) latest at or before t
+        everything = np.arange(self.n_items)
+        snapshots = [features.item_features(everything, moment) for moment in self.grid]
+        self.static_inputs = features.item_features(everything, features.now)  # bags do not change with time
+        self.snapshots = snapshots  # list of dicts, stacked on first call (the tower fixes the order)
+
+    def _numeric(self, model) -> torch.Tensor:
+        if self.item_names is None:
+            self.item_names = model.item_tower.numeric_names
+            if self.item_names:
+                stacked = [np.concatenate([snap[name] for name in self.item_names], axis=1) for snap in self.snapshots]
+                self.numeric = torch.from_numpy(np.stack(stacked))  # (G, n_items, F)
+            else:
+                self.numeric = None
+            self.snapshots = None
+        return self.numeric
+
+    def __call__(self, model, rows: np.ndarray, rng: np.random.Generator) -> torch.Tensor:
+        from twotower_mini.train import as_tensors, drop_history
+
+        cfg, data = self.config, self.data
+        tower = model.item_tower
+        batch_users = {name: values[rows] for name, values in self.user_inputs.items()}
+        history = batch_users.get("history")  # (B, L) item + 2, before dropout: every earlier item
+        batch_users = drop_history(batch_users, cfg.history_dropout, rng)
+        users = model.user_tower(as_tensors(batch_users)) * model.scale  # (B, D)
+        static = tower.static_part(as_tensors(self.static_inputs))  # (n_items, D)
+        logits = users @ static.T  # (B, n_items)
+        numeric = self._numeric(model)
+        if numeric is not None:
+            weights = users @ tower.numeric_projection.weight  # (B, F): how much this user follows each input
+            at = numeric[self.snapshot_of_example[rows]]  # (B, n_items, F)
+            logits = logits + torch.einsum("bf,bnf->bn", weights, at)
+        if history is not None:  # the user's earlier items are no candidates (they are excluded when serving)
+            mask = np.zeros((len(rows), self.n_items + 2), dtype=np.float32)  # (B, n_items + 2)
+            r, c = np.nonzero(history != PAD)
+            mask[r, history[r, c]] = -np.inf
+            logits = logits + torch.from_numpy(mask[:, 2:])
+        return torch.nn.functional.cross_entropy(logits, torch.from_numpy(data.items[rows]))
+
+
+def snapshot_grid(times: np.ndarray, step_days: float, n_items: int, n_numeric: int) -> np.ndarray:
+    """(G,) moments from the first event to the last, `step_days` apart (coarser if the snapshots of
+    n_items x n_numeric values would not fit in MAX_SNAPSHOT_VALUES)."""
+    if len(times) == 0:
+        return np.zeros(1)
+    start, end = float(times.min()), float(times.max())
+    step = step_days * DAY
+    budget = max(MAX_SNAPSHOT_VALUES // max(n_items * max(n_numeric, 1), 1), 2)
+    step = max(step, (end - start) / (budget - 1))
+    return start + step * np.arange(int(np.floor((end - start) / step)) + 1)
