@@ -49,6 +49,10 @@ class FeatureConfig:
     count_windows_days: tuple[float, ...] = (1.0, 7.0, 28.0)  # dynamic view/like count windows; () = none.
     #   Windows, not all-time counts: an all-time count grows with the log, so at serving time it
     #   would be far larger than any count seen in training (train/serve skew).
+    history_gap_days: float = 0.0  # time_softmax training only: an example at t sees the history before
+    #   t - gap, so it learns to predict the next visit from earlier visits (as a split by time asks: the
+    #   test events come after a break), not the next click of the same session; a user's first visit
+    #   then trains the "new user". Serving always uses the whole history up to now
     item_age: bool = False  # an "item_age" input: log-days since the item's first event before t (0 and a
     #   "not seen yet" flag before it); new releases draw their audience early in their life
     use_user_id: bool = False  # a user-id embedding: memorises, but new users have none

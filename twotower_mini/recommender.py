@@ -79,7 +79,13 @@ class TwoTowerRecommender(Recommender):
 
     def _export(self) -> None:
         """Item vectors as of the end of training: the index that retrieval searches."""
-        self.item_vectors_ = item_vectors(self.model_, self.features_)  # (n_items, D)
+        self.refresh_items()
+
+    def refresh_items(self, at_time: float | None = None) -> None:
+        """Recompute the item index with item inputs (recent counts, age) as of `at_time`; default: now,
+        the end of training. Dynamic inputs are only as fresh as the last refresh: an index built at an
+        earlier moment keeps that moment's counts."""
+        self.item_vectors_ = item_vectors(self.model_, self.features_, at_time)  # (n_items, D)
 
     def user_vectors(self, users) -> np.ndarray:
         return user_vectors(self.model_, self.features_, users, self.features_.now)  # (len(users), D)

@@ -50,7 +50,11 @@ class TimeSoftmaxLoss:
         data = self.data = features.train
         self.n_items = data.n_items
         self.examples = np.arange(len(data))
-        self.user_inputs = features.user_features(data.users, data.times)  # each as of just before its event
+        gap = features.config.history_gap_days * DAY
+        self.user_inputs = features.user_features(data.users, data.times - gap)  # as of `gap` before each event
+        # every item the user had before the event, to take out of its softmax (none can be the answer)
+        earlier = features.user_events.last_before(data.users, data.times, features.config.history_length)
+        self.earlier_items = np.where(earlier >= 0, data.items[np.maximum(earlier, 0)] + 2, PAD)  # (n, L)
         self.item_names = None  # numeric item inputs, in the tower's order (set on first call)
         self.grid = snapshot_grid(data.times, config.snapshot_days, self.n_items,
                                   sum(s.size for s in features.item_fields() if s.kind == "numeric"))
@@ -77,7 +81,7 @@ class TimeSoftmaxLoss:
         cfg, data = self.config, self.data
         tower = model.item_tower
         batch_users = {name: values[rows] for name, values in self.user_inputs.items()}
-        history = batch_users.get("history")  # (B, L) item + 2, before dropout: every earlier item
+        history = self.earlier_items[rows]  # (B, L) item + 2: every item of the user before the event
         batch_users = drop_history(batch_users, cfg.history_dropout, rng)
         users = model.user_tower(as_tensors(batch_users)) * model.scale  # (B, D)
         static = tower.static_part(as_tensors(self.static_inputs))  # (n_items, D)
@@ -87,7 +91,7 @@ class TimeSoftmaxLoss:
             weights = users @ tower.numeric_projection.weight  # (B, F): how much this user follows each input
             at = numeric[self.snapshot_of_example[rows]]  # (B, n_items, F)
             logits = logits + torch.einsum("bf,bnf->bn", weights, at)
-        if history is not None:  # the user's earlier items are no candidates (they are excluded when serving)
+        if history.size:  # the user's earlier items are no candidates (they are excluded when serving)
             mask = np.zeros((len(rows), self.n_items + 2), dtype=np.float32)  # (B, n_items + 2)
             r, c = np.nonzero(history != PAD)
             mask[r, history[r, c]] = -np.inf
