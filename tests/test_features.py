@@ -75,11 +75,11 @@ log_shapes = dict(seed=st.integers(0, 10_000), n_events=st.integers(2, 60), n_us
 @settings(max_examples=150, deadline=None)
 @given(**log_shapes)
 def test_no_feature_depends_on_an_event_at_or_after_its_time(seed, n_events, n_users, n_items, n_times):
-    assert check_point_in_time(FeatureConfig(min_token_count=1), seed, n_events, n_users, n_items, n_times)
+    assert check_point_in_time(FeatureConfig(min_token_count=1, item_age=True), seed, n_events, n_users, n_items, n_times)
 
 
 def test_a_leaky_builder_fails_the_same_check():
-    config = FeatureConfig(min_token_count=1, leaky=True)
+    config = FeatureConfig(min_token_count=1, leaky=True, item_age=True)
     failures = sum(not check_point_in_time(config, seed, 40, 3, 6, 8) for seed in range(30))
     assert failures >= 20, f"the leaky builder passed the point-in-time check {30 - failures} times out of 30"
 

@@ -35,6 +35,9 @@ class TwoTowerConfig:
     validation_protocol: str = "temporal"  # how to carve validation out of train (match the test protocol)
     validation_fraction: float = 0.1  # share of train used for early stopping
     refit: bool = True  # after early stopping, train again on all of train for the chosen epochs
+    serve_at: str = "now"  # the moment each user is served: "now" (the end of training, as a live system) or
+    #   "last-event" (just after the user's own last training event, with item inputs as of then: for
+    #   leave-last-out, where each user's test event follows their own history, not the global cut)
 
 
 class TwoTowerRecommender(Recommender):
@@ -87,8 +90,28 @@ class TwoTowerRecommender(Recommender):
         earlier moment keeps that moment's counts."""
         self.item_vectors_ = item_vectors(self.model_, self.features_, at_time)  # (n_items, D)
 
+    def serving_time(self, users) -> np.ndarray:
+        """(len(users),) when each user is served (see TwoTowerConfig.serve_at)."""
+        users = np.asarray(users, dtype=np.int64)
+        now = np.full(len(users), self.features_.now)
+        if self.config.serve_at == "now":
+            return now
+        if self.config.serve_at != "last-event":
+            raise ValueError(f"serve_at={self.config.serve_at!r}: expected 'now' or 'last-event'")
+        last = np.full(self.features_.train.n_users, -np.inf)
+        np.maximum.at(last, self.features_.train.users, self.features_.train.times)
+        return np.where(np.isfinite(last[users]), last[users] + 1.0, now)  # 1 s after it (inputs are "< t")
+
     def user_vectors(self, users) -> np.ndarray:
-        return user_vectors(self.model_, self.features_, users, self.features_.now)  # (len(users), D)
+        users = np.asarray(users, dtype=np.int64)
+        if self.config.serve_at == "now":
+            return user_vectors(self.model_, self.features_, users, self.features_.now)  # (len(users), D)
+        times, out = self.serving_time(users), []
+        with torch.no_grad():
+            for start in range(0, len(users), 8192):
+                inputs = self.features_.user_features(users[start:start + 8192], times[start:start + 8192])
+                out.append(self.model_.user_tower(as_tensors(inputs)).numpy())
+        return np.concatenate(out) if out else np.zeros((0, self.model_.config.output_dim), dtype=np.float32)
 
     def new_user_vector(self) -> np.ndarray:
         """(D,) the vector of a user we know nothing about: every input empty (padding or zeros)."""
@@ -103,4 +126,13 @@ class TwoTowerRecommender(Recommender):
         return top_k(scores[None, :], k)[0]
 
     def score(self, users) -> np.ndarray:
-        return (self.user_vectors(users) @ self.item_vectors_.T) * self.model_.scale
+        users = np.asarray(users, dtype=np.int64)
+        vectors = self.user_vectors(users)  # (n, D)
+        if self.config.serve_at == "now":
+            return (vectors @ self.item_vectors_.T) * self.model_.scale
+        times = self.serving_time(users)
+        scores = np.empty((len(users), self.item_vectors_.shape[0]), dtype=np.float32)  # (n, n_items)
+        for moment in np.unique(times):  # the catalogue as of each user's moment
+            rows = np.flatnonzero(times == moment)
+            scores[rows] = vectors[rows] @ item_vectors(self.model_, self.features_, moment).T * self.model_.scale
+        return scores

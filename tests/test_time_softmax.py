@@ -1,0 +1,102 @@
+"""The time-aware two-tower: item age, the additive tower, the softmax over the catalogue as of each event
+(checked against a slow loop over examples), and serving at each user's last event."""
+import numpy as np
+import pytest
+import torch
+
+from lineage.data import Interactions
+from twotower_mini.features import DAY, PAD, FeatureBuilder, FeatureConfig
+from twotower_mini.recommender import TwoTowerConfig, TwoTowerRecommender
+from twotower_mini.time_softmax import TimeSoftmaxLoss, snapshot_grid
+from twotower_mini.towers import TowerConfig, TwoTowerModel
+from twotower_mini.train import TrainConfig, as_tensors
+
+
+def small_log(seed=0, n_events=80, n_users=6, n_items=9, days=20):
+    rng = np.random.default_rng(seed)
+    return Interactions(users=rng.integers(0, n_users, n_events), items=rng.integers(0, n_items, n_events),
+                        times=np.sort(rng.uniform(0, days, n_events)) * DAY, values=np.ones(n_events),
+                        user_ids=np.array([f"u{u}" for u in range(n_users)]),
+                        item_ids=np.array([f"i{i}" for i in range(n_items)]))
+
+
+def features_and_model(data, gap=0.0):
+    features = FeatureBuilder(data, FeatureConfig(history_mode="before", history_length=50, recency_half_life_days=3.0,
+                                                  history_gap_days=gap, count_windows_days=(1.0, 7.0), item_age=True,
+                                                  drop=("liked_history",)))
+    torch.manual_seed(0)
+    towers = TowerConfig(linear_only=True, l2_normalize=False, output_dim=8, bias=True)
+    return features, TwoTowerModel(features.user_fields(), features.item_fields(), towers)
+
+
+def test_item_age_counts_days_since_the_first_event_strictly_before_t():
+    data = Interactions(users=[0, 1, 0], items=[1, 1, 0], times=[2 * DAY, 5 * DAY, 3 * DAY], values=[1, 1, 1],
+                        user_ids=np.array(["a", "b"]), item_ids=np.array(["x", "y", "z"]))
+    builder = FeatureBuilder(data, FeatureConfig(item_age=True, count_windows_days=()))
+    age = builder.item_features(np.array([1, 1, 1, 2]), np.array([2 * DAY, 2 * DAY + 1, 9 * DAY, 9 * DAY]))["item_age"]
+    np.testing.assert_allclose(age[:, 0], [0.0, np.log1p(1 / DAY), np.log1p(7.0), 0.0], rtol=1e-6)
+    np.testing.assert_array_equal(age[:, 1], [1, 0, 0, 1])  # not seen yet at its first event; item 2 never
+
+
+def test_additive_tower_splits_into_static_part_and_numeric_projection():
+    data = small_log()
+    features, model = features_and_model(data)
+    inputs = as_tensors(features.item_features(np.arange(data.n_items), 10 * DAY))
+    tower = model.item_tower
+    numeric = torch.cat([inputs[name] for name in tower.numeric_names], dim=1)
+    expected = tower.static_part(inputs) + numeric @ tower.numeric_projection.weight.T
+    torch.testing.assert_close(tower(inputs), expected)
+    blank = {name: torch.zeros_like(v) for name, v in as_tensors(features.user_features(np.array([0]), 10 * DAY)).items()}
+    torch.testing.assert_close(model.user_tower(blank)[0], model.user_tower.bias)  # the new user is the bias
+
+
+@pytest.mark.parametrize("gap", [0.0, 2.0])
+def test_time_softmax_loss_matches_a_slow_loop_over_examples(gap):
+    data = small_log()
+    features, model = features_and_model(data, gap)
+    config = TrainConfig(time_softmax=True, full_softmax=True, logq="none", snapshot_days=1.0)
+    loss = TimeSoftmaxLoss(features, config)
+    rows = np.arange(0, len(data), 3)
+    fast = loss(model, rows, np.random.default_rng(0))
+    grid = snapshot_grid(data.times, 1.0, data.n_items, 1)
+    slow = []
+    for row in rows:
+        u, i, t = data.users[row], data.items[row], data.times[row]
+        user = model.user_tower(as_tensors(features.user_features(np.array([u]), np.array([t - gap * DAY]))))[0]
+        moment = grid[grid <= t].max()  # the latest snapshot at or before the event
+        items = model.item_tower(as_tensors(features.item_features(np.arange(data.n_items), moment)))
+        logits = items @ user
+        earlier = data.items[(data.users == u) & (data.times < t)]  # never candidates
+        logits = logits.masked_fill(torch.from_numpy(np.isin(np.arange(data.n_items), earlier)), float("-inf"))
+        slow.append(-torch.log_softmax(logits, dim=0)[i])
+    torch.testing.assert_close(fast, torch.stack(slow).mean(), rtol=1e-5, atol=1e-5)
+
+
+def test_time_softmax_needs_an_additive_item_tower():
+    data = small_log()
+    features = FeatureBuilder(data, FeatureConfig(history_mode="before", item_age=True, drop=("liked_history",)))
+    model = TwoTowerModel(features.user_fields(), features.item_fields(), TowerConfig())
+    loss = TimeSoftmaxLoss(features, TrainConfig(time_softmax=True, full_softmax=True, logq="none"))
+    with pytest.raises(ValueError, match="additive tower"):
+        loss(model, np.arange(4), np.random.default_rng(0))
+
+
+def test_serving_at_the_last_event_uses_each_users_own_moment():
+    data = small_log()
+    config = TwoTowerConfig(
+        features=FeatureConfig(history_mode="before", history_length=20, count_windows_days=(1.0,), item_age=True,
+                               drop=("liked_history",)),
+        towers=TowerConfig(linear_only=True, l2_normalize=False, output_dim=8, bias=True),
+        training=TrainConfig(time_softmax=True, full_softmax=True, logq="none", epochs=1, progress=False),
+        validation_fraction=0.0, serve_at="last-event")
+    model = TwoTowerRecommender(config).fit(data)
+    users = np.arange(data.n_users)
+    last = np.array([data.times[data.users == u].max() if (data.users == u).any() else np.nan for u in users])
+    served = model.serving_time(users)
+    has = ~np.isnan(last)
+    np.testing.assert_allclose(served[has], last[has] + 1.0)
+    u = int(np.flatnonzero(has)[0])
+    vector = model.user_vectors(np.array([u]))[0]
+    from twotower_mini.train import item_vectors
+    expected = item_vectors(model.model_, model.features_, served[u]) @ vector * model.model_.scale
+    np.testing.assert_allclose(model.score(np.array([u]))[0], expected, rtol=1e-5)
