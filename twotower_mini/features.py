@@ -49,6 +49,9 @@ class FeatureConfig:
     count_windows_days: tuple[float, ...] = (1.0, 7.0, 28.0)  # dynamic view/like count windows; () = none.
     #   Windows, not all-time counts: an all-time count grows with the log, so at serving time it
     #   would be far larger than any count seen in training (train/serve skew).
+    count_windows_fraction: tuple[float, ...] = ()  # or: windows as shares of the training period (scale-free:
+    #   the same setting fits a log of weeks or of years); overrides count_windows_days when given
+    history_gap_fraction: float | None = None  # or: the gap below as a share of the training period
     history_gap_days: float = 0.0  # time_softmax training only: an example at t sees the history before
     #   t - gap, so it learns to predict the next visit from earlier visits (as a split by time asks: the
     #   test events come after a break), not the next click of the same session; a user's first visit
@@ -177,6 +180,12 @@ class FeatureBuilder:
     def __post_init__(self):
         cfg, train = self.config, self.train
         self.now = float(train.times.max()) + 1.0 if len(train) else 0.0  # serving time: just after training
+        span_days = float(train.times.max() - train.times.min()) / DAY if len(train) else 0.0
+        self.count_windows = tuple(cfg.count_windows_days)  # in days, fractions resolved on this log
+        if cfg.count_windows_fraction:
+            self.count_windows = tuple(max(f * span_days, 1e-6) for f in cfg.count_windows_fraction)
+        self.history_gap_days = (cfg.history_gap_fraction * span_days if cfg.history_gap_fraction is not None
+                                 else cfg.history_gap_days)
         positions = np.arange(len(train))
         self.user_events = EventIndex(train.users, train.times, positions, train.n_users)
         self.item_views = EventIndex(train.items, train.times, positions, train.n_items)
@@ -221,8 +230,8 @@ class FeatureBuilder:
         if cfg.use_item_id:
             specs.append(FieldSpec("item_id", "bag", self.train.n_items + 2))
         specs += self.item_static_specs
-        if cfg.count_windows_days:
-            specs.append(FieldSpec("counts", "numeric", 2 * len(cfg.count_windows_days)))
+        if self.count_windows:
+            specs.append(FieldSpec("counts", "numeric", 2 * len(self.count_windows)))
         if cfg.item_age:
             specs.append(FieldSpec("item_age", "numeric", 2))
         return [s for s in specs if s.name not in cfg.drop]
@@ -282,7 +291,7 @@ class FeatureBuilder:
                 out[name] = _static_at(column, items, times)
         if "counts" in names:
             columns = []
-            for window in cfg.count_windows_days:
+            for window in self.count_windows:
                 columns.append(self.item_views.count_between(items, times - window * DAY, times, cfg.leaky))
                 columns.append(self.item_likes.count_between(items, times - window * DAY, times, cfg.leaky))
             out["counts"] = np.log1p(np.stack(columns, axis=1)).astype(np.float32)  # (n, 2w)

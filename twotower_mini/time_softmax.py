@@ -50,15 +50,18 @@ class TimeSoftmaxLoss:
         data = self.data = features.train
         self.n_items = data.n_items
         self.examples = np.arange(len(data))
-        gap = features.config.history_gap_days * DAY
+        gap = features.history_gap_days * DAY
         self.user_inputs = features.user_features(data.users, data.times - gap)  # as of `gap` before each event
         # every item the user had before the event, to take out of its softmax (none can be the answer)
         earlier = features.user_events.last_before(data.users, data.times, features.config.history_length)
         self.earlier_items = np.where(earlier >= 0, data.items[np.maximum(earlier, 0)] + 2, PAD)  # (n, L)
         self.item_names = None  # numeric item inputs, in the tower's order (set on first call)
-        self.grid = snapshot_grid(data.times, config.snapshot_days, self.n_items,
+        step = config.snapshot_days or min(features.count_windows, default=1.0)  # default: the shortest window
+        self.grid = snapshot_grid(data.times, step, self.n_items,
                                   sum(s.size for s in features.item_fields() if s.kind == "numeric"))
-        self.snapshot_of_example = np.searchsorted(self.grid, data.times, "right") - 1  # (n,) latest at or before t
+        # the latest snapshot at or before each event: item inputs as fresh as the event allows (inputs lagged
+        # by the history gap as well scored far worse on validation: 0.33 vs 0.40 nDCG@10)
+        self.snapshot_of_example = np.maximum(np.searchsorted(self.grid, data.times, "right") - 1, 0)  # (n,)
         everything = np.arange(self.n_items)
         snapshots = [features.item_features(everything, moment) for moment in self.grid]
         self.static_inputs = features.item_features(everything, features.now)  # bags do not change with time

@@ -79,7 +79,8 @@ class TrainConfig:
     #   item is consumed once (a movie is rated once) and the evaluation does not exclude seen items (TFRS)
     time_softmax: bool = False  # softmax over the catalogue as of each event's time (time_softmax.py; additive
     #   linear item towers): for time-ordered data with dynamic item inputs
-    snapshot_days: float = 1.0  # time_softmax: item inputs are precomputed every this many days
+    snapshot_days: float | None = None  # time_softmax: item inputs precomputed every this many days (None: the
+    #   shortest count window)
     history: list = field(default_factory=list)  # filled in: one dict per epoch
 
 
