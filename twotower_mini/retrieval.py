@@ -9,8 +9,8 @@
     approx_ids, _ = ann.search(queries, k=100, nprobe=16)
     recall_vs_exact(approx_ids, ids)                               # share of the exact top-k it found
 
-How the exact search stays close to the cost of the matrix product (BRIEF section 8: within 2x)
-------------------------------------------------------------------------------------------------
+How the exact search stays close to the cost of the matrix product (our target: within 2x)
+------------------------------------------------------------------------------------------
 The naive way builds the whole (U, N) score matrix and sorts every row. At U=2,048 users and
 N=200,000 items that is a 1.6 GB matrix written to RAM and read back, and 400 million scores
 sorted (or fed to torch.topk, which alone costs about as much as the product), when we only want
