@@ -14,9 +14,9 @@ import argparse
 import sys
 
 from lineage.data import DataError
+from lineage.datasets import DATASETS
 from lineage.splits import PROTOCOLS
 
-DATASETS = ("world", "ml-100k", "ml-latest", "csv")
 FORMATTER = argparse.ArgumentDefaultsHelpFormatter
 
 

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from lineage.data import Interactions
+from lineage.datasets import open_dataset
 from lineage.metrics import evaluate_lists, segment_recall, test_users, true_recall_at_k
 from lineage.models.registry import MODELS, make_model
 from lineage.splits import PROTOCOLS, split
@@ -55,13 +56,8 @@ def available_models() -> list[str]:
 def load(config: LeaderboardConfig):
     """(interactions, world or None) for the configured dataset."""
     if config.dataset == "world":
-        from lineage.world import WorldConfig, generate_world
-
-        world = generate_world(WorldConfig.sized(config.world_size, seed=config.world_seed))
-        return world.interactions(), world
-    from lineage.loaders import load_dataset
-
-    return load_dataset(config.dataset, data_dir=config.data_dir, **config.csv_options), None
+        return open_dataset("world", size=config.world_size, seed=config.world_seed)
+    return open_dataset(config.dataset, data_dir=config.data_dir, **config.csv_options)
 
 
 def build_model(name: str, dataset: str, protocol: str = "temporal", world=None):
