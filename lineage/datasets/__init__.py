@@ -13,9 +13,9 @@ Every file loader returns one `Interactions` (see `lineage.data`) with
 - `times` in seconds (unix time for MovieLens), `values` the rating (or 1.0);
 - side information in `user_features` / `item_features`;
 - `report`: a `LoadReport` with `rows_read` (data rows read from the interactions file) and a
-  count for every row that was not kept as-is. Rows are dropped for three reasons only, and each
-  dropped row is counted once, under the first reason that applies, in this order:
-  "unknown user id" (not in the users file), "unknown item id" (not in the items file),
+  count for every row that was not kept as-is. Each dropped row is counted once, under the first
+  reason that applies, in this order: (MovieLens only) "negative timestamp" and "rating outside
+  the ... scale"; "unknown user id" (not in the users file), "unknown item id" (not in the items file),
   "duplicate events" (same user, item and time as an earlier row; the first one is kept).
   So ``len(interactions) == report.rows_read - sum(report.counts.values())`` for the rating
   rows (tag rows of ml-latest are counted under their own "tags ..." reasons).
@@ -50,6 +50,7 @@ __all__ = [
     "load_dataset",
     "load_movielens_100k",
     "load_movielens_latest",
+    "input_files",
     "load_world",
     "open_dataset",
     "title_words",
@@ -124,6 +125,26 @@ def open_dataset(name: str, data_dir=None, **options) -> Dataset:
                     options[key] = directory / file
         return Dataset(load_csv(**options), None)
     raise ValueError(f"unknown dataset {name!r}; expected one of {', '.join(DATASETS)}")
+
+
+_FILES = {"ml-100k": ("u.data", "u.item", "u.user", "u.genre", "u.info", "u.occupation"),
+          "ml-latest": ("ratings.csv", "movies.csv", "tags.csv", "links.csv")}
+_DIRECTORIES = {"ml-100k": ("TT_ML100K_DIR", "data/ml-100k"), "ml-latest": ("TT_MLLATEST_DIR", "data/ml-latest-small")}
+
+
+def input_files(name: str, data_dir=None, **options) -> list[Path]:
+    """The files `open_dataset(name, data_dir, **options)` reads (or would read: they need not
+    exist), so that a command can refuse to write over them. The world reads none."""
+    if name in _FILES:
+        env, default = _DIRECTORIES[name]
+        directory = Path(data_dir) if data_dir is not None else _default_dir(env, default)
+        return [directory / file for file in _FILES[name]]
+    if name == "csv":
+        paths = [options.get(key) for key in ("interactions_path", "items_path", "users_path")]
+        if paths[0] is None and data_dir is not None:
+            paths = [Path(data_dir) / file for file in ("interactions.csv", "items.csv", "users.csv")]
+        return [Path(p) for p in paths if p is not None]
+    return []
 
 
 def load_dataset(name: str, data_dir=None, **options) -> Interactions:

@@ -88,6 +88,20 @@ def _ml100k_genres(path: Path) -> tuple[str, ...]:
     return tuple(genres)
 
 
+ML100K_RATINGS = (1.0, 5.0, 1.0)  # lowest, highest, step: whole stars 1 to 5
+MLLATEST_RATINGS = (0.5, 5.0, 0.5)  # half stars 0.5 to 5
+
+
+def _invalid_rows(times: np.ndarray, values: np.ndarray, scale: tuple[float, float, float]) -> list:
+    """The rows a MovieLens file should never hold, as (reason, mask) pairs for `finish`: they are
+    dropped and counted, like duplicates, never kept silently."""
+    low, high, step = scale
+    steps = (values - low) / step
+    off_scale = (values < low) | (values > high) | (np.abs(steps - np.round(steps)) > 1e-9)
+    return [("negative timestamp", times < 0),
+            (f"rating outside the {low:g}-{high:g} scale (steps of {step:g})", off_scale)]
+
+
 def load_movielens_100k(data_dir) -> Interactions:
     """Load MovieLens 100K from a directory holding u.data, u.item and u.user (u.genre optional).
 
@@ -104,7 +118,8 @@ def load_movielens_100k(data_dir) -> Interactions:
     The vocabulary is every user of u.user and every item of u.item, ordered by numeric id
     (943 users and 1,682 items for the real data; items nobody rated are still in the catalogue).
     Files are decoded as UTF-8, falling back to latin-1 (the original distribution's encoding).
-    Ids must be integers. Ratings for ids missing from u.user / u.item are dropped and counted.
+    Ids must be integers that fit in int64. Ratings for ids missing from u.user / u.item, with a
+    negative timestamp, or outside the 1-5 whole-star scale are dropped and counted.
     """
     directory = Path(data_dir)
     if not directory.is_dir():
@@ -180,7 +195,8 @@ def load_movielens_100k(data_dir) -> Interactions:
     report = LoadReport(rows_read=len(lines))
     users, user_known = index_sorted(user_vocab, users)
     items, item_known = index_sorted(item_vocab, items)
-    users, items, times, values = finish(report, users, items, times, values, user_known, item_known)
+    users, items, times, values = finish(report, users, items, times, values, user_known, item_known,
+                                         invalid=_invalid_rows(times, values, ML100K_RATINGS))
     return Interactions(
         users=users, items=items, times=times, values=values,
         user_ids=user_vocab.astype(str), item_ids=item_vocab.astype(str),
@@ -211,7 +227,8 @@ def load_movielens_latest(data_dir) -> Interactions:
       features: using them for a temporal split leaks tags written after the split time.
 
     Vocabulary: every movie of movies.csv and every user of ratings.csv, ordered by numeric id.
-    Ratings of movies missing from movies.csv are dropped and counted ("unknown item id").
+    Ratings of movies missing from movies.csv ("unknown item id"), with a negative timestamp, or
+    outside the 0.5-5 half-star scale are dropped and counted.
     """
     directory = Path(data_dir)
     if not directory.is_dir():
@@ -262,7 +279,8 @@ def load_movielens_latest(data_dir) -> Interactions:
     users, user_known = index_sorted(user_vocab, raw_users)
     items, item_known = index_sorted(item_vocab, items)
     report = LoadReport(rows_read=len(rows))
-    users, items, times, values = finish(report, users, items, times, values, user_known, item_known)
+    users, items, times, values = finish(report, users, items, times, values, user_known, item_known,
+                                         invalid=_invalid_rows(times, values, MLLATEST_RATINGS))
 
     # tags.csv (optional)
     path = directory / "tags.csv"

@@ -23,7 +23,8 @@ def require_file(path: Path, expected: str) -> None:
 
 
 def decode(path: Path, data: bytes, encoding: str = "utf-8", fallback: str | None = None,
-            hint: str = "re-save it as UTF-8, or pass encoding=... (e.g. 'latin-1') to load_csv") -> str:
+            hint: str = "re-save it as UTF-8, or give its encoding: --encoding latin-1 on the command line, "
+                        "encoding='latin-1' to load_csv") -> str:
     """Decode bytes; with `fallback` (e.g. latin-1) use it when `encoding` fails, else raise a
     DataError naming the line and byte offset of the first undecodable byte."""
     try:
@@ -155,8 +156,18 @@ def parse(path: Path, values: list[str], lines: list[int], convert, what: str, e
     raise AssertionError("unreachable")  # pragma: no cover
 
 
+INT64_MIN, INT64_MAX = -2**63, 2**63 - 1
+
+
 def ints(path, values, lines, what, fmt) -> np.ndarray:
-    return np.array(parse(path, values, lines, int, what, f"an integer; expected {fmt}"), dtype=np.int64)
+    """Parse integers that fit in int64 (the id formats that are numeric); else a DataError naming
+    the line."""
+    parsed = parse(path, values, lines, int, what, f"an integer; expected {fmt}")
+    for value, line in zip(parsed, lines):
+        if not INT64_MIN <= value <= INT64_MAX:
+            raise DataError(path, f"{what} {value} does not fit in a 64-bit integer (from {INT64_MIN} to "
+                            f"{INT64_MAX}); expected {fmt}", line=line)
+    return np.array(parsed, dtype=np.int64)
 
 
 def floats(path, values, lines, what, fmt, allow_empty: bool = False) -> np.ndarray:
@@ -219,8 +230,18 @@ def duplicates(users: np.ndarray, items: np.ndarray, times: np.ndarray) -> np.nd
     return mask
 
 
-def finish(report: LoadReport, users, items, times, values, user_known, item_known):
-    """Drop unknown ids and duplicates (counting each dropped row once) and return the kept arrays."""
+def finish(report: LoadReport, users, items, times, values, user_known, item_known, invalid=()):
+    """Drop invalid rows, unknown ids and duplicates (counting each dropped row once, under the
+    first reason that applies) and return the kept arrays.
+
+    invalid: (reason, mask) pairs checked first, in order, e.g. ("negative timestamp", times < 0)."""
+    valid = np.ones(len(users), dtype=bool)
+    for reason, mask in invalid:
+        report.add(reason, int((valid & mask).sum()))
+        valid &= ~mask
+    if not valid.all():
+        users, items, times, values = users[valid], items[valid], times[valid], values[valid]
+        user_known, item_known = user_known[valid], item_known[valid]
     keep = user_known.copy()
     report.add("unknown user id", int((~user_known).sum()))
     report.add("unknown item id", int((keep & ~item_known).sum()))
