@@ -67,7 +67,7 @@ def load(dataset: str, data_dir: str | None):
         from lineage.world import WorldConfig, generate_world
 
         return generate_world(WorldConfig.sized("default", seed=0)).interactions()
-    from lineage.loaders import load_dataset
+    from lineage.datasets import load_dataset
 
     return load_dataset(dataset, data_dir=data_dir)
 

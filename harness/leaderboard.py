@@ -17,8 +17,8 @@ on a validation split carved from train (`TUNED` in each model's module), never 
 from __future__ import annotations
 
 import csv
+import io
 import json
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,11 +26,14 @@ from pathlib import Path
 import numpy as np
 
 from lineage.data import Interactions
+from lineage.datasets import open_dataset
 from lineage.metrics import METRIC_NAMES, evaluate_lists, segment_recall, test_users, true_recall_at_k
 from lineage.models.registry import MODELS, make_model
+from lineage.outputs import write_text_atomic
 from lineage.splits import PROTOCOLS, split
 
 DEFAULT_TEST_FRACTION = {"per-item": 0.25}  # Microsoft Recommenders' 75/25; 0.2 for the others
+TIME_PROTOCOLS = ("temporal", "leave-last-out")  # the protocols that split by event time
 
 
 @dataclass
@@ -55,13 +58,8 @@ def available_models() -> list[str]:
 def load(config: LeaderboardConfig):
     """(interactions, world or None) for the configured dataset."""
     if config.dataset == "world":
-        from lineage.world import WorldConfig, generate_world
-
-        world = generate_world(WorldConfig.sized(config.world_size, seed=config.world_seed))
-        return world.interactions(), world
-    from lineage.loaders import load_dataset
-
-    return load_dataset(config.dataset, data_dir=config.data_dir, **config.csv_options), None
+        return open_dataset("world", size=config.world_size, seed=config.world_seed)
+    return open_dataset(config.dataset, data_dir=config.data_dir, **config.csv_options)
 
 
 def build_model(name: str, dataset: str, protocol: str = "temporal", world=None):
@@ -79,29 +77,60 @@ def prepare(config: LeaderboardConfig, log=print):
     """Load the dataset and split it: (data, world or None, split, test fraction)."""
     if config.protocol not in PROTOCOLS:
         raise ValueError(f"unknown protocol {config.protocol!r}; expected one of {', '.join(PROTOCOLS)}")
+    if config.protocol in TIME_PROTOCOLS and config.dataset == "csv" and config.csv_options.get("time_col", "time") is None:
+        raise ValueError(f"--protocol {config.protocol} needs event times, and the csv dataset has no time column "
+                         f"(--time-col none); use --protocol per-user, per-item or random, or name the time column")
     data, world = load(config)
     if data.report is not None and data.report.counts:
         log(f"{data.name}: {data.report.summary()}")
-    fraction = config.test_fraction or DEFAULT_TEST_FRACTION.get(config.protocol, 0.2)
+    fraction = config.test_fraction
+    if fraction is None:  # only None means "the default": 0 is refused by split(), never replaced
+        fraction = DEFAULT_TEST_FRACTION.get(config.protocol, 0.2)
     return data, world, split(data, config.protocol, fraction, config.seed), fraction
+
+
+def check_models(models) -> None:
+    """Refuse an empty or unknown model list before any work (a one-line ValueError)."""
+    if not models:
+        raise ValueError(f"--models: no model names given; expected some of {','.join(available_models())}")
+    for name in models:
+        if name not in available_models():
+            raise ValueError(f"--models: unknown model {name!r}; expected some of {','.join(available_models())}")
+
+
+def cap_k(k: int, n_items: int, log=print) -> int:
+    """k, capped at the catalogue size (with a note): a list cannot be longer than the catalogue."""
+    if k < 1:
+        raise ValueError(f"--k must be at least 1, got {k}")
+    if k > n_items:
+        log(f"note: --k {k} is more than the {n_items:,} items of the catalogue; using k = {n_items:,}")
+        return n_items
+    return k
+
+
+def load_report(data: Interactions) -> dict:
+    """What the loader read and dropped, for the JSON: rows read, kept, and a count per reason."""
+    report = data.report
+    rows_read = report.rows_read if report is not None else len(data)
+    return {"rows_read": rows_read, "rows_kept": len(data),
+            "dropped": dict(sorted(report.counts.items())) if report is not None else {}}
 
 
 def run(config: LeaderboardConfig, save_dir: str | None = None, log=print) -> dict:
     """Fit and evaluate every model; returns the JSON-ready result."""
-    for name in config.models:
-        if name not in available_models():
-            raise ValueError(f"unknown model {name!r}; expected some of {','.join(available_models())}")
+    check_models(config.models)
     data, world, parts, fraction = prepare(config, log)
     train, test = parts.train, parts.test
     users = test_users(test)
     log(f"{data.name}: {data.n_users:,} users, {data.n_items:,} items; {config.protocol} split "
         f"(test {fraction:.0%}, seed {config.seed}): {len(train):,} train, {len(test):,} test events, "
         f"{len(users):,} test users")
-    k = config.k
+    k = cap_k(config.k, data.n_items, log)
     result = {
         "dataset": config.dataset, "protocol": config.protocol, "k": k, "seed": config.seed,
         "n_users": data.n_users, "n_items": data.n_items, "n_train": len(train), "n_test": len(test),
-        "test_fraction": fraction, "exclude_seen": config.exclude_seen, "models": {},
+        "test_fraction": fraction, "exclude_seen": config.exclude_seen, "load_report": load_report(data),
+        "models": {},
     }
     cold_items, cold_users = parts.cold_items(), parts.cold_users()
     true_top = None
@@ -146,23 +175,24 @@ def save_recommendations(directory: str, data: Interactions, train: Interactions
     With exclude_seen, test events of items the user already had in train are left out of test.csv,
     exactly as the metrics leave them out."""
     out = Path(directory)
-    out.mkdir(parents=True, exist_ok=True)
     keep = np.ones(len(test), dtype=bool)
     if exclude_seen:
         seen = train.to_csr(binary=True)
         keep = np.asarray(seen[test.users, test.items]).ravel() == 0
-    with open(out / "test.csv", "w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["user", "item"])
-        for u, i in zip(test.users[keep], test.items[keep]):
-            writer.writerow([data.user_ids[u], data.item_ids[i]])
+    text = io.StringIO()
+    writer = csv.writer(text)
+    writer.writerow(["user", "item"])
+    for u, i in zip(test.users[keep], test.items[keep]):
+        writer.writerow([data.user_ids[u], data.item_ids[i]])
+    write_text_atomic(out / "test.csv", text.getvalue())
     for name, lists in recommendations.items():
-        with open(out / f"{name}.csv", "w", newline="") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(["user", "item", "rank"])
-            for u, row in zip(users, lists):
-                for rank, i in enumerate(row[row >= 0], start=1):
-                    writer.writerow([data.user_ids[u], data.item_ids[i], rank])
+        text = io.StringIO()
+        writer = csv.writer(text)
+        writer.writerow(["user", "item", "rank"])
+        for u, row in zip(users, lists):
+            for rank, i in enumerate(row[row >= 0], start=1):
+                writer.writerow([data.user_ids[u], data.item_ids[i], rank])
+        write_text_atomic(out / f"{name}.csv", text.getvalue())
 
 
 def format_table(result: dict) -> str:
@@ -185,8 +215,10 @@ def format_table(result: dict) -> str:
 
 
 def write_json(result: dict, path: str) -> None:
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    with open(path, "w") as handle:
-        json.dump(result, handle, indent=2, sort_keys=False)
-        handle.write("\n")
+    """The result as JSON, written atomically (a temporary file in the same folder, then renamed)."""
+    write_text_atomic(path, json.dumps(result, indent=2, sort_keys=False) + "\n")
+
+
+def output_files(models) -> list[str]:
+    """The files `--save-recommendations DIR` writes in DIR."""
+    return ["test.csv"] + [f"{name}.csv" for name in models]
