@@ -72,7 +72,7 @@ def build_model(name: str, dataset: str, protocol: str = "temporal", world=None)
         from twotower_mini.recommender import TwoTowerRecommender
 
         return TwoTowerRecommender(preset(dataset, protocol), side=SideLog.from_world(world) if world else None)
-    return make_model(name, dataset)
+    return make_model(name, dataset, protocol)
 
 
 def prepare(config: LeaderboardConfig, log=print):
