@@ -14,6 +14,7 @@ import argparse
 import sys
 
 from lineage.data import DataError
+from lineage.models.cold_users import COLD_USER_POLICIES, DEFAULT_COLD_USER_POLICY
 from lineage.splits import PROTOCOLS
 
 DATASETS = ("world", "ml-100k", "ml-latest", "csv")
@@ -89,6 +90,11 @@ def _add_leaderboard(sub) -> None:
     _add_data_options(p)
     p.add_argument("--models", default="popularity", help=f"comma-separated, from: {','.join(available_models())}")
     p.add_argument("--k", type=int, default=10, help="length of each recommendation list")
+    p.add_argument("--cold-users", choices=COLD_USER_POLICIES, default=DEFAULT_COLD_USER_POLICY,
+                   help="who serves test users without training history, the same for every model: none = each "
+                        "model alone (an empty list if it cannot score them), popularity = the all-time most "
+                        "popular items (what a deployed system does), recent-popularity = the recently popular "
+                        "ones; models that score such users themselves keep their own answer")
     _add_exclude_seen(p, "hide items the user already has in train (the TFRS tutorial protocol does not)")
     p.add_argument("--json", metavar="OUT", help="write the results as JSON to this file")
     p.add_argument("--save-recommendations", metavar="DIR",
@@ -100,7 +106,7 @@ def _run_leaderboard(args) -> int:
     from harness import leaderboard
 
     config = _leaderboard_config(args, models=tuple(m.strip() for m in args.models.split(",") if m.strip()),
-                                 k=args.k, exclude_seen=args.exclude_seen)
+                                 k=args.k, exclude_seen=args.exclude_seen, cold_users=args.cold_users)
     result = leaderboard.run(config, save_dir=args.save_recommendations, log=_stderr)
     print(leaderboard.format_table(result))
     if args.json:

@@ -89,5 +89,9 @@ def test_registered_with_tuned_defaults_per_protocol():
         tuned = make_model("ease", dataset, protocol or None)
         for field, value in overrides.items():
             assert getattr(tuned.config, field) == value
+    # the protocol's own entry wins; a protocol never tuned falls back to the dataset's entry
+    assert make_model("ease", "ml-100k", "temporal").config.regularization_scale == EASE.TUNED["ml-100k/temporal"]["regularization_scale"]
+    assert make_model("ease", "ml-100k", "random").config.regularization_scale == EASE.TUNED["ml-100k"]["regularization_scale"]
+    assert make_model("ease", "my-csv", "temporal").config == EASEConfig()
     with pytest.raises(ValueError):
         EASEConfig(regularization=0.0)
