@@ -219,6 +219,7 @@ def format_table(result: dict) -> str:
     header = ["model"] + columns + segment_columns + extra + ["fit_seconds"]
     rows = sorted(result["models"].items(), key=lambda pair: -pair[1][f"ndcg@{k}"])
     widths = [max(len(h), 12) for h in header]
+    widths[0] = max([widths[0]] + [len(name) for name in result["models"]])
     lines = []
     counts = next((scores["segments"] for scores in result["models"].values() if "segments" in scores), None)
     if "cold_users" in result or counts:
