@@ -1,6 +1,6 @@
 """The leaderboard: every model on one dataset, one split, one table.
 
-This is a contract other tools rely on (BRIEF section 7): the JSON it writes has the shape
+This is a contract other tools rely on (README, "The leaderboard"): the JSON it writes has the shape
 
     {"dataset", "protocol", "k", "seed", "n_users", "n_items", "n_train", "n_test",
      "models": {name: {"precision@k", "recall@k", "ndcg@k", "map@k", "hitrate@k", "coverage@k",
@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from lineage.data import Interactions
-from lineage.metrics import evaluate_lists, segment_recall, test_users, true_recall_at_k
+from lineage.metrics import METRIC_NAMES, evaluate_lists, segment_recall, test_users, true_recall_at_k
 from lineage.models.cold_users import COLD_USER_POLICIES, DEFAULT_COLD_USER_POLICY, with_cold_user_policy
 from lineage.models.registry import MODELS, make_model
 from lineage.splits import PROTOCOLS, split
@@ -212,7 +212,7 @@ def format_table(result: dict) -> str:
     Columns `ndcg@k with-hist` / `no-hist` (and recall) are the same metric over test users with
     and without training history (the JSON's "segments" hold every metric)."""
     k = result["k"]
-    columns = [f"precision@{k}", f"recall@{k}", f"ndcg@{k}", f"map@{k}", f"hitrate@{k}", f"coverage@{k}"]
+    columns = [f"{name}@{k}" for name in METRIC_NAMES]
     extra = sorted({c for scores in result["models"].values() for c in scores
                     if "/" in c or c.startswith("true_recall")})
     segment_columns = [f"{metric}@{k} {label}" for metric in ("ndcg", "recall") for label in SEGMENT_LABELS.values()]
