@@ -16,6 +16,7 @@ from pathlib import Path
 
 from lineage.data import DataError
 from lineage.datasets import DATASETS
+from lineage.models.cold_users import COLD_USER_POLICIES, DEFAULT_COLD_USER_POLICY
 from lineage.splits import PROTOCOLS
 
 FORMATTER = argparse.ArgumentDefaultsHelpFormatter
@@ -177,6 +178,11 @@ def _add_leaderboard(sub) -> None:
                    help=f"comma-separated, from: {','.join(available_models())}")
     p.add_argument("--k", type=int_in(1), default=10,
                    help="length of each recommendation list (at least 1; capped at the catalogue size)")
+    p.add_argument("--cold-users", choices=COLD_USER_POLICIES, default=DEFAULT_COLD_USER_POLICY,
+                   help="who serves test users without training history, the same for every model: none = each "
+                        "model alone (an empty list if it cannot score them), popularity = the all-time most "
+                        "popular items (what a deployed system does), recent-popularity = the recently popular "
+                        "ones; models that score such users themselves keep their own answer")
     _add_exclude_seen(p, "hide items the user already has in train (the TFRS tutorial protocol does not)")
     p.add_argument("--json", metavar="OUT", help="write the results as JSON to this file")
     p.add_argument("--save-recommendations", metavar="DIR",
@@ -190,7 +196,8 @@ def _run_leaderboard(args) -> int:
 
     from lineage.outputs import check_output, check_output_dir
 
-    config = leaderboard_config(args, models=args.models, k=args.k, exclude_seen=args.exclude_seen)
+    config = leaderboard_config(args, models=args.models, k=args.k, exclude_seen=args.exclude_seen,
+                                cold_users=args.cold_users)
     leaderboard.check_models(config.models)
     # every output is checked before any loading or fitting, so no work is lost at the end
     inputs = _inputs(config)

@@ -8,7 +8,16 @@ This is a contract other tools rely on (README, "The leaderboard"): the JSON it 
 
 and `--save-recommendations DIR` writes `test.csv` (user,item: the relevant test events) and one
 `<model>.csv` (user,item,rank) per model, in the dataset's original ids, so anyone can recompute
-the metrics with their own code.
+the metrics with their own code (`users.csv`, user,train_events, says which test users have a
+training history, for the segments below).
+
+Users without training history (most test users of a global time cut on MovieLens) are served by
+the cold-user policy (`cold_users`, `lineage.models.cold_users`), the same for every model and
+recorded in the JSON. Every metric is also reported per segment of users:
+
+    "cold_users": "popularity",
+    "models": {name: {..., "segments": {"with_history":    {"precision@k", ..., "n_eval_users"},
+                                        "without_history": {"precision@k", ..., "n_eval_users"}}}}
 
 Every model gets the same split, the same candidate set (the full catalogue) and the same
 evaluation (`lineage.metrics.evaluate_lists`). Hyperparameters are the documented defaults tuned
@@ -28,6 +37,7 @@ import numpy as np
 from lineage.data import Interactions
 from lineage.datasets import open_dataset
 from lineage.metrics import METRIC_NAMES, evaluate_lists, segment_recall, test_users, true_recall_at_k
+from lineage.models.cold_users import COLD_USER_POLICIES, DEFAULT_COLD_USER_POLICY, with_cold_user_policy
 from lineage.models.registry import MODELS, make_model
 from lineage.outputs import write_text_atomic
 from lineage.splits import PROTOCOLS, split
@@ -49,6 +59,7 @@ class LeaderboardConfig:
     csv_options: dict = field(default_factory=dict)  # for dataset "csv": paths, column names, separator
     world_size: str = "default"  # preset of the synthetic world
     world_seed: int = 0  # the world itself; --seed only changes the split
+    cold_users: str = DEFAULT_COLD_USER_POLICY  # who serves users without training history (COLD_USER_POLICIES)
 
 
 def available_models() -> list[str]:
@@ -70,7 +81,7 @@ def build_model(name: str, dataset: str, protocol: str = "temporal", world=None)
         from twotower_mini.recommender import TwoTowerRecommender
 
         return TwoTowerRecommender(preset(dataset, protocol), side=SideLog.from_world(world) if world else None)
-    return make_model(name, dataset)
+    return make_model(name, dataset, protocol)
 
 
 def prepare(config: LeaderboardConfig, log=print):
@@ -119,17 +130,22 @@ def load_report(data: Interactions) -> dict:
 def run(config: LeaderboardConfig, save_dir: str | None = None, log=print) -> dict:
     """Fit and evaluate every model; returns the JSON-ready result."""
     check_models(config.models)
+    if config.cold_users not in COLD_USER_POLICIES:
+        raise ValueError(f"unknown cold-user policy {config.cold_users!r}; expected one of {', '.join(COLD_USER_POLICIES)}")
     data, world, parts, fraction = prepare(config, log)
     train, test = parts.train, parts.test
     users = test_users(test)
+    has_history = train.user_counts()[users] > 0  # (n_test_users,) users with at least one training event
     log(f"{data.name}: {data.n_users:,} users, {data.n_items:,} items; {config.protocol} split "
         f"(test {fraction:.0%}, seed {config.seed}): {len(train):,} train, {len(test):,} test events, "
-        f"{len(users):,} test users")
+        f"{len(users):,} test users ({int((~has_history).sum()):,} without training history, "
+        f"served by the {config.cold_users!r} cold-user policy)")
     k = cap_k(config.k, data.n_items, log)
     result = {
         "dataset": config.dataset, "protocol": config.protocol, "k": k, "seed": config.seed,
         "n_users": data.n_users, "n_items": data.n_items, "n_train": len(train), "n_test": len(test),
         "test_fraction": fraction, "exclude_seen": config.exclude_seen, "load_report": load_report(data),
+        "cold_users": config.cold_users,
         "models": {},
     }
     cold_items, cold_users = parts.cold_items(), parts.cold_users()
@@ -142,7 +158,8 @@ def run(config: LeaderboardConfig, save_dir: str | None = None, log=print) -> di
     recommendations = {}
     for name in config.models:
         log(f"  {name}: fitting ...")
-        model = build_model(name, config.dataset, config.protocol, world)
+        model = with_cold_user_policy(build_model(name, config.dataset, config.protocol, world), config.cold_users,
+                                      config.dataset, config.protocol)
         start = time.perf_counter()
         model.fit(train)
         fit_seconds = time.perf_counter() - start
@@ -160,12 +177,27 @@ def run(config: LeaderboardConfig, save_dir: str | None = None, log=print) -> di
                                                             config.exclude_seen)[f"ndcg@{k}"]
         if true_top is not None:
             scores[f"true_recall@{k}"] = true_recall_at_k(lists, true_top, k)
+        scores["segments"] = user_segments(lists, users, has_history, train, test, k, config.exclude_seen)
         result["models"][name] = scores
         recommendations[name] = lists
         log(f"  {name}: fitted in {fit_seconds:.1f} s, ndcg@{k}={scores[f'ndcg@{k}']:.4f}")
     if save_dir is not None:
         save_recommendations(save_dir, data, train, test, users, recommendations, config.exclude_seen)
     return result
+
+
+SEGMENTS = ("with_history", "without_history")
+
+
+def user_segments(lists: np.ndarray, users: np.ndarray, has_history: np.ndarray, train: Interactions,
+                  test: Interactions, k: int, exclude_seen: bool) -> dict[str, dict]:
+    """Every metric over test users with training history and over those without (an empty
+    segment has n_eval_users 0 and no metrics). lists: (len(users), k); has_history: (len(users),) bool."""
+    out = {}
+    for segment, rows in zip(SEGMENTS, (has_history, ~has_history)):
+        out[segment] = (evaluate_lists(lists[rows], users[rows], train, test, k, exclude_seen) if rows.any()
+                        else {"n_eval_users": 0})
+    return out
 
 
 def save_recommendations(directory: str, data: Interactions, train: Interactions, test: Interactions,
@@ -185,6 +217,13 @@ def save_recommendations(directory: str, data: Interactions, train: Interactions
     for u, i in zip(test.users[keep], test.items[keep]):
         writer.writerow([data.user_ids[u], data.item_ids[i]])
     write_text_atomic(out / "test.csv", text.getvalue())
+    train_events = train.user_counts()
+    text = io.StringIO()  # which test users have a training history
+    writer = csv.writer(text)
+    writer.writerow(["user", "train_events"])
+    for u in users:
+        writer.writerow([data.user_ids[u], int(train_events[u])])
+    write_text_atomic(out / "users.csv", text.getvalue())
     for name, lists in recommendations.items():
         text = io.StringIO()
         writer = csv.writer(text)
@@ -195,20 +234,40 @@ def save_recommendations(directory: str, data: Interactions, train: Interactions
         write_text_atomic(out / f"{name}.csv", text.getvalue())
 
 
+SEGMENT_LABELS = {"with_history": "with-hist", "without_history": "no-hist"}  # the table's column suffixes
+
+
 def format_table(result: dict) -> str:
-    """The models as a fixed-width table, best nDCG first."""
+    """The models as a fixed-width table, best nDCG first, under a line naming the cold-user policy.
+
+    Columns `ndcg@k with-hist` / `no-hist` (and recall) are the same metric over test users with
+    and without training history (the JSON's "segments" hold every metric)."""
     k = result["k"]
     columns = [f"{name}@{k}" for name in METRIC_NAMES]
     extra = sorted({c for scores in result["models"].values() for c in scores
                     if "/" in c or c.startswith("true_recall")})
-    header = ["model"] + columns + extra + ["fit_seconds"]
+    segment_columns = [f"{metric}@{k} {label}" for metric in ("ndcg", "recall") for label in SEGMENT_LABELS.values()]
+    header = ["model"] + columns + segment_columns + extra + ["fit_seconds"]
     rows = sorted(result["models"].items(), key=lambda pair: -pair[1][f"ndcg@{k}"])
     widths = [max(len(h), 12) for h in header]
-    lines = ["  ".join(h.rjust(w) if j else h.ljust(w) for j, (h, w) in enumerate(zip(header, widths)))]
+    widths[0] = max([widths[0]] + [len(name) for name in result["models"]])
+    lines = []
+    counts = next((scores["segments"] for scores in result["models"].values() if "segments" in scores), None)
+    if "cold_users" in result or counts:
+        described = f"cold-user policy: {result.get('cold_users', 'unknown')}"
+        if counts:
+            described += (f"; with-hist: {counts['with_history']['n_eval_users']:,} test users with training "
+                          f"history, no-hist: {counts['without_history']['n_eval_users']:,} without")
+        lines.append(described)
+    lines.append("  ".join(h.rjust(w) if j else h.ljust(w) for j, (h, w) in enumerate(zip(header, widths))))
     for name, scores in rows:
+        flat = dict(scores)
+        for segment, label in SEGMENT_LABELS.items():
+            for metric, value in scores.get("segments", {}).get(segment, {}).items():
+                flat[f"{metric} {label}"] = value
         cells = [name.ljust(widths[0])]
         for column, width in zip(header[1:], widths[1:]):
-            value = scores.get(column, float("nan"))
+            value = flat.get(column, float("nan"))
             cells.append(f"{value:.1f}".rjust(width) if column == "fit_seconds" else f"{value:.4f}".rjust(width))
         lines.append("  ".join(cells))
     return "\n".join(lines)
@@ -221,4 +280,4 @@ def write_json(result: dict, path: str) -> None:
 
 def output_files(models) -> list[str]:
     """The files `--save-recommendations DIR` writes in DIR."""
-    return ["test.csv"] + [f"{name}.csv" for name in models]
+    return ["test.csv", "users.csv"] + [f"{name}.csv" for name in models]
