@@ -16,9 +16,6 @@ Four results, written with benchmarks/report.py to benchmarks/results/ and bench
    softmax, 3 epochs of the 80,000 training ratings), in examples per second. TFRS 0.7.7 trained
    the same in 21.6 s on this machine (about 11,000 examples/s, hit rate@100 0.239): target >= 2x.
 
-5. ML-100K split by time (temporal and leave-last-out, seed 42): every leaderboard model, nDCG@10
-   over all users, users with training history and users without.
-
 All numbers come from `harness.leaderboard.run`, i.e. what the leaderboard command prints.
 """
 from __future__ import annotations
@@ -54,34 +51,6 @@ def with_available(models: tuple[str, ...]) -> tuple[str, ...]:
     from harness.leaderboard import available_models
 
     return tuple(name for name in models if name in available_models())
-
-
-def segment_ndcg(result: dict, name: str, k: int = 10) -> dict:
-    """nDCG@k over all test users, users with training history and users without (from the segment key)."""
-    scores = result["models"][name]
-    out = {"all": scores[f"ndcg@{k}"]}
-    if f"ndcg@{k}/with-history" in scores:  # the leaderboard's own segment keys, where it has them
-        out["with"] = scores[f"ndcg@{k}/with-history"]
-        out["without"] = scores.get(f"ndcg@{k}/without-history", float("nan"))
-    else:
-        out["without"] = scores.get(f"ndcg@{k}/cold-users", float("nan"))
-        out["with"] = float("nan")
-    return out
-
-
-def ml100k_through_time(data_dir: Path) -> list[dict]:
-    """ML-100K split by time (temporal, leave-last-out), every leaderboard model, by user segment."""
-    models = with_available(("popularity", "recent-popularity", "itemknn", "als", "ease", "twotower"))
-    rows = []
-    for protocol in ("temporal", "leave-last-out"):
-        result = run(LeaderboardConfig(dataset="ml-100k", data_dir=str(data_dir), protocol=protocol, seed=42,
-                                       models=models, k=10), log=print)
-        for name in models:
-            segments = segment_ndcg(result, name)
-            rows.append({"protocol": protocol, "model": name, "ndcg@10": segments["all"],
-                         "ndcg@10 with history": segments["with"], "ndcg@10 without history": segments["without"],
-                         "fit seconds": result["models"][name]["fit_seconds"]})
-    return rows
 
 
 def ml100k_microsoft(data_dir: Path, seeds: list[int]) -> list[dict]:
@@ -154,8 +123,8 @@ def main() -> int:
     parser.add_argument("--data-dir", help="MovieLens 100K folder (default $TT_ML100K_DIR or ../shared/datasets/ml-100k)")
     parser.add_argument("--skip-ml100k", action="store_true", help="only the world")
     parser.add_argument("--skip-world", action="store_true", help="only MovieLens")
-    parser.add_argument("--parts", default="microsoft,time,tfrs,throughput,world",
-                        help="comma-separated subset of: microsoft, time, tfrs, throughput, world")
+    parser.add_argument("--parts", default="microsoft,tfrs,throughput,world",
+                        help="comma-separated subset of: microsoft, tfrs, throughput, world")
     args = parser.parse_args()
     parts = set(args.parts.split(","))
     data_dir = default_data_dir(args.data_dir)
@@ -168,11 +137,6 @@ def main() -> int:
                    ml100k_microsoft(data_dir, args.seeds),
                    notes="Per-item random 75/25, seen items removed, k=10; mean ± std over split seeds. "
                          "Published anchors: BiVAE 0.469 (best row), EASE about 0.48.")
-        if (data_dir / "u.data").is_file() and "time" in parts:
-            record("twotower_5_time", "MovieLens 100K split by time (temporal, leave-last-out)", command,
-                   ml100k_through_time(data_dir),
-                   notes="Split seed 42, seen items excluded, k=10; nDCG@10 over all test users, users with "
-                         "training history and users without. The two-tower is the time-aware preset.")
         if (data_dir / "u.data").is_file() and "tfrs" in parts:
             record("twotower_2_tfrs", "Two-tower on MovieLens 100K (TensorFlow Recommenders protocol)", command,
                    ml100k_tfrs(data_dir),

@@ -30,6 +30,7 @@ import numpy as np
 import torch
 
 from lineage.data import Interactions
+from twotower_mini.batches import as_tensors, drop_history
 from twotower_mini.features import DAY, PAD, FeatureBuilder
 
 MAX_SNAPSHOT_VALUES = 50_000_000  # snapshots x items x numeric inputs kept in memory (200 MB of float32)
@@ -79,8 +80,6 @@ class TimeSoftmaxLoss:
         return self.numeric
 
     def __call__(self, model, rows: np.ndarray, rng: np.random.Generator) -> torch.Tensor:
-        from twotower_mini.train import as_tensors, drop_history
-
         cfg, data = self.config, self.data
         tower = model.item_tower
         batch_users = {name: values[rows] for name, values in self.user_inputs.items()}

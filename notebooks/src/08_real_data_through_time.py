@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from lineage.lessons import guard
-from lineage.loaders import load_movielens_100k
+from lineage.datasets.movielens import load_movielens_100k
 from lineage.metrics import evaluate_lists, test_users
 from lineage.models.cold_users import ColdUserFallback
 from lineage.models.popularity import Popularity, RecentPopularity
@@ -53,7 +53,7 @@ if DATA_DIR is None:
     print("MovieLens 100K was not found (looked in TT_ML100K_DIR, data/ml-100k, ../shared/datasets/ml-100k).\n"
           "Get it from https://grouplens.org/datasets/movielens/100k/ (ml-100k.zip, about 5 MB), unzip it\n"
           "into data/ml-100k, or let the suite do it (it checks the archive's checksum):\n"
-          "    from lineage.datasets import download_movielens\n"
+          "    from lineage.datasets.download import download_movielens\n"
           "    download_movielens('ml-100k', 'data')\n"
           "Then run this notebook again. Every cell below is skipped until then.")
     HAVE_DATA = False
@@ -186,7 +186,8 @@ if HAVE_DATA:
         config = preset("ml-100k", "temporal")
         config.training.seed = seed
         if not dynamic:
-            config.features.count_windows_days, config.features.item_age = (), False
+            config.features.count_windows_days, config.features.count_windows_fraction = (), ()
+            config.features.item_age = False
         return TwoTowerRecommender(config).fit(temporal.train)
 
     start = time.perf_counter()
