@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from lineage.data import Interactions
+from lineage.data import LIKE_VALUE, Interactions
 from lineage.topk import mask_items, top_k
 from lineage.world.config import OBSERVABLE_ITEM_COLUMNS, OBSERVABLE_USER_COLUMNS, WorldConfig
 
@@ -91,12 +91,12 @@ class World:
         return out
 
     # ---- export ---------------------------------------------------------------------------------
-    def interactions(self, liked_only: bool = False, like_value: float = 2.0) -> Interactions:
+    def interactions(self, liked_only: bool = False, like_value: float = LIKE_VALUE) -> Interactions:
         """The views as an `Interactions` log (sorted by time, every world user and item in the
         vocabulary, indices equal to world indices).
 
         values: 1.0 for a view, `like_value` for a liked view (a confidence weight for weighted
-        ALS; `to_csr(binary=True)`, the default, ignores it). liked_only: keep liked views only.
+        ALS; `to_csr(binary=True)`, the default, ignores it; `lineage.data.is_liked` reads it). liked_only: keep liked views only.
         Side information: only the observable columns (OBSERVABLE_USER_COLUMNS and
         OBSERVABLE_ITEM_COLUMNS); dynamic counts must be computed point-in-time from the log."""
         v = self.views
