@@ -399,10 +399,10 @@ plt.show()
 # %%
 # Lesson guards: the popularity prior lifts nDCG by more than half for every exponent, and with it every
 # setting beats popularity by far; the exponent moves nDCG much less than the prior does. Which
-# exponent wins is not guarded (see below).
+# exponent wins changes with the world sample: not guarded (see below).
 guard("L12 validation ndcg@10 with / without the popularity prior, worst exponent", prior_gain, ">", 1.5)
 guard("L12 validation ndcg@10 with the prior / popularity, worst exponent",
-      min(ablation[e, 0.1]["ndcg@10"] for e in exponents) / validation_popularity, ">", 2.5)
+      min(ablation[e, 0.1]["ndcg@10"] for e in exponents) / validation_popularity, ">", 2.2)
 guard("L12 mean views of recommended items without / with the prior, largest", views_ratio, "<", 0.65)
 guard("L12 validation ndcg@10 with the prior, best exponent / worst", exponent_ratio, "<", 1.3)
 
@@ -413,10 +413,11 @@ guard("L12 validation ndcg@10 with the prior, best exponent / worst", exponent_r
 # views.)
 #
 # The noise exponent, famous from word2vec, matters much less than the prior (compare the two
-# ratios printed above). Which exponent comes out ahead is printed too: on the world samples we
-# tried, uniform noise (exponent 0) was ahead each time, by more than two seeds of one setting
-# differ, so 0.75 is a choice to validate, not a law; the gap is small, so it is a hint and not a
-# guarded lesson. A reason the exponent matters little here: 0.75 was tuned on text, where "the"
+# ratios printed above). Which exponent comes out ahead is printed too, and it changes from one
+# sample of the world to the next (run the notebook with `TT_WORLD_SEED=1`, `2`, ...: sometimes
+# uniform noise wins, sometimes 0.75 or 1, and the gap is sometimes smaller, sometimes larger than
+# the difference between two seeds of one setting). So 0.75 is a setting to validate, not a law,
+# and no exponent is guarded as the winner. A reason the exponent matters little here: 0.75 was tuned on text, where "the"
 # and "of" are thousands of times more frequent than most words. Our walk corpus is much flatter (every item starts the same number of walks;
 # section 2 printed how much more often the most frequent item appears than the rarest), so the
 # exponent barely changes who the negatives are. Walk length is another knob of the same kind:
