@@ -147,7 +147,13 @@ def _movielens(protocol: str) -> TwoTowerConfig:
 
 
 def _through_time(protocol: str) -> TwoTowerConfig:
-    """Real data split by time (temporal, leave-last-out): the time-aware two-tower (see the module docstring)."""
+    """Real data split by time: the time-aware two-tower (see the module docstring).
+
+    Measured once after choosing, on test (`python -m twotower_mini leaderboard --dataset ml-100k
+    --protocol temporal --seed 42 --models popularity,recent-popularity,itemknn,als,ease,twotower`,
+    training seed 0, 2 shared cores): nDCG@10 0.410 (with history 0.232, without 0.511; fit 119 s);
+    recent popularity 0.405 (0.225 / 0.507), ALS 0.356, EASE 0.351, item-kNN 0.339, popularity 0.340.
+    """
     return TwoTowerConfig(
         features=FeatureConfig(
             history_mode="before",  # point-in-time: each example sees only what came before it
