@@ -106,7 +106,7 @@ hated_rate = shown["chosen"][taste_of_shown < -2.5].mean()
 print(f"top 10% of items: {top_decile_share:.0%} of views; "
       f"chosen when shown: liked genre {liked_rate:.1%}, disliked genre {hated_rate:.2%}")
 guard("L1 the top 10% of items get this share of views", top_decile_share, ">", 0.4)
-guard("L1 liked / hated genre: choice-rate ratio", liked_rate / max(hated_rate, 1e-6), ">", 10)
+guard("L1 liked / hated genre: choice-rate ratio", liked_rate / max(hated_rate, 1e-6), ">", 30)
 
 # %% [markdown]
 # ## 2. Retrieval, then ranking
@@ -168,8 +168,10 @@ print(f"all-time popularity, random / temporal split: {random_all / temporal_all
 print(f"last-14-days / all-time: {random_recent / random_all:.2f} on the random split, "
       f"{temporal_recent / temporal_all:.2f} on the temporal split")
 guard("L2 all-time popularity: random / temporal ndcg", random_all / temporal_all, ">", 1.3)
-guard("L2 random split: recent / all-time ndcg", random_recent / random_all, "<", 0.8)
-guard("L2 temporal split: recent / all-time ndcg", temporal_recent / temporal_all, ">", 0.9)
+guard("L2 random split: recent / all-time ndcg", random_recent / random_all, "<", 0.85)
+guard("L2 temporal split: recent / all-time ndcg", temporal_recent / temporal_all, ">", 0.8)
+guard("L2 the split reorders: recent / all-time, temporal over random",
+      (temporal_recent / temporal_all) / (random_recent / random_all), ">", 1.25)
 
 # %% [markdown]
 # Under the random split, all-time popularity looks much better: it is trained on events spread
@@ -297,10 +299,10 @@ plt.show()
 # oracle: it scores worse on logged recall than a model that imitates the logging policy, because
 # the app showed its items to the user far less often.
 genres, popularity, oracle = rows["popular in your genres"], rows["popularity"], rows["oracle (true best items)"]
-guard("L4 genres / popularity: logged recall", genres[0] / popularity[0], ">", 1.0)
-guard("L4 genres / popularity: true recall", genres[1] / popularity[1], ">", 1.0)
+guard("L4 genres / popularity: logged recall", genres[0] / popularity[0], ">", 1.5)
+guard("L4 genres / popularity: true recall", genres[1] / popularity[1], ">", 2.0)
 guard("L4 oracle / genres: logged recall", oracle[0] / genres[0], "<", 1.0)
-guard("L4 oracle / genres: share shown during test", shown_share["oracle (true best items)"] / shown_share["popular in your genres"], "<", 1.0)
+guard("L4 oracle / genres: share shown during test", shown_share["oracle (true best items)"] / shown_share["popular in your genres"], "<", 0.7)
 
 # %% [markdown]
 # The oracle recommends exactly what each user would like most, yet its *logged* recall is lower

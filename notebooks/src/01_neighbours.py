@@ -276,15 +276,21 @@ plt.show()
 # Lesson guard: the knobs matter on validation: the best setting clearly beats the smallest, unshrunk one.
 best_setting = max(val_ndcg, key=val_ndcg.get)
 print("best on validation:", best_setting, f"{val_ndcg[best_setting]:.4f} vs {val_ndcg[10, 0.0]:.4f}")
-guard("L4 validation ndcg: best setting / (k 10, no shrinkage)", val_ndcg[best_setting] / val_ndcg[10, 0.0], ">", 1.03)
-print(f"shrinkage 50 / none, validation ndcg: {val_ndcg[10, 50.0] / val_ndcg[10, 0.0]:.3f} at k = 10, "
-      f"{val_ndcg[300, 50.0] / val_ndcg[300, 0.0]:.3f} at k = 300")
+gain = 100 * (val_ndcg[best_setting] / val_ndcg[10, 0.0] - 1)
+shrinkage_effect = {k_n: val_ndcg[k_n, 50.0] / val_ndcg[k_n, 0.0] for k_n in (10, 300)}
+print(f"gain of the best setting over (10, 0): {gain:.1f}%; shrinkage 50 / none, validation ndcg: "
+      f"{shrinkage_effect[10]:.3f} at k = 10, {shrinkage_effect[300]:.3f} at k = 300")
+guard("L4 validation ndcg gain (%): best setting over (k 10, no shrinkage)", gain, ">", 2.0)
+guard("L4 shrinkage 50 moves validation ndcg by less than (fraction)",
+      max(abs(r - 1) for r in shrinkage_effect.values()), "<", 0.06)
 
 # %% [markdown]
-# On this world, a few hundred neighbours work better than ten. Shrinkage helps when k is small,
-# where a few flukes can take a good share of the slots, and hardly matters once every item keeps
-# hundreds of neighbours: the world's log is dense enough that strong pairs dominate anyway. On
-# sparser data it matters more (the tuned value for MovieLens 100K is s = 50). Small differences
+# On this world, more neighbours than ten work better (the best setting is printed above). Shrinkage
+# moves validation nDCG by a few percent at most (the two ratios above): it can help when k is
+# small, where a few flukes take a good share of the slots, and matters less once every item keeps
+# hundreds of neighbours, because the world's log is dense enough that strong pairs dominate. Which
+# way it tips depends on the sample of the world, which is why we measure. On sparser data it
+# matters more (the tuned value for MovieLens 100K is s = 50). Small differences
 # like these are exactly why we tune on validation rather than guess. The defaults the leaderboard
 # uses were chosen the same way, on a wider grid (`benchmarks/tune_lineage.py`), with two more
 # knobs: similarities raised to a power (so the closest neighbours dominate) and each item's

@@ -252,7 +252,7 @@ plt.show()
 # Lesson guards: each sweep lowers the loss; our ALS reaches implicit's recall (within 2%), at a
 # sane cost (the benchmark script tracks the < 10x target; this is only a generous sanity bound).
 guard("L3 largest relative loss increase between sweeps", np.max(np.diff(loss) / loss[:-1]), "<=", 1e-9)
-guard("L3 last / first loss", loss[-1] / loss[0], "<", 0.7)
+guard("L3 last / first loss", loss[-1] / loss[0], "<", 0.8)
 guard("L3 our ALS vs implicit: relative recall difference", recall_gap, "<", 0.02)
 guard("L3 our ALS / implicit fit time (sanity bound)", time_ratio, "<", 50)
 
