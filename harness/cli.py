@@ -30,7 +30,7 @@ def _add_exclude_seen(p, help_text: str) -> None:
 
 
 # ---- options shared by every subcommand that reads a dataset -------------------------------------
-def _add_data_options(p) -> None:
+def add_data_options(p) -> None:
     group = p.add_argument_group("data")
     group.add_argument("--dataset", choices=DATASETS, default="world",
                        help="world = the embedded synthetic content app; ml-100k / ml-latest = MovieLens "
@@ -56,7 +56,7 @@ def _add_data_options(p) -> None:
     split_group.add_argument("--seed", type=int, default=42, help="seed of the split and of the models")
 
 
-def _leaderboard_config(args, **overrides):
+def leaderboard_config(args, **overrides):
     from harness.leaderboard import LeaderboardConfig
 
     csv_options = {}
@@ -71,7 +71,7 @@ def _leaderboard_config(args, **overrides):
                              world_size=args.world_size, world_seed=args.world_seed, **overrides)
 
 
-def _data_spec(config) -> dict:
+def data_spec(config) -> dict:
     """What a checkpoint must remember to rebuild the same training data."""
     return {"dataset": config.dataset, "protocol": config.protocol, "seed": config.seed,
             "test_fraction": config.test_fraction, "data_dir": config.data_dir, "csv_options": config.csv_options,
@@ -86,7 +86,7 @@ def _add_leaderboard(sub) -> None:
                        description="Fit every requested model on the same split of one dataset and report "
                                    "precision, recall, nDCG, MAP, hit rate and coverage at k over the full catalogue.",
                        formatter_class=FORMATTER)
-    _add_data_options(p)
+    add_data_options(p)
     p.add_argument("--models", default="popularity", help=f"comma-separated, from: {','.join(available_models())}")
     p.add_argument("--k", type=int, default=10, help="length of each recommendation list")
     _add_exclude_seen(p, "hide items the user already has in train (the TFRS tutorial protocol does not)")
@@ -99,7 +99,7 @@ def _add_leaderboard(sub) -> None:
 def _run_leaderboard(args) -> int:
     from harness import leaderboard
 
-    config = _leaderboard_config(args, models=tuple(m.strip() for m in args.models.split(",") if m.strip()),
+    config = leaderboard_config(args, models=tuple(m.strip() for m in args.models.split(",") if m.strip()),
                                  k=args.k, exclude_seen=args.exclude_seen)
     result = leaderboard.run(config, save_dir=args.save_recommendations, log=_stderr)
     print(leaderboard.format_table(result))
@@ -114,7 +114,7 @@ def _add_train(sub) -> None:
                        description="Train the two-tower model (tuned preset for the dataset and protocol) on the "
                                    "training part of the split, early-stopping on a validation part carved from "
                                    "train, and save a checkpoint.", formatter_class=FORMATTER)
-    _add_data_options(p)
+    add_data_options(p)
     p.add_argument("--out", required=True, help="checkpoint file to write (e.g. runs/world.pt)")
     p.add_argument("--epochs", type=int, default=None, help="override the preset's maximum number of epochs")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True, help="show progress bars")
@@ -127,7 +127,7 @@ def _run_train(args) -> int:
     from twotower_mini import checkpoint
     from harness import leaderboard
 
-    config = _leaderboard_config(args)
+    config = leaderboard_config(args)
     data, world, parts, _ = leaderboard.prepare(config, log=_stderr)
     model = leaderboard.build_model("twotower", config.dataset, config.protocol, world)
     training = replace(model.config.training, progress=args.progress,
@@ -135,7 +135,7 @@ def _run_train(args) -> int:
     model.config = replace(model.config, training=training)
     _stderr(f"training on {len(parts.train):,} interactions of {data.name} ...")
     model.fit(parts.train)
-    checkpoint.save(args.out, model, _data_spec(config), parts.train)
+    checkpoint.save(args.out, model, data_spec(config), parts.train)
     _stderr(f"saved {args.out}")
     return 0
 

@@ -1,6 +1,6 @@
 """The leaderboard: every model on one dataset, one split, one table.
 
-This is a contract other tools rely on (BRIEF section 7): the JSON it writes has the shape
+This is a contract other tools rely on (README, "The leaderboard"): the JSON it writes has the shape
 
     {"dataset", "protocol", "k", "seed", "n_users", "n_items", "n_train", "n_test",
      "models": {name: {"precision@k", "recall@k", "ndcg@k", "map@k", "hitrate@k", "coverage@k",
@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from lineage.data import Interactions
-from lineage.metrics import evaluate_lists, segment_recall, test_users, true_recall_at_k
+from lineage.metrics import METRIC_NAMES, evaluate_lists, segment_recall, test_users, true_recall_at_k
 from lineage.models.registry import MODELS, make_model
 from lineage.splits import PROTOCOLS, split
 
@@ -168,7 +168,7 @@ def save_recommendations(directory: str, data: Interactions, train: Interactions
 def format_table(result: dict) -> str:
     """The models as a fixed-width table, best nDCG first."""
     k = result["k"]
-    columns = [f"precision@{k}", f"recall@{k}", f"ndcg@{k}", f"map@{k}", f"hitrate@{k}", f"coverage@{k}"]
+    columns = [f"{name}@{k}" for name in METRIC_NAMES]
     extra = sorted({c for scores in result["models"].values() for c in scores
                     if "/" in c or c.startswith("true_recall")})
     header = ["model"] + columns + extra + ["fit_seconds"]

@@ -58,9 +58,7 @@ def _plain(value):
 
 
 def config_to_dict(config: TwoTowerConfig) -> dict:
-    plain = _plain(config)
-    plain["training"]["history"] = []  # the per-epoch log is not configuration
-    return plain
+    return _plain(config)
 
 
 def config_from_dict(values: dict) -> TwoTowerConfig:
@@ -78,7 +76,8 @@ def config_from_dict(values: dict) -> TwoTowerConfig:
     return TwoTowerConfig(
         features=build(FeatureConfig, values["features"]),
         towers=build(TowerConfig, values["towers"]),
-        training=build(TrainConfig, values["training"]),
+        training=build(TrainConfig, {k: v for k, v in values["training"].items()
+                                     if k != "history"}),  # older checkpoints kept an empty training log here
         **{k: v for k, v in values.items() if k not in ("features", "towers", "training")},
     )
 
