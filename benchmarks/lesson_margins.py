@@ -155,7 +155,7 @@ def summarise(records: list[dict], runs: list[dict]) -> tuple[list[dict], list[s
             "notebook": notebook, "guard": lesson,
             "check": " / ".join(f"{o} {_number(t)}" for o, t in sorted(checks)),
             "min": _number(min(values)), "median": _number(statistics.median(values)), "max": _number(max(values)),
-            "worst margin": "exact" if op == EXACT and not failed else f"{worst:+.0%}",
+            "worst margin": "exact" if op == EXACT and not failed else ">+999%" if worst > 9.99 else f"{worst:+.0%}",
             "seeds": f"{len(reached)}/{len(seeds_of.get(notebook, reached))}",
             "failed seeds": ",".join(map(str, failed)) if failed else "0",
         })

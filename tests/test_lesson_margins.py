@@ -60,6 +60,8 @@ def test_table_min_median_max_worst_margin_and_failed_seeds():
     small = by_guard["00_a", "L2 small"]
     assert small["worst margin"] == "+50%" and small["failed seeds"] == "0" and small["seeds"] == "2/3"
     assert by_guard["01_b", "L1 cold"]["worst margin"] == "exact"
+    huge, _ = lm.summarise([rec("02_c", "L3 tiny", 0, -1e-4, "<", 1e-9)], [])
+    assert huge[0]["worst margin"] == ">+999%"
     assert [row["guard"] for row in rows] == ["L1 ratio", "L2 small", "L1 cold"]  # first-seen order
     assert failures == ["00_a: guard 'L1 ratio' (> 2) failed on seed(s) 2"]
 

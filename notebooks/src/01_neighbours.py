@@ -334,8 +334,8 @@ plt.show()
 best_popularity = max(results["popularity"]["ndcg@10"], results["popularity, last 14 days"]["ndcg@10"])
 print(f"item-kNN / best popularity: {results['item-kNN']['ndcg@10'] / best_popularity:.2f}x, "
       f"user-kNN / best popularity: {results['user-kNN']['ndcg@10'] / best_popularity:.2f}x")
-guard("L5 item-kNN / best popularity (ndcg@10)", results["item-kNN"]["ndcg@10"] / best_popularity, ">", 2.0)
-guard("L5 user-kNN / best popularity (ndcg@10)", results["user-kNN"]["ndcg@10"] / best_popularity, ">", 2.0)
+guard("L5 item-kNN / best popularity (ndcg@10)", results["item-kNN"]["ndcg@10"] / best_popularity, ">", 1.8)
+guard("L5 user-kNN / best popularity (ndcg@10)", results["user-kNN"]["ndcg@10"] / best_popularity, ">", 1.8)
 
 # %% [markdown]
 # Personalisation pays: both neighbourhood models are far ahead of "what everybody watches".
