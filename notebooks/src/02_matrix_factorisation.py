@@ -431,7 +431,7 @@ print(f"true recall@10, rating MF / popularity: {rating['true_recall@10'] / popu
 guard("L6 validation RMSE: global mean - rating MF", validation_rmse["global mean only"] - validation_rmse[f"rating MF, reg {best_reg:g}"], ">", 0.01)
 guard("L6 ndcg@10 rating MF / popularity", rating["ndcg@10"] / popular["ndcg@10"], "<", 0.9)
 guard("L6 ndcg@10 rating MF / weighted ALS", rating["ndcg@10"] / weighted["ndcg@10"], "<", 0.4)
-guard("L6 true recall@10 weighted ALS / rating MF", weighted["true_recall@10"] / rating["true_recall@10"], ">", 1.5)
+guard("L6 true recall@10 weighted ALS / rating MF", weighted["true_recall@10"] / rating["true_recall@10"], ">", 1.25)
 
 # %% [markdown]
 # The rating model learned something real (its RMSE beats the mean), but its question was "how
@@ -442,9 +442,9 @@ guard("L6 true recall@10 weighted ALS / rating MF", weighted["true_recall@10"] /
 # sampled negatives are other ways of using the empty cells.)
 #
 # Is this only the log's bias from notebook 00, which rewards imitating what the app showed? The
-# oracle column says no. Against each user's truly best items weighted ALS finds far more of them
-# than the rating model does (the ratios are printed above): the empty cells carry taste as well
-# as exposure.
+# oracle column says no. Against each user's truly best items weighted ALS finds clearly more of
+# them than the rating model does (the ratios are printed above; how many more varies from one
+# sample of the world to another): the empty cells carry taste as well as exposure.
 #
 # ## 6. The long tail: recommendations pile up on the head
 #
