@@ -247,15 +247,21 @@ if HAVE_DATA:
 #   popularity (within a few hundredths either way, depending on the training seed), so it needs no
 #   fallback;
 # - **users with history**: it is far ahead of item-kNN, because it combines a user's taste with what
-#   is popular now. Against recent popularity the gap is small: compare the two rows above, and the
-#   leaderboard (`python -m twotower_mini leaderboard --dataset ml-100k --protocol temporal`);
+#   is popular now. It is ahead of recent popularity too, by a small margin (positive on every training
+#   seed we tried; compare with the leaderboard, `python -m twotower_mini leaderboard --dataset ml-100k
+#   --protocol temporal`);
 # - where it does not win: on a random split, or on data where time barely matters, the dynamic
 #   inputs buy little and the simpler denoising preset of notebook 04 is as good.
 
 # %%
 if HAVE_DATA:
+    # Thresholds: measured with training seeds 0, 1, 2 (3 epochs, as here): new users -0.006 / +0.003 /
+    # +0.003; with history vs item-kNN +0.098 to +0.104; vs recent popularity +0.014 to +0.019;
+    # dynamic inputs +0.075 to +0.082; refreshed vs stale index +0.016 to +0.020.
     guard("08 the two-tower serves new users about as well as recent popularity (difference)",
           fresh["without"] - by_time["recent popularity"]["without"], ">", -0.04)
     guard("08 the two-tower beats item-kNN on users with history (difference)",
           fresh["with history"] - classic["item-kNN + recent popularity"]["with history"], ">", 0.04)
+    guard("08 the two-tower beats recent popularity on users with history (difference)",
+          fresh["with history"] - by_time["recent popularity"]["with history"], ">", 0.0)
     print(f"notebook ran in {time.perf_counter() - NOTEBOOK_START:.0f} s")
