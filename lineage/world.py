@@ -169,6 +169,8 @@ class WorldConfig:
     search_leave_utility: float = 3.0  # lower: a searching user came with an intent
     position_bias: float = 0.1  # utility lost per slot further down the list
     second_choice_prob: float = 0.15  # chance a user who chose also takes their next-best item
+    choice_noise: float = 1.0  # scale of the Gumbel noise on each slot's and on leaving's utility
+    #   (0: every user takes exactly their best slot)
     like_threshold: float = 4.0  # a view is liked when utility + noise exceeds this
     like_noise: float = 0.5  # std of that noise
 
@@ -657,9 +659,9 @@ def _choose(rng, cfg: WorldConfig, utility: np.ndarray, shown: np.ndarray, leave
     Each user takes their best slot if its noisy utility beats leaving, and sometimes also the
     second best. Returns (b, c) int8: 0 not chosen, 1 first choice, 2 second choice."""
     b, c = utility.shape
-    noisy = utility - cfg.position_bias * np.arange(c)[None, :] + rng.gumbel(size=(b, c))
+    noisy = utility - cfg.position_bias * np.arange(c)[None, :] + cfg.choice_noise * rng.gumbel(size=(b, c))
     noisy = np.where(shown, noisy, -np.inf)
-    leave = leave_utility + rng.gumbel(size=b)
+    leave = leave_utility + cfg.choice_noise * rng.gumbel(size=b)
     order = np.argsort(-noisy, axis=1, kind="stable")[:, :2]  # (b, 2) best and second best slot
     best = np.take_along_axis(noisy, order, axis=1)
     rows = np.arange(b)

@@ -35,6 +35,8 @@ class TwoTowerConfig:
     validation_protocol: str = "temporal"  # how to carve validation out of train (match the test protocol)
     validation_fraction: float = 0.1  # share of train used for early stopping
     refit: bool = True  # after early stopping, train again on all of train for the chosen epochs
+    serve_on_full_train: bool = True  # refit=False: serve with features built on all of train (histories
+    #   and counts up to its end, like every other model), not only on the part the towers were fitted on
 
 
 class TwoTowerRecommender(Recommender):
@@ -67,7 +69,8 @@ class TwoTowerRecommender(Recommender):
             epochs = int(np.argmax([r[val_key] for r in run.history])) + 1
             self.best_epoch_ = epochs
             if not cfg.refit:
-                self.features_, self.model_ = features, model
+                self.fit_features_, self.model_ = features, model
+                self.features_ = self._serving_features(train, features) if cfg.serve_on_full_train else features
                 self._export()
                 return
         features, model = self._build(train)
@@ -76,6 +79,14 @@ class TwoTowerRecommender(Recommender):
         self.features_ = features
         self.refit_history_ = run.history
         self._export()
+
+    def _serving_features(self, train: Interactions, fitted: FeatureBuilder) -> FeatureBuilder:
+        """Features as of the end of `train` for towers fitted on an earlier part of it. Ids the towers
+        never trained on (users and items first seen after the fitted part) stay "unknown", as in training."""
+        serving = FeatureBuilder(train, self.config.features, self.side)
+        serving.item_counts = fitted.item_counts  # the id-embedding rule: an id never trained is "unknown"
+        serving.user_has_events = fitted.user_has_events
+        return serving
 
     def _export(self) -> None:
         """Item vectors as of the end of training: the index that retrieval searches."""
