@@ -11,7 +11,8 @@ import scipy.sparse as sp
 
 from twotower_mini import retrieval
 from harness.cli import main
-from twotower_mini.retrieval import ExactIndex, MissingDependencyError, filter_seen, recall_vs_exact
+from twotower_mini.ann import recall_vs_exact
+from twotower_mini.retrieval import ExactIndex, MissingDependencyError, filter_seen
 
 
 def integer_vectors(n, d, seed, low=-2, high=3):
@@ -215,7 +216,7 @@ def test_missing_dependency_error_is_both_kinds():
 # ---- approximate search (faiss, optional) -----------------------------------------------------------
 def test_faiss_ivf_recall_grows_with_nprobe_and_is_exact_when_scanning_every_list():
     pytest.importorskip("faiss")
-    from twotower_mini.retrieval import ApproximateIndex
+    from twotower_mini.ann import ApproximateIndex
 
     rng = np.random.default_rng(7)
     items = rng.standard_normal((4000, 16)).astype(np.float32)
@@ -236,7 +237,7 @@ def test_faiss_ivf_recall_grows_with_nprobe_and_is_exact_when_scanning_every_lis
 
 def test_faiss_hnsw_recall_and_exclusion():
     pytest.importorskip("faiss")
-    from twotower_mini.retrieval import ApproximateIndex
+    from twotower_mini.ann import ApproximateIndex
 
     rng = np.random.default_rng(8)
     items = rng.standard_normal((3000, 16)).astype(np.float32)

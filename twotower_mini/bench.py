@@ -20,7 +20,8 @@ import time
 
 import numpy as np
 
-from twotower_mini.retrieval import ApproximateIndex, ExactIndex, recall_vs_exact
+from twotower_mini.ann import ApproximateIndex, recall_vs_exact
+from twotower_mini.retrieval import ExactIndex
 
 FULL_GEMM_BYTES = 2 << 30  # above this the bound is computed in row blocks (see module docstring)
 SWEEPS = {"ivf": (1, 2, 4, 8, 16, 32, 64, 128), "hnsw": (32, 64, 128, 256, 512)}
