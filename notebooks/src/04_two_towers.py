@@ -449,7 +449,7 @@ def more_like_this(item: int, k: int = 5) -> np.ndarray:
     return top_k(similarity[None, :], k)[0]
 
 
-titles = np.asarray(world.items["title"])
+titles = np.asarray(world.items["title"]).astype(str)
 popular_items = np.argsort(-corrected.features_.item_counts, kind="stable")
 for item in popular_items[:3]:
     print(f"more like '{titles[item]}' ({world.genres[genre[item]]}):")
@@ -473,7 +473,7 @@ guard("more like this: neighbours of the same genre", neighbour_genre, ">", 0.6)
 # %%
 def titles_with(word: str, n: int = 8) -> list[str]:
     """Titles containing `word` (case-insensitive), the most viewed first."""
-    return [titles[i] for i in popular_items if word.lower() in titles[i].lower()][:n]
+    return [str(titles[i]) for i in popular_items if word.lower() in titles[i].lower()][:n]
 
 
 def recommend_for_titles(picked_titles: list[str], k: int = 10) -> np.ndarray:
@@ -497,7 +497,7 @@ def recommend_for_titles(picked_titles: list[str], k: int = 10) -> np.ndarray:
 
 first_genre = world.genres[0]
 print(f"titles with a {first_genre} word:", titles_with(GENRE_WORDS[first_genre].split()[0])[:4])
-MY_TITLES = [titles[i] for i in popular_items if genre[i] == 0][:3]  # replace with your own picks
+MY_TITLES = [str(titles[i]) for i in popular_items if genre[i] == 0][:3]  # replace with your own picks
 print("your picks:", MY_TITLES)
 mine = recommend_for_titles(MY_TITLES)
 for item in mine:
