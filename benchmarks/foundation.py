@@ -4,7 +4,7 @@
                                                      # and notebooks/exercises/
     python benchmarks/foundation.py --notebooks 00   # only notebooks whose name starts with 00
 
-Targets (BRIEF section 8): the default world generates in under 5 s; every walkthrough notebook
+Targets: the default world generates in under 5 s; every walkthrough notebook
 runs in under 90 s on 2 CPU cores. Notebooks are executed with nbclient in a fresh kernel, as
 nbval does in CI.
 """

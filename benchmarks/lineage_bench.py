@@ -12,7 +12,7 @@ Three results, written with benchmarks/report.py to benchmarks/results/ and benc
 1. ML-100K under the Microsoft Recommenders protocol (per-item random 75/25, all test ratings
    relevant, seen items removed, k = 10), one run per split seed (default 42, 1, 2): mean and std
    of precision/recall/nDCG/MAP@10 and fit seconds, next to the published anchors and our targets
-   (BRIEF section 8). The numbers come from `harness.leaderboard.run`, so they are exactly
+   (ANCHOR_NOTE below). The numbers come from `harness.leaderboard.run`, so they are exactly
    what `python -m twotower_mini leaderboard --dataset ml-100k --protocol per-item --seed S` prints.
    Skipped, with a message, when the data directory is absent.
 2. The world under the temporal protocol (seed 42), the same models, with cold-item recall and
@@ -47,13 +47,13 @@ MODEL_NAMES = ["popularity", "userknn", "itemknn", "als", "als-numpy", "bpr", "d
 K = 10
 METRICS = [f"precision@{K}", f"recall@{K}", f"ndcg@{K}", f"map@{K}"]
 
-# Microsoft Recommenders examples/06_benchmarks, ML-100K, nDCG@10 (BRIEF section 8).
+# Microsoft Recommenders examples/06_benchmarks, ML-100K, nDCG@10.
 ANCHORS = {"popularity": "~0.25 (popularity)", "itemknn": "0.394 (SAR)", "bpr": "0.445 (BPR)",
            "als": "0.469 (BiVAE, best row)", "als-numpy": "0.469 (BiVAE, best row)", "deepwalk": "0.416 (LightGCN)"}
 TARGETS = {"itemknn": 0.41, "als": 0.46, "als-numpy": 0.46, "deepwalk": 0.39}
 ANCHOR_NOTE = ("Published anchors (Microsoft Recommenders examples/06_benchmarks, ML-100K, per-item 75/25, "
                "nDCG@10): popularity ~0.25, SAR 0.394, LightGCN 0.416, BPR 0.445, BiVAE 0.469 (best published "
-               "row); EASE reaches about 0.48. Targets (BRIEF section 8): item-kNN >= 0.41, ALS >= 0.46, "
+               "row); EASE reaches about 0.48. Our targets: item-kNN >= 0.41, ALS >= 0.46, "
                "DeepWalk >= 0.39 (two-tower >= 0.47, benchmarked separately).")
 
 
@@ -206,7 +206,7 @@ def main() -> int:
     record("lineage_3_als_vs_implicit", "Teaching ALS (numpy) vs implicit ALS at equal hyperparameters", command, rows,
            notes=(f"Same objective, confidence convention, regularisation, alpha and initial draws; conjugate-gradient "
                   f"solver (3 steps) in both; one thread each (BLAS limited to 1). Seconds: best of {args.repeats} fits. "
-                  f"Targets (BRIEF section 8): within 10x implicit's time, within 2% of its recall@10."))
+                  f"Our targets: within 10x implicit's time, within 2% of its recall@10."))
     print(f"wrote {write_report().relative_to(ROOT)}")
     return 0
 

@@ -5,7 +5,7 @@
     python benchmarks/retrieval.py --shapes 200000x64x2048x100
     python benchmarks/retrieval.py --quick          # tiny shapes, a smoke test: prints, records nothing
 
-Target (BRIEF section 8): exact top-100 within 2x of the matrix-multiply time at the same shapes,
+Target: exact top-100 within 2x of the matrix-multiply time at the same shapes,
 i.e. ratio <= 2 at N=200,000 items, D=64, U=2,048 users, K=100. Each row is one
 `python -m twotower_mini bench retrieval` run (twotower_mini/bench.py): best of --repeats after a
 warm-up, search and product interleaved. The machine is shared: run it when `uptime` shows a low

@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
 
-from lineage.loaders import load_dataset  # noqa: E402
+from lineage.datasets import load_dataset  # noqa: E402
 from lineage.metrics import evaluate  # noqa: E402
 from lineage.models.covisit import CoVisitation, CoVisitConfig  # noqa: E402
 from lineage.models.deepwalk import DeepWalk, DeepWalkConfig  # noqa: E402
@@ -92,7 +92,7 @@ def test_once(name: str, dataset: str, data_split) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", choices=sorted(PROTOCOLS), default="ml-100k")
-    parser.add_argument("--data-dir", default=None, help="MovieLens folder (default: see lineage.loaders)")
+    parser.add_argument("--data-dir", default=None, help="MovieLens folder (default: see lineage.datasets)")
     parser.add_argument("--models", default="covisit,deepwalk", help="comma-separated: covisit,deepwalk")
     parser.add_argument("--test", action="store_true", help="report test metrics of the stored TUNED defaults")
     args = parser.parse_args()

@@ -92,7 +92,7 @@ def throughput(data_dir: Path) -> list[dict]:
     rows = []
     for threads in (1, 2):
         tutorial = tfrs_tutorial_config()
-        tutorial = replace(tutorial, training=replace(tutorial.training, threads=threads, progress=False, history=[]))
+        tutorial = replace(tutorial, training=replace(tutorial.training, threads=threads, progress=False))
         model = TwoTowerRecommender(tutorial)
         start = time.perf_counter()
         model.fit(parts.train)

@@ -1,6 +1,6 @@
 """The leaderboard: every model on one dataset, one split, one table.
 
-This is a contract other tools rely on (BRIEF section 7): the JSON it writes has the shape
+This is a contract other tools rely on (README, "The leaderboard"): the JSON it writes has the shape
 
     {"dataset", "protocol", "k", "seed", "n_users", "n_items", "n_train", "n_test",
      "models": {name: {"precision@k", "recall@k", "ndcg@k", "map@k", "hitrate@k", "coverage@k",
@@ -8,7 +8,16 @@ This is a contract other tools rely on (BRIEF section 7): the JSON it writes has
 
 and `--save-recommendations DIR` writes `test.csv` (user,item: the relevant test events) and one
 `<model>.csv` (user,item,rank) per model, in the dataset's original ids, so anyone can recompute
-the metrics with their own code.
+the metrics with their own code (`users.csv`, user,train_events, says which test users have a
+training history, for the segments below).
+
+Users without training history (most test users of a global time cut on MovieLens) are served by
+the cold-user policy (`cold_users`, `lineage.models.cold_users`), the same for every model and
+recorded in the JSON. Every metric is also reported per segment of users:
+
+    "cold_users": "popularity",
+    "models": {name: {..., "segments": {"with_history":    {"precision@k", ..., "n_eval_users"},
+                                        "without_history": {"precision@k", ..., "n_eval_users"}}}}
 
 Every model gets the same split, the same candidate set (the full catalogue) and the same
 evaluation (`lineage.metrics.evaluate_lists`). Hyperparameters are the documented defaults tuned
@@ -17,8 +26,8 @@ on a validation split carved from train (`TUNED` in each model's module), never 
 from __future__ import annotations
 
 import csv
+import io
 import json
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,11 +35,15 @@ from pathlib import Path
 import numpy as np
 
 from lineage.data import Interactions
-from lineage.metrics import evaluate_lists, segment_recall, test_users, true_recall_at_k
+from lineage.datasets import open_dataset
+from lineage.metrics import METRIC_NAMES, evaluate_lists, segment_recall, test_users, true_recall_at_k
+from lineage.models.cold_users import COLD_USER_POLICIES, DEFAULT_COLD_USER_POLICY, with_cold_user_policy
 from lineage.models.registry import MODELS, make_model
+from lineage.outputs import write_text_atomic
 from lineage.splits import PROTOCOLS, split
 
 DEFAULT_TEST_FRACTION = {"per-item": 0.25}  # Microsoft Recommenders' 75/25; 0.2 for the others
+TIME_PROTOCOLS = ("temporal", "leave-last-out")  # the protocols that split by event time
 
 
 @dataclass
@@ -46,6 +59,7 @@ class LeaderboardConfig:
     csv_options: dict = field(default_factory=dict)  # for dataset "csv": paths, column names, separator
     world_size: str = "default"  # preset of the synthetic world
     world_seed: int = 0  # the world itself; --seed only changes the split
+    cold_users: str = DEFAULT_COLD_USER_POLICY  # who serves users without training history (COLD_USER_POLICIES)
 
 
 def available_models() -> list[str]:
@@ -55,13 +69,8 @@ def available_models() -> list[str]:
 def load(config: LeaderboardConfig):
     """(interactions, world or None) for the configured dataset."""
     if config.dataset == "world":
-        from lineage.world import WorldConfig, generate_world
-
-        world = generate_world(WorldConfig.sized(config.world_size, seed=config.world_seed))
-        return world.interactions(), world
-    from lineage.loaders import load_dataset
-
-    return load_dataset(config.dataset, data_dir=config.data_dir, **config.csv_options), None
+        return open_dataset("world", size=config.world_size, seed=config.world_seed)
+    return open_dataset(config.dataset, data_dir=config.data_dir, **config.csv_options)
 
 
 def build_model(name: str, dataset: str, protocol: str = "temporal", world=None):
@@ -72,36 +81,72 @@ def build_model(name: str, dataset: str, protocol: str = "temporal", world=None)
         from twotower_mini.recommender import TwoTowerRecommender
 
         return TwoTowerRecommender(preset(dataset, protocol), side=SideLog.from_world(world) if world else None)
-    return make_model(name, dataset)
+    return make_model(name, dataset, protocol)
 
 
 def prepare(config: LeaderboardConfig, log=print):
     """Load the dataset and split it: (data, world or None, split, test fraction)."""
     if config.protocol not in PROTOCOLS:
         raise ValueError(f"unknown protocol {config.protocol!r}; expected one of {', '.join(PROTOCOLS)}")
+    if config.protocol in TIME_PROTOCOLS and config.dataset == "csv" and config.csv_options.get("time_col", "time") is None:
+        raise ValueError(f"--protocol {config.protocol} needs event times, and the csv dataset has no time column "
+                         f"(--time-col none); use --protocol per-user, per-item or random, or name the time column")
     data, world = load(config)
     if data.report is not None and data.report.counts:
         log(f"{data.name}: {data.report.summary()}")
-    fraction = config.test_fraction or DEFAULT_TEST_FRACTION.get(config.protocol, 0.2)
+    fraction = config.test_fraction
+    if fraction is None:  # only None means "the default": 0 is refused by split(), never replaced
+        fraction = DEFAULT_TEST_FRACTION.get(config.protocol, 0.2)
     return data, world, split(data, config.protocol, fraction, config.seed), fraction
+
+
+def check_models(models) -> None:
+    """Refuse an empty or unknown model list before any work (a one-line ValueError)."""
+    if not models:
+        raise ValueError(f"--models: no model names given; expected some of {','.join(available_models())}")
+    for name in models:
+        if name not in available_models():
+            raise ValueError(f"--models: unknown model {name!r}; expected some of {','.join(available_models())}")
+
+
+def cap_k(k: int, n_items: int, log=print) -> int:
+    """k, capped at the catalogue size (with a note): a list cannot be longer than the catalogue."""
+    if k < 1:
+        raise ValueError(f"--k must be at least 1, got {k}")
+    if k > n_items:
+        log(f"note: --k {k} is more than the {n_items:,} items of the catalogue; using k = {n_items:,}")
+        return n_items
+    return k
+
+
+def load_report(data: Interactions) -> dict:
+    """What the loader read and dropped, for the JSON: rows read, kept, and a count per reason."""
+    report = data.report
+    rows_read = report.rows_read if report is not None else len(data)
+    return {"rows_read": rows_read, "rows_kept": len(data),
+            "dropped": dict(sorted(report.counts.items())) if report is not None else {}}
 
 
 def run(config: LeaderboardConfig, save_dir: str | None = None, log=print) -> dict:
     """Fit and evaluate every model; returns the JSON-ready result."""
-    for name in config.models:
-        if name not in available_models():
-            raise ValueError(f"unknown model {name!r}; expected some of {','.join(available_models())}")
+    check_models(config.models)
+    if config.cold_users not in COLD_USER_POLICIES:
+        raise ValueError(f"unknown cold-user policy {config.cold_users!r}; expected one of {', '.join(COLD_USER_POLICIES)}")
     data, world, parts, fraction = prepare(config, log)
     train, test = parts.train, parts.test
     users = test_users(test)
+    has_history = train.user_counts()[users] > 0  # (n_test_users,) users with at least one training event
     log(f"{data.name}: {data.n_users:,} users, {data.n_items:,} items; {config.protocol} split "
         f"(test {fraction:.0%}, seed {config.seed}): {len(train):,} train, {len(test):,} test events, "
-        f"{len(users):,} test users")
-    k = config.k
+        f"{len(users):,} test users ({int((~has_history).sum()):,} without training history, "
+        f"served by the {config.cold_users!r} cold-user policy)")
+    k = cap_k(config.k, data.n_items, log)
     result = {
         "dataset": config.dataset, "protocol": config.protocol, "k": k, "seed": config.seed,
         "n_users": data.n_users, "n_items": data.n_items, "n_train": len(train), "n_test": len(test),
-        "test_fraction": fraction, "exclude_seen": config.exclude_seen, "models": {},
+        "test_fraction": fraction, "exclude_seen": config.exclude_seen, "load_report": load_report(data),
+        "cold_users": config.cold_users,
+        "models": {},
     }
     cold_items, cold_users = parts.cold_items(), parts.cold_users()
     true_top = None
@@ -113,7 +158,8 @@ def run(config: LeaderboardConfig, save_dir: str | None = None, log=print) -> di
     recommendations = {}
     for name in config.models:
         log(f"  {name}: fitting ...")
-        model = build_model(name, config.dataset, config.protocol, world)
+        model = with_cold_user_policy(build_model(name, config.dataset, config.protocol, world), config.cold_users,
+                                      config.dataset, config.protocol)
         start = time.perf_counter()
         model.fit(train)
         fit_seconds = time.perf_counter() - start
@@ -131,12 +177,27 @@ def run(config: LeaderboardConfig, save_dir: str | None = None, log=print) -> di
                                                             config.exclude_seen)[f"ndcg@{k}"]
         if true_top is not None:
             scores[f"true_recall@{k}"] = true_recall_at_k(lists, true_top, k)
+        scores["segments"] = user_segments(lists, users, has_history, train, test, k, config.exclude_seen)
         result["models"][name] = scores
         recommendations[name] = lists
         log(f"  {name}: fitted in {fit_seconds:.1f} s, ndcg@{k}={scores[f'ndcg@{k}']:.4f}")
     if save_dir is not None:
         save_recommendations(save_dir, data, train, test, users, recommendations, config.exclude_seen)
     return result
+
+
+SEGMENTS = ("with_history", "without_history")
+
+
+def user_segments(lists: np.ndarray, users: np.ndarray, has_history: np.ndarray, train: Interactions,
+                  test: Interactions, k: int, exclude_seen: bool) -> dict[str, dict]:
+    """Every metric over test users with training history and over those without (an empty
+    segment has n_eval_users 0 and no metrics). lists: (len(users), k); has_history: (len(users),) bool."""
+    out = {}
+    for segment, rows in zip(SEGMENTS, (has_history, ~has_history)):
+        out[segment] = (evaluate_lists(lists[rows], users[rows], train, test, k, exclude_seen) if rows.any()
+                        else {"n_eval_users": 0})
+    return out
 
 
 def save_recommendations(directory: str, data: Interactions, train: Interactions, test: Interactions,
@@ -146,47 +207,77 @@ def save_recommendations(directory: str, data: Interactions, train: Interactions
     With exclude_seen, test events of items the user already had in train are left out of test.csv,
     exactly as the metrics leave them out."""
     out = Path(directory)
-    out.mkdir(parents=True, exist_ok=True)
     keep = np.ones(len(test), dtype=bool)
     if exclude_seen:
         seen = train.to_csr(binary=True)
         keep = np.asarray(seen[test.users, test.items]).ravel() == 0
-    with open(out / "test.csv", "w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["user", "item"])
-        for u, i in zip(test.users[keep], test.items[keep]):
-            writer.writerow([data.user_ids[u], data.item_ids[i]])
+    text = io.StringIO()
+    writer = csv.writer(text)
+    writer.writerow(["user", "item"])
+    for u, i in zip(test.users[keep], test.items[keep]):
+        writer.writerow([data.user_ids[u], data.item_ids[i]])
+    write_text_atomic(out / "test.csv", text.getvalue())
+    train_events = train.user_counts()
+    text = io.StringIO()  # which test users have a training history
+    writer = csv.writer(text)
+    writer.writerow(["user", "train_events"])
+    for u in users:
+        writer.writerow([data.user_ids[u], int(train_events[u])])
+    write_text_atomic(out / "users.csv", text.getvalue())
     for name, lists in recommendations.items():
-        with open(out / f"{name}.csv", "w", newline="") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(["user", "item", "rank"])
-            for u, row in zip(users, lists):
-                for rank, i in enumerate(row[row >= 0], start=1):
-                    writer.writerow([data.user_ids[u], data.item_ids[i], rank])
+        text = io.StringIO()
+        writer = csv.writer(text)
+        writer.writerow(["user", "item", "rank"])
+        for u, row in zip(users, lists):
+            for rank, i in enumerate(row[row >= 0], start=1):
+                writer.writerow([data.user_ids[u], data.item_ids[i], rank])
+        write_text_atomic(out / f"{name}.csv", text.getvalue())
+
+
+SEGMENT_LABELS = {"with_history": "with-hist", "without_history": "no-hist"}  # the table's column suffixes
 
 
 def format_table(result: dict) -> str:
-    """The models as a fixed-width table, best nDCG first."""
+    """The models as a fixed-width table, best nDCG first, under a line naming the cold-user policy.
+
+    Columns `ndcg@k with-hist` / `no-hist` (and recall) are the same metric over test users with
+    and without training history (the JSON's "segments" hold every metric)."""
     k = result["k"]
-    columns = [f"precision@{k}", f"recall@{k}", f"ndcg@{k}", f"map@{k}", f"hitrate@{k}", f"coverage@{k}"]
+    columns = [f"{name}@{k}" for name in METRIC_NAMES]
     extra = sorted({c for scores in result["models"].values() for c in scores
                     if "/" in c or c.startswith("true_recall")})
-    header = ["model"] + columns + extra + ["fit_seconds"]
+    segment_columns = [f"{metric}@{k} {label}" for metric in ("ndcg", "recall") for label in SEGMENT_LABELS.values()]
+    header = ["model"] + columns + segment_columns + extra + ["fit_seconds"]
     rows = sorted(result["models"].items(), key=lambda pair: -pair[1][f"ndcg@{k}"])
     widths = [max(len(h), 12) for h in header]
-    lines = ["  ".join(h.rjust(w) if j else h.ljust(w) for j, (h, w) in enumerate(zip(header, widths)))]
+    widths[0] = max([widths[0]] + [len(name) for name in result["models"]])
+    lines = []
+    counts = next((scores["segments"] for scores in result["models"].values() if "segments" in scores), None)
+    if "cold_users" in result or counts:
+        described = f"cold-user policy: {result.get('cold_users', 'unknown')}"
+        if counts:
+            described += (f"; with-hist: {counts['with_history']['n_eval_users']:,} test users with training "
+                          f"history, no-hist: {counts['without_history']['n_eval_users']:,} without")
+        lines.append(described)
+    lines.append("  ".join(h.rjust(w) if j else h.ljust(w) for j, (h, w) in enumerate(zip(header, widths))))
     for name, scores in rows:
+        flat = dict(scores)
+        for segment, label in SEGMENT_LABELS.items():
+            for metric, value in scores.get("segments", {}).get(segment, {}).items():
+                flat[f"{metric} {label}"] = value
         cells = [name.ljust(widths[0])]
         for column, width in zip(header[1:], widths[1:]):
-            value = scores.get(column, float("nan"))
+            value = flat.get(column, float("nan"))
             cells.append(f"{value:.1f}".rjust(width) if column == "fit_seconds" else f"{value:.4f}".rjust(width))
         lines.append("  ".join(cells))
     return "\n".join(lines)
 
 
 def write_json(result: dict, path: str) -> None:
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    with open(path, "w") as handle:
-        json.dump(result, handle, indent=2, sort_keys=False)
-        handle.write("\n")
+    """The result as JSON, written atomically (a temporary file in the same folder, then renamed)."""
+    write_text_atomic(path, json.dumps(result, indent=2, sort_keys=False) + "\n")
+
+
+def output_files(models) -> list[str]:
+    """The files `--save-recommendations DIR` writes in DIR."""
+    return ["test.csv", "users.csv"] + [f"{name}.csv" for name in models]

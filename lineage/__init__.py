@@ -4,7 +4,7 @@ The foundation that `twotower_mini` stands on:
 
     lineage.data      the Interactions data model (one for every dataset and model)
     lineage.world     the synthetic "content app" world, the embedded default dataset
-    lineage.loaders   MovieLens 100K, MovieLens latest and generic CSV loaders
+    lineage.datasets  datasets by name: the world, MovieLens 100K and latest, your own CSV files
     lineage.splits    temporal, leave-last-out, per-user, per-item and random splits
     lineage.metrics   precision, recall, nDCG, MAP, hit rate, coverage at k
     lineage.models    popularity, neighbours, matrix factorisation, graph walks

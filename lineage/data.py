@@ -30,6 +30,21 @@ class DataError(ValueError):
         super().__init__(f"{where}: {message}")
 
 
+LIKE_VALUE = 2.0  # the value of a liked view in the world's log (a plain view is 1.0)
+RATING_LIKE = 4.0  # on a rating scale (values above LIKE_VALUE, e.g. MovieLens' 1-5 stars): a like from 4 up
+
+
+def is_liked(values: np.ndarray) -> np.ndarray:
+    """(n,) bool: which events of a log are likes, the one definition every model and feature uses.
+
+    A view log marks a like with a value above 1 (the world: LIKE_VALUE); a rating log (any value above
+    LIKE_VALUE) counts ratings of RATING_LIKE or more."""
+    values = np.asarray(values)
+    if values.max(initial=0) > LIKE_VALUE:
+        return values >= RATING_LIKE
+    return values > 1.0
+
+
 @dataclass
 class LoadReport:
     """What a loader did not keep as-is, counted so nothing is dropped silently."""

@@ -1,6 +1,6 @@
 """Top-k ranking metrics, shared by every model in the suite.
 
-Protocol (BRIEF section 4): every model ranks the *full* catalogue for each test user (no sampled
+Protocol, the same for every model: each ranks the *full* catalogue for each test user (no sampled
 negatives: sampled metrics can reorder models, Krichene and Rendle 2020), items the user already
 has in the training data are excluded unless the switch says otherwise, and each test user's
 relevant set is the set of items they interacted with in the test part.
@@ -29,7 +29,7 @@ import scipy.sparse as sp
 
 from lineage.data import Interactions
 
-METRIC_NAMES = ("precision", "recall", "ndcg", "map", "hitrate", "coverage")
+METRIC_NAMES = ("precision", "recall", "ndcg", "map", "hitrate", "coverage")  # every model's metrics@k, in table order
 
 
 # ---- one list at a time: the definitions, written to be read ----------------------------------

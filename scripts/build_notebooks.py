@@ -5,7 +5,8 @@
 
 Sources are jupytext percent format (`# %%` starts a code cell, `# %% [markdown]` a text cell):
 
-- walkthroughs: notebooks/src/NN_name.py -> notebooks/NN_name.ipynb;
+- walkthroughs: notebooks/src/NN_name.py -> notebooks/NN_name.ipynb (a notebook split in parts is
+  numbered NNa, NNb: 03a_covisitation_graphs, 03b_deepwalk);
 - workshop exercises: notebooks/exercises/src/NN_name_sol_MM.py -> two notebooks,
   notebooks/exercises/NN_name_sol_MM.ipynb (the solution) and NN_name_ex_MM.ipynb (the exercise).
   In the source, the answer sits between a `# BEGIN SOLUTION` and an `# END SOLUTION` line; the
@@ -49,7 +50,7 @@ def notebook_from_source(source: Path) -> nbformat.NotebookNode:
             cell.outputs = []
             cell.execution_count = None
     for index, cell in enumerate(notebook.cells):  # stable ids keep diffs quiet
-        cell.id = f"{source.stem[:2]}-{index:03d}"
+        cell.id = f"{source.stem.split('_')[0]}-{index:03d}"  # 03a-000
     return notebook
 
 
@@ -59,7 +60,7 @@ def render(notebook: nbformat.NotebookNode) -> str:
 
 # ---- workshop exercises ---------------------------------------------------------------------------
 BEGIN, END, STUB = "# BEGIN SOLUTION", "# END SOLUTION", "# STUB:"
-EXERCISE_NAME = re.compile(r"^(?P<notebook>\d\d_[a-z0-9_]+)_sol_(?P<number>\d\d)$")
+EXERCISE_NAME = re.compile(r"^(?P<notebook>\d\d[a-z]?_[a-z0-9_]+)_sol_(?P<number>\d\d)$")  # 03b_deepwalk_sol_01
 
 
 class MarkerError(ValueError):
@@ -131,14 +132,14 @@ def _exercise_notebook(text: str, source: Path, kind: str) -> nbformat.NotebookN
             cell.outputs = []
             cell.execution_count = None
     for index, cell in enumerate(notebook.cells):
-        cell.id = f"{match['notebook'][:2]}-{kind}{match['number']}-{index:03d}"
+        cell.id = f"{match['notebook'].split('_')[0]}-{kind}{match['number']}-{index:03d}"
     return notebook
 
 
 def exercise_notebooks(source: Path) -> dict[str, nbformat.NotebookNode]:
     """{file name: notebook} for the solution and the exercise built from one marked-up source."""
     if not EXERCISE_NAME.match(source.stem):
-        raise MarkerError(f"{source.name}: exercise sources are named NN_notebook_name_sol_MM.py")
+        raise MarkerError(f"{source.name}: exercise sources are named NN_notebook_name_sol_MM.py (NN may be 03b)")
     solution, exercise = split_solution(source.read_text(), source.name)
     return {f"{source.stem}.ipynb": _exercise_notebook(solution, source, "sol"),
             f"{source.stem.replace('_sol_', '_ex_')}.ipynb": _exercise_notebook(exercise, source, "ex")}

@@ -1,19 +1,24 @@
-"""Distributed data-parallel training: two processes (torchrun, gloo on localhost) train the two towers on
-the tiny world and reach the validation recall of one process with the same global batch."""
+"""Data-parallel training is a mode of the one training loop: two processes (torchrun, gloo on localhost)
+take equal disjoint shards, average to the one-process gradient of the global batch, validate on the same
+users as one process and end with the same weights; the launcher's two-process run writes its report and
+a checkpoint and reaches the validation recall of one process at the same global batch."""
 import json
 import os
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
 from harness import distributed
+from twotower_mini.train import shard
 
 ARGS = ["--dataset", "world", "--world-size", "tiny", "--epochs", "4", "--batch-size", "256", "--train-seed", "1"]
 TOLERANCE = 0.03  # absolute; measured differences on the tiny world were below 0.005 (seeds 0, 1, 2)
+WORKER = Path(__file__).resolve().parent / "ddp_worker.py"
 
 
 @pytest.fixture(autouse=True)
@@ -24,34 +29,64 @@ def keep_torch_generator():
     torch.set_rng_state(state)
 
 
+def launch(command: list[str], timeout: int = 180) -> None:
+    """Run a command in its own process group (a timeout kills torchrun's workers too)."""
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env=dict(os.environ, OMP_NUM_THREADS="1"), start_new_session=True)
+    try:
+        _, err = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.communicate()
+        pytest.fail(f"{' '.join(command[-6:])} did not finish within {timeout} s")
+    assert process.returncode == 0, err[-2000:]
+
+
+def torchrun(*args: str) -> list[str]:
+    return [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", *args]
+
+
 def test_shards_cover_the_epoch_once_with_equal_sizes():
     order = np.random.default_rng(0).permutation(11)
-    shards = [distributed.shard(order, rank, 3) for rank in range(3)]
+    shards = [shard(order, rank, 3) for rank in range(3)]
     assert len({len(s) for s in shards}) == 1  # every process runs the same number of steps
     together = np.concatenate(shards)
     assert len(np.unique(together)) == len(together) == 9  # disjoint; the 2-example tail waits
     assert np.array_equal(np.sort(together), np.sort(order[:9]))
+    assert np.array_equal(shard(order, 0, 1), order)  # one process: the whole permutation
 
 
-def test_two_processes_match_one_process(tmp_path):
+def test_two_processes_step_and_validate_as_one(tmp_path):
+    (tmp_path / "one").mkdir(), (tmp_path / "two").mkdir()
+    launch([sys.executable, str(WORKER), str(tmp_path / "one")])
+    launch(torchrun(str(WORKER), str(tmp_path / "two")))
+    one = np.load(tmp_path / "one" / "rank0.npz")
+    ranks = [np.load(tmp_path / "two" / f"rank{r}.npz") for r in (0, 1)]
+    gradients = [name for name in one.files if name.startswith("grad/")]
+    assert gradients and all(set(gradients) <= set(rank.files) for rank in ranks)
+    assert max(np.abs(one[name]).max() for name in gradients) > 0
+    for name in gradients:  # DDP's average over the two half batches = one process's gradient of the batch
+        for rank in ranks:
+            np.testing.assert_allclose(rank[name], one[name], rtol=1e-4, atol=1e-6, err_msg=name)
+    for rank in ranks:  # the validation users come from the same seeded draw as in one process
+        assert len(one["validation_users"]) == 50
+        assert np.array_equal(rank["validation_users"], one["validation_users"])
+    assert int(ranks[0]["epochs_run"]) == int(ranks[1]["epochs_run"])  # rank 0's stop reached everyone
+    assert int(ranks[0]["validated"]) == int(ranks[0]["epochs_run"]) and int(ranks[1]["validated"]) == 0
+    assert np.array_equal(ranks[0]["weights"], ranks[1]["weights"])  # rank 0's best weights, everywhere
+
+
+def test_the_launcher_with_two_processes_matches_one_process(tmp_path):
     single = distributed.run(distributed.build_parser().parse_args(ARGS + ["--out", str(tmp_path / "one.json")]))
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-               "-m", "harness.distributed", *ARGS, "--out", str(tmp_path / "two.json"),
-               "--checkpoint", str(tmp_path / "two.pt")]
-    env = dict(os.environ, OMP_NUM_THREADS="1")
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-                               start_new_session=True)  # its own process group: a timeout kills the workers too
-    try:
-        out, err = process.communicate(timeout=120)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.communicate()
-        pytest.fail("torchrun with two processes did not finish within 120 s")
-    assert process.returncode == 0, err[-2000:]
+    launch(torchrun("-m", "harness.distributed", *ARGS, "--out", str(tmp_path / "two.json"),
+                    "--checkpoint", str(tmp_path / "two.pt")))
     double = json.loads((tmp_path / "two.json").read_text())
+    assert single["processes"] == 1 and single["backend"] is None
     assert double["processes"] == 2 and double["backend"] == "gloo"
     assert double["global_batch"] == single["global_batch"] == 256 and double["per_process_batch"] == 128
+    assert double["validation_users"] == single["validation_users"]
     assert len(double["epochs"]) >= 2 and double["epochs"][-1]["loss"] < double["epochs"][0]["loss"]
+    assert double["best_epoch"] == 1 + int(np.argmax([row["val_recall@10"] for row in double["epochs"]]))
     assert single["val_recall@10"] > 0.1 and double["val_recall@10"] > 0.1  # both learned something
     assert abs(double["val_recall@10"] - single["val_recall@10"]) <= TOLERANCE, (single["val_recall@10"],
                                                                                  double["val_recall@10"])

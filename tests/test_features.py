@@ -7,7 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lineage.data import Interactions
+from lineage.data import Interactions, is_liked
+from lineage.world import WorldConfig, generate_world
 from twotower_mini.features import DAY, EventIndex, FeatureBuilder, FeatureConfig, SideLog, Vocabulary
 
 WORDS = ["space", "ship", "love", "paris", "war", "chef", "goal", "song"]
@@ -124,3 +125,29 @@ def test_vocabulary_pads_and_marks_unknown_tokens():
     vocab = Vocabulary(["a", "b", "b", "c"], min_count=2)
     assert vocab.encode([("b", "a", "zzz"), ()]).tolist() == [[2, 1, 1], [0, 0, 0]]
     assert len(vocab) == 3
+
+
+def test_a_counter_over_large_keys_counts_a_window_strictly_before_its_end():
+    counter = EventIndex.counter(np.array([3, 3, 3, 7]) * 10**9, np.array([1.0, 2.0, 5.0, 2.0]))
+    assert counter.count(np.array([3, 3, 3, 7, 9]) * 10**9, np.array([0, 2, -np.inf, 0, 0]),
+                         np.array([5, 5, 5.5, 2, 10])).tolist() == [2, 1, 3, 0, 0]
+
+
+def test_a_counter_matches_counting_by_hand_on_ties():
+    rng = np.random.default_rng(0)
+    keys, times = rng.integers(0, 30, 400) * 1_000_003, rng.integers(0, 20, 400).astype(float) * DAY / 4
+    queries, starts = rng.integers(0, 32, 300) * 1_000_003, rng.integers(-2, 20, 300) * DAY / 4
+    ends = starts + rng.integers(0, 8, 300) * DAY / 4
+    slow = [np.sum((keys == k) & (times >= s) & (times < e)) for k, s, e in zip(queries, starts, ends)]
+    assert EventIndex.counter(keys, times).count(queries, starts, ends).tolist() == slow
+    assert EventIndex.counter(keys[:0], times[:0]).count(queries, starts, ends).tolist() == [0] * 300
+
+
+def test_a_like_has_one_definition_for_views_and_ratings():
+    assert is_liked(np.array([1.0, 2.0, 1.0])).tolist() == [False, True, False]  # a view log: likes are 2
+    assert is_liked(np.array([1.0, 3.0, 4.0, 5.0])).tolist() == [False, False, True, True]  # ratings: 4 and up
+    world = generate_world(WorldConfig.sized("tiny"))
+    log = world.interactions()
+    assert is_liked(log.values).sum() == world.views["liked"].sum() > 0
+    assert np.array_equal(FeatureBuilder(log).liked, is_liked(log.values))
+

@@ -106,3 +106,39 @@ def test_ml100k_popularity_matches_the_published_anchor(ml100k_dir, tmp_path):
     assert 0.22 < ndcg < 0.28, ndcg  # Microsoft Recommenders reports about 0.25 for this protocol
     for name, value in recompute(recs, "popularity", 10).items():
         assert value == pytest.approx(result["models"]["popularity"][name], abs=1e-9), name
+
+
+def test_segments_and_cold_user_policy_on_a_time_split(ml100k_dir, tmp_path):
+    """Every metric over users with and without training history; the policy serves the latter the
+    same way for every model; the saved files recompute to the same segment metrics."""
+    results = {}
+    for policy in ("none", "popularity"):
+        out, recs = tmp_path / f"{policy}.json", tmp_path / f"recs-{policy}"
+        assert main(["leaderboard", "--dataset", "ml-100k", "--data-dir", str(ml100k_dir), "--protocol", "temporal",
+                     "--models", "popularity,ease", "--cold-users", policy, "--json", str(out),
+                     "--save-recommendations", str(recs)]) == 0
+        results[policy] = result = json.loads(out.read_text())
+        assert result["cold_users"] == policy
+        for name, scores in result["models"].items():
+            with_, without = scores["segments"]["with_history"], scores["segments"]["without_history"]
+            assert with_["n_eval_users"] > 0 and without["n_eval_users"] > 0
+            assert with_["n_eval_users"] + without["n_eval_users"] == scores["n_eval_users"]
+            for metric in ("precision@10", "recall@10", "ndcg@10", "map@10"):  # user means: a weighted average
+                pooled = (with_[metric] * with_["n_eval_users"] + without[metric] * without["n_eval_users"])
+                assert pooled / scores["n_eval_users"] == pytest.approx(scores[metric], abs=1e-12), metric
+            assert without["ndcg@10"] == pytest.approx(scores["ndcg@10/cold-users"], abs=1e-12)  # the old key stays
+            history = {row.split(",")[0] for row in (recs / "users.csv").read_text().splitlines()[1:]
+                       if int(row.split(",")[1]) > 0}
+            for segment, only in (("with_history", lambda u: u in history), ("without_history", lambda u: u not in history)):
+                for metric, value in recompute(recs, name, 10, only).items():
+                    assert value == pytest.approx(scores["segments"][segment][metric], abs=1e-9), (name, segment, metric)
+    none, fallback = results["none"]["models"], results["popularity"]["models"]
+    assert none["ease"]["segments"]["without_history"]["ndcg@10"] == 0.0  # an empty list for users it cannot score
+    assert fallback["ease"]["segments"]["without_history"] == fallback["popularity"]["segments"]["without_history"]
+    assert fallback["ease"]["segments"]["with_history"] == none["ease"]["segments"]["with_history"]
+    assert fallback["ease"]["ndcg@10"] > none["ease"]["ndcg@10"]
+
+
+def test_unknown_cold_user_policy_is_a_one_line_error():
+    result = run_cli("leaderboard", "--dataset", "world", "--world-size", "tiny", "--cold-users", "oracle")
+    assert result.returncode == 2 and "--cold-users" in result.stderr and "Traceback" not in result.stderr

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from lineage.data import DataError, Interactions
-from lineage.loaders import (
+from lineage.datasets import (
     ML100K_GENRES,
     load_csv,
     load_dataset,

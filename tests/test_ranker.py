@@ -10,7 +10,7 @@ from lineage.splits import split
 from lineage.world import WorldConfig, generate_world
 from twotower_mini.features import DAY, FeatureConfig, SideLog
 from twotower_mini.pipeline import PipelineConfig, TwoStagePipeline, two_losses
-from twotower_mini.ranker import FEATURE_NAMES, CountBefore, Ranker, RankerConfig, RankingFeatures, retrieval_features
+from twotower_mini.ranker import FEATURE_NAMES, Ranker, RankerConfig, RankingFeatures, retrieval_features
 from twotower_mini.recommender import TwoTowerConfig
 from twotower_mini.towers import TowerConfig
 from twotower_mini.train import TrainConfig
@@ -86,12 +86,6 @@ def test_serving_path_matches_per_row_path():
     one_time = features.compute(users, items, features.now)  # counted per distinct user / item / pair
     per_row = features.compute(users, items, np.full(500, features.now))
     assert np.allclose(one_time, per_row)
-
-
-def test_count_before_counts_a_window_strictly_before_its_end():
-    counter = CountBefore(np.array([3, 3, 3, 7]), np.array([1.0, 2.0, 5.0, 2.0]))
-    assert counter.count(np.array([3, 3, 3, 7, 9]), np.array([0, 2, -np.inf, 0, 0]),
-                         np.array([5, 5, 5.5, 2, 10])).tolist() == [2, 1, 3, 0, 0]
 
 
 def planted_world(seed=0, n_users=60, n_items=40, n_sessions=600):

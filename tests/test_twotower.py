@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from lineage.splits import split
+from lineage.metrics import evaluate
+from lineage.models.popularity import Popularity
+from lineage.splits import split, validation_split
 from lineage.world import WorldConfig, generate_world
 from twotower_mini import checkpoint
 from twotower_mini.features import FeatureBuilder, FeatureConfig, FieldSpec, SideLog
@@ -42,14 +44,27 @@ def test_training_is_deterministic_on_cpu(tiny):
     for _ in range(2):
         model = TwoTowerRecommender(quick_config(), side=SideLog.from_world(world)).fit(parts.train)
         vectors.append(model.item_vectors_)
+        # the refit runs for the epochs validation chose: the first best of the returned history
+        assert model.best_epoch_ == 1 + int(np.argmax([row["val_recall@10"] for row in model.history_]))
+        assert len(model.refit_history_) == model.best_epoch_
     assert np.array_equal(vectors[0], vectors[1])
 
 
 def test_training_beats_popularity_on_validation_and_records_history(tiny):
+    """Validation recall@10 of the towers (the world preset's features: counts dropped; 6 epochs) against
+    popularity's on the same validation part. Measured on tiny worlds 0-5, towers / popularity was 1.67,
+    1.48, 1.48, 2.11, 1.73 and 0.68 (world 5, where popularity wins at this size): the claim is checked
+    on world 0 with the 1.2 margin, not as a law of every world."""
     world, parts = tiny
-    model = TwoTowerRecommender(quick_config(), side=SideLog.from_world(world)).fit(parts.train)
-    assert len(model.history_) >= 1 and "val_recall@10" in model.history_[0]
-    assert model.history_[-1]["loss"] < model.history_[0]["loss"] or len(model.history_) == 1
+    config = TwoTowerConfig(features=FeatureConfig(history_length=10, drop=("counts",)),
+                            towers=TowerConfig(embedding_dim=16, hidden=(32,), output_dim=16),
+                            training=TrainConfig(epochs=6, batch_size=256, progress=False), refit=False)
+    model = TwoTowerRecommender(config, side=SideLog.from_world(world)).fit(parts.train)
+    inner = validation_split(parts.train, "temporal", 0.1, 0)  # the part the model validated on
+    popularity = evaluate(Popularity().fit(inner.train), inner.train, inner.test, k=10)["recall@10"]
+    best = max(row["val_recall@10"] for row in model.history_)
+    assert best > 1.2 * popularity, (best, popularity)
+    assert len(model.history_) >= 2 and model.history_[-1]["loss"] < model.history_[0]["loss"]
 
 
 def test_unknown_and_historyless_users_and_cold_items_are_served(tiny):
@@ -110,3 +125,16 @@ def test_config_survives_the_dict_round_trip():
                             towers=TowerConfig(hidden=(8, 4)))
     again = checkpoint.config_from_dict(checkpoint.config_to_dict(config))
     assert again == config
+
+
+def test_contradictory_training_settings_are_refused_when_the_config_is_built():
+    for settings, field_name in ((dict(logq="exactly"), "logq"), (dict(eval_metric="auc"), "eval_metric"),
+                                 (dict(user_batches=True), "history_dropout"),
+                                 (dict(user_batches=True, history_dropout=0.5, value_weights=True), "value_weights"),
+                                 (dict(full_softmax=True, uniform_negatives=5), "uniform_negatives"),
+                                 (dict(in_batch=False), "in_batch"), (dict(history_negative_weight=2.0),
+                                                                      "history_negative_weight"),
+                                 (dict(id_dropout=1.0), "id_dropout"), (dict(batch_size=0), "batch_size")):
+        with pytest.raises(ValueError, match=f"^TrainConfig.{field_name}: "):
+            TrainConfig(**settings)
+    TrainConfig(in_batch=False, uniform_negatives=10)  # negatives from elsewhere: fine

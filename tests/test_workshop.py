@@ -10,15 +10,17 @@ from __future__ import annotations
 import importlib.util
 import json
 import re
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from twotower_mini import workshop
-
 ROOT = Path(__file__).resolve().parents[1]
 EXERCISES = ROOT / "notebooks" / "exercises"
+sys.path.insert(0, str(EXERCISES))  # the exercise notebooks import their checks from notebooks/exercises/workshop/
+from workshop import (cold_start_side_information_leakage, content_app_and_evaluation, deepwalk,  # noqa: E402
+                      matrix_factorisation, negatives, neighbours, serving_and_ranking, two_towers)
 
 
 def _load_builder():
@@ -75,15 +77,15 @@ def test_ndcg(capsys):
         ideal = sum(1 / np.log2(r + 1) for r in range(1, min(len(relevant), k) + 1))
         return dcg / ideal if ideal else 0.0
 
-    passes(workshop.check_ndcg, right, capsys=capsys)
-    passes(workshop.check_ndcg, workshop.reference_ndcg)
-    not_answered(workshop.check_ndcg, None, capsys=capsys)
-    not_answered(workshop.check_ndcg, lambda ranked, relevant, k: None, capsys=capsys)
-    fails(workshop.check_ndcg, ideal_over_all, hint="min(|relevant|, k)")
-    fails(workshop.check_ndcg, zero_based, hint="log2(rank + 1)")
-    fails(workshop.check_ndcg, no_cutoff, hint="below rank k")
-    fails(workshop.check_ndcg, lambda ranked, relevant, k: "high", hint="should return a number")
-    fails(workshop.check_ndcg, lambda ranked, relevant, k: 1 / 0, hint="raised ZeroDivisionError")
+    passes(content_app_and_evaluation.check_ndcg, right, capsys=capsys)
+    passes(content_app_and_evaluation.check_ndcg, content_app_and_evaluation.reference_ndcg)
+    not_answered(content_app_and_evaluation.check_ndcg, None, capsys=capsys)
+    not_answered(content_app_and_evaluation.check_ndcg, lambda ranked, relevant, k: None, capsys=capsys)
+    fails(content_app_and_evaluation.check_ndcg, ideal_over_all, hint="min(|relevant|, k)")
+    fails(content_app_and_evaluation.check_ndcg, zero_based, hint="log2(rank + 1)")
+    fails(content_app_and_evaluation.check_ndcg, no_cutoff, hint="below rank k")
+    fails(content_app_and_evaluation.check_ndcg, lambda ranked, relevant, k: "high", hint="should return a number")
+    fails(content_app_and_evaluation.check_ndcg, lambda ranked, relevant, k: 1 / 0, hint="raised ZeroDivisionError")
 
 
 # ---- 01 · 1: item cosine ----------------------------------------------------------------------------
@@ -97,17 +99,17 @@ def test_item_cosine(capsys):
     norms = np.sqrt(np.diag(co))
     right = co / (np.outer(norms, norms) + s)
     np.fill_diagonal(right, 0)
-    passes(workshop.check_item_cosine, right, R_TINY, s, capsys=capsys)
-    not_answered(workshop.check_item_cosine, None, R_TINY, s, capsys=capsys)
+    passes(neighbours.check_item_cosine, right, R_TINY, s, capsys=capsys)
+    not_answered(neighbours.check_item_cosine, None, R_TINY, s, capsys=capsys)
 
     plain = co / np.outer(norms, norms)
     np.fill_diagonal(plain, 0)
-    fails(workshop.check_item_cosine, plain, R_TINY, s, hint="add the shrinkage to the denominator")
+    fails(neighbours.check_item_cosine, plain, R_TINY, s, hint="add the shrinkage to the denominator")
     with_diagonal = co / (np.outer(norms, norms) + s)
-    fails(workshop.check_item_cosine, with_diagonal, R_TINY, s, hint="diagonal")
+    fails(neighbours.check_item_cosine, with_diagonal, R_TINY, s, hint="diagonal")
     users = R_TINY @ R_TINY.T
-    fails(workshop.check_item_cosine, users, R_TINY, s, hint="columns")
-    fails(workshop.check_item_cosine, right[:, :5], R_TINY, s, hint="shape (6, 6)")
+    fails(neighbours.check_item_cosine, users, R_TINY, s, hint="columns")
+    fails(neighbours.check_item_cosine, right[:, :5], R_TINY, s, hint="shape (6, 6)")
 
 
 def test_item_cosine_reference_is_the_formula():
@@ -118,7 +120,7 @@ def test_item_cosine_reference_is_the_formula():
     norms = np.sqrt(np.diag(dots))
     expected = dots / (np.outer(norms, norms) + 2.5)
     np.fill_diagonal(expected, 0)
-    assert np.allclose(workshop.reference_item_cosine(R, 2.5), expected)
+    assert np.allclose(neighbours.reference_item_cosine(R, 2.5), expected)
 
 
 # ---- 01 · 2: user-kNN ------------------------------------------------------------------------------
@@ -150,15 +152,15 @@ def test_user_knn_notebook_data_has_no_ties_at_the_cut():
 
 def test_user_knn_scores(capsys):
     K = 2
-    passes(workshop.check_user_knn_scores, _user_knn(H, K), H, K, capsys=capsys)
-    assert np.allclose(workshop.reference_user_knn_scores(H, K), _user_knn(H, K))
-    not_answered(workshop.check_user_knn_scores, None, H, K, capsys=capsys)
+    passes(neighbours.check_user_knn_scores, _user_knn(H, K), H, K, capsys=capsys)
+    assert np.allclose(neighbours.reference_user_knn_scores(H, K), _user_knn(H, K))
+    not_answered(neighbours.check_user_knn_scores, None, H, K, capsys=capsys)
     unit = H / np.linalg.norm(H, axis=1, keepdims=True)
     everyone = unit @ unit.T
     np.fill_diagonal(everyone, 0)
-    fails(workshop.check_user_knn_scores, everyone @ H, H, K, hint="most similar")
-    fails(workshop.check_user_knn_scores, _user_knn(H, K, include_self=True), H, K, hint="own nearest neighbour")
-    fails(workshop.check_user_knn_scores, _user_knn(H, K, binary=True), H, K, hint="counts")
+    fails(neighbours.check_user_knn_scores, everyone @ H, H, K, hint="most similar")
+    fails(neighbours.check_user_knn_scores, _user_knn(H, K, include_self=True), H, K, hint="own nearest neighbour")
+    fails(neighbours.check_user_knn_scores, _user_knn(H, K, binary=True), H, K, hint="counts")
 
 
 # ---- 02 · 1: confidence ------------------------------------------------------------------------------
@@ -168,15 +170,15 @@ R_COUNTS = np.array([[2, 1, 0, 0, 0], [1, 0, 2, 0, 0], [0, 0, 0, 1, 2], [0, 0, 0
 def test_confidence(capsys):
     alpha = 4.0
     C, P = 1 + alpha * R_COUNTS, (R_COUNTS > 0).astype(float)
-    passes(workshop.check_confidence, C, P, R_COUNTS, alpha, capsys=capsys)
-    not_answered(workshop.check_confidence, None, None, R_COUNTS, alpha, capsys=capsys)
-    not_answered(workshop.check_confidence, C, None, R_COUNTS, alpha, capsys=capsys)  # half done
-    fails(workshop.check_confidence, np.where(R_COUNTS > 0, alpha * R_COUNTS, 1), P, R_COUNTS, alpha,
+    passes(matrix_factorisation.check_confidence, C, P, R_COUNTS, alpha, capsys=capsys)
+    not_answered(matrix_factorisation.check_confidence, None, None, R_COUNTS, alpha, capsys=capsys)
+    not_answered(matrix_factorisation.check_confidence, C, None, R_COUNTS, alpha, capsys=capsys)  # half done
+    fails(matrix_factorisation.check_confidence, np.where(R_COUNTS > 0, alpha * R_COUNTS, 1), P, R_COUNTS, alpha,
           hint="implicit library's convention")
-    fails(workshop.check_confidence, np.where(R_COUNTS > 0, 1 + alpha * R_COUNTS, 0), P, R_COUNTS, alpha,
+    fails(matrix_factorisation.check_confidence, np.where(R_COUNTS > 0, 1 + alpha * R_COUNTS, 0), P, R_COUNTS, alpha,
           hint="confidence 1")
-    fails(workshop.check_confidence, C, R_COUNTS, R_COUNTS, alpha, hint="P is binary")
-    fails(workshop.check_confidence, 1 + alpha * P, P, R_COUNTS, alpha, hint="instead of the count")
+    fails(matrix_factorisation.check_confidence, C, R_COUNTS, R_COUNTS, alpha, hint="P is binary")
+    fails(matrix_factorisation.check_confidence, 1 + alpha * P, P, R_COUNTS, alpha, hint="instead of the count")
 
 
 # ---- 02 · 2: ALS half-step -----------------------------------------------------------------------------
@@ -192,21 +194,21 @@ def _half_step(Y, C, P, lam, weight_a=True, weight_b=True, reg=True):
 
 
 def test_als_half_step(capsys):
-    passes(workshop.check_als_half_step, _half_step, capsys=capsys)
-    passes(workshop.check_als_half_step, workshop.reference_als_half_step)
-    not_answered(workshop.check_als_half_step, None, capsys=capsys)
-    not_answered(workshop.check_als_half_step, lambda Y, C, P, lam: None, capsys=capsys)
-    fails(workshop.check_als_half_step, lambda *a: _half_step(*a, weight_a=False, weight_b=False),
+    passes(matrix_factorisation.check_als_half_step, _half_step, capsys=capsys)
+    passes(matrix_factorisation.check_als_half_step, matrix_factorisation.reference_als_half_step)
+    not_answered(matrix_factorisation.check_als_half_step, None, capsys=capsys)
+    not_answered(matrix_factorisation.check_als_half_step, lambda Y, C, P, lam: None, capsys=capsys)
+    fails(matrix_factorisation.check_als_half_step, lambda *a: _half_step(*a, weight_a=False, weight_b=False),
           hint="ignored the confidences")
-    fails(workshop.check_als_half_step, lambda *a: _half_step(*a, reg=False), hint="regularisation is missing")
-    fails(workshop.check_als_half_step, lambda *a: _half_step(*a, weight_b=False), hint="right-hand side")
-    fails(workshop.check_als_half_step, lambda *a: _half_step(*a, weight_a=False), hint="left-hand side")
-    fails(workshop.check_als_half_step, lambda *a: _half_step(*a).T, hint="one row per user")
+    fails(matrix_factorisation.check_als_half_step, lambda *a: _half_step(*a, reg=False), hint="regularisation is missing")
+    fails(matrix_factorisation.check_als_half_step, lambda *a: _half_step(*a, weight_b=False), hint="right-hand side")
+    fails(matrix_factorisation.check_als_half_step, lambda *a: _half_step(*a, weight_a=False), hint="left-hand side")
+    fails(matrix_factorisation.check_als_half_step, lambda *a: _half_step(*a).T, hint="one row per user")
 
 
 def test_als_reference_is_the_normal_equations():
-    Y, C, P = workshop.als_problem(5)
-    assert np.allclose(workshop.reference_als_half_step(Y, C, P, 0.7), _half_step(Y, C, P, 0.7))
+    Y, C, P = matrix_factorisation.als_problem(5)
+    assert np.allclose(matrix_factorisation.reference_als_half_step(Y, C, P, 0.7), _half_step(Y, C, P, 0.7))
 
 
 # ---- 03 · 1: walk step ---------------------------------------------------------------------------------
@@ -221,13 +223,13 @@ def _walk_step(graph, node, u, side="right", ids=True, uniform=False):
 
 
 def test_walk_step(capsys):
-    passes(workshop.check_walk_step, _walk_step, capsys=capsys)
-    passes(workshop.check_walk_step, workshop.reference_walk_step)
-    not_answered(workshop.check_walk_step, None, capsys=capsys)
-    fails(workshop.check_walk_step, lambda g, n, u: _walk_step(g, n, u, ids=False), hint="node id")
-    fails(workshop.check_walk_step, lambda g, n, u: _walk_step(g, n, u, uniform=True), hint="uniform choice")
-    fails(workshop.check_walk_step, lambda g, n, u: _walk_step(g, n, u, side="left"), hint="half-open")
-    fails(workshop.check_walk_step, lambda g, n, u: max(_walk_step(g, n, u), 0), hint="return -1")
+    passes(deepwalk.check_walk_step, _walk_step, capsys=capsys)
+    passes(deepwalk.check_walk_step, deepwalk.reference_walk_step)
+    not_answered(deepwalk.check_walk_step, None, capsys=capsys)
+    fails(deepwalk.check_walk_step, lambda g, n, u: _walk_step(g, n, u, ids=False), hint="node id")
+    fails(deepwalk.check_walk_step, lambda g, n, u: _walk_step(g, n, u, uniform=True), hint="uniform choice")
+    fails(deepwalk.check_walk_step, lambda g, n, u: _walk_step(g, n, u, side="left"), hint="half-open")
+    fails(deepwalk.check_walk_step, lambda g, n, u: max(_walk_step(g, n, u), 0), hint="return -1")
 
 
 def test_walk_step_draws_like_lineage():
@@ -235,9 +237,9 @@ def test_walk_step_draws_like_lineage():
     as lineage.models.deepwalk.random_walks does."""
     from lineage.models.deepwalk import random_walks
 
-    graph = workshop.walk_graph_example()
+    graph = deepwalk.walk_graph_example()
     rng = np.random.default_rng(0)
-    ours = np.bincount([workshop.reference_walk_step(graph, 2, u) for u in rng.random(20000)], minlength=5) / 20000
+    ours = np.bincount([deepwalk.reference_walk_step(graph, 2, u) for u in rng.random(20000)], minlength=5) / 20000
     theirs = np.bincount(random_walks(graph, np.full(20000, 2), 2, np.random.default_rng(1))[:, 1], minlength=5) / 20000
     expected = np.array([1, 1, 0, 1, 5]) / 8
     assert np.allclose(ours, expected, atol=0.015) and np.allclose(theirs, expected, atol=0.015)
@@ -252,18 +254,18 @@ def test_in_batch_loss(capsys):
         logits = U @ V.T / temperature
         return F.cross_entropy(logits, torch.arange(len(U)))
 
-    passes(workshop.check_in_batch_loss, right, capsys=capsys)
-    not_answered(workshop.check_in_batch_loss, None, capsys=capsys)
-    fails(workshop.check_in_batch_loss, lambda U, V, t=1.0: F.cross_entropy(U @ V.T / t, torch.arange(len(U)),
+    passes(two_towers.check_in_batch_loss, right, capsys=capsys)
+    not_answered(two_towers.check_in_batch_loss, None, capsys=capsys)
+    fails(two_towers.check_in_batch_loss, lambda U, V, t=1.0: F.cross_entropy(U @ V.T / t, torch.arange(len(U)),
                                                                           reduction="sum"), hint="sum")
-    fails(workshop.check_in_batch_loss, lambda U, V, t=1.0: F.cross_entropy((U @ V.T / t).T, torch.arange(len(U))),
+    fails(two_towers.check_in_batch_loss, lambda U, V, t=1.0: F.cross_entropy((U @ V.T / t).T, torch.arange(len(U))),
           hint="wrong axis")
-    fails(workshop.check_in_batch_loss, lambda U, V, t=1.0: F.cross_entropy(U @ V.T, torch.arange(len(U))),
+    fails(two_towers.check_in_batch_loss, lambda U, V, t=1.0: F.cross_entropy(U @ V.T, torch.arange(len(U))),
           hint="temperature")
-    fails(workshop.check_in_batch_loss, lambda U, V, t=1.0: right(U, V, t).item(), hint="torch tensor")
-    fails(workshop.check_in_batch_loss, lambda U, V, t=1.0: F.cross_entropy(U @ V.T / t, torch.arange(len(U)),
+    fails(two_towers.check_in_batch_loss, lambda U, V, t=1.0: right(U, V, t).item(), hint="torch tensor")
+    fails(two_towers.check_in_batch_loss, lambda U, V, t=1.0: F.cross_entropy(U @ V.T / t, torch.arange(len(U)),
                                                                           reduction="none"), hint=".mean()")
-    fails(workshop.check_in_batch_loss, lambda U, V, t=1.0: right(U, V, t).detach(), hint="no gradient")
+    fails(two_towers.check_in_batch_loss, lambda U, V, t=1.0: right(U, V, t).detach(), hint="no gradient")
 
 
 def test_logq_logits(capsys):
@@ -284,20 +286,20 @@ def test_logq_logits(capsys):
             return raw.masked_fill(same, float("-inf"))
         return logits
 
-    passes(workshop.check_logq_logits, right, capsys=capsys)
-    not_answered(workshop.check_logq_logits, None, capsys=capsys)
-    fails(workshop.check_logq_logits, unmasked, hint="accidental hit")
-    fails(workshop.check_logq_logits, mask_then(lambda U, V, ids, q: torch.log(q[ids])[None, :]), hint="subtract it")
-    fails(workshop.check_logq_logits, mask_then(lambda U, V, ids, q: 0 * U @ V.T), hint="no correction")
-    fails(workshop.check_logq_logits, mask_then(lambda U, V, ids, q: -torch.log(q[ids])[:, None]), hint="per *row*")
-    fails(workshop.check_logq_logits, mask_then(lambda U, V, ids, q: -q[ids][None, :]), hint="logarithm")
-    fails(workshop.check_logq_logits, lambda U, V, ids, q: right(U, V, ids, q).fill_diagonal_(float("-inf")),
+    passes(two_towers.check_logq_logits, right, capsys=capsys)
+    not_answered(two_towers.check_logq_logits, None, capsys=capsys)
+    fails(two_towers.check_logq_logits, unmasked, hint="accidental hit")
+    fails(two_towers.check_logq_logits, mask_then(lambda U, V, ids, q: torch.log(q[ids])[None, :]), hint="subtract it")
+    fails(two_towers.check_logq_logits, mask_then(lambda U, V, ids, q: 0 * U @ V.T), hint="no correction")
+    fails(two_towers.check_logq_logits, mask_then(lambda U, V, ids, q: -torch.log(q[ids])[:, None]), hint="per *row*")
+    fails(two_towers.check_logq_logits, mask_then(lambda U, V, ids, q: -q[ids][None, :]), hint="logarithm")
+    fails(two_towers.check_logq_logits, lambda U, V, ids, q: right(U, V, ids, q).fill_diagonal_(float("-inf")),
           hint="never mask it")
 
 
 def test_logq_reference_matches_a_numpy_computation():
-    U, V, ids, q = workshop.logq_batch()
-    logits = workshop.reference_logq_logits(U, V, ids, q).numpy()
+    U, V, ids, q = two_towers.logq_batch()
+    logits = two_towers.reference_logq_logits(U, V, ids, q).numpy()
     expected = U.numpy() @ V.numpy().T - np.log(q.numpy()[ids.numpy()])[None, :]
     same = (ids.numpy()[:, None] == ids.numpy()[None, :]) & ~np.eye(len(ids), dtype=bool)
     assert same.sum() == 2  # the batch really has an accidental hit to mask
@@ -317,21 +319,21 @@ def test_impression_negatives(capsys):
     args = (POSITIVES["sessions"], POSITIVES["items"], IMPRESSIONS["sessions"], IMPRESSIONS["items"],
             IMPRESSIONS["chosen"], 3)
     right = np.array([[5, 7, 8], [1, 2, -1], [5, 7, 9], [5, 7, 9]])
-    assert np.array_equal(workshop.reference_impression_negatives(*args), right)
-    passes(workshop.check_impression_negatives, right, *args, capsys=capsys)
-    not_answered(workshop.check_impression_negatives, None, *args, capsys=capsys)
+    assert np.array_equal(negatives.reference_impression_negatives(*args), right)
+    passes(negatives.check_impression_negatives, right, *args, capsys=capsys)
+    not_answered(negatives.check_impression_negatives, None, *args, capsys=capsys)
     with_chosen = np.array([[5, 7, 8], [1, 2, -1], [5, 6, 7], [4, 5, 7]])
-    fails(workshop.check_impression_negatives, with_chosen, *args, hint="chose")
+    fails(negatives.check_impression_negatives, with_chosen, *args, hint="chose")
     with_positive = np.array([[5, 6, 7], [1, 2, 3], [4, 5, 6], [4, 5, 6]])
-    fails(workshop.check_impression_negatives, with_positive, *args, hint="itself")
-    fails(workshop.check_impression_negatives, right[:, :2], *args, hint="shape")
-    fails(workshop.check_impression_negatives, np.array([[5, 7, 8], [1, 2, 0], [5, 7, 9], [5, 7, 9]]), *args,
+    fails(negatives.check_impression_negatives, with_positive, *args, hint="itself")
+    fails(negatives.check_impression_negatives, right[:, :2], *args, hint="shape")
+    fails(negatives.check_impression_negatives, np.array([[5, 7, 8], [1, 2, 0], [5, 7, 9], [5, 7, 9]]), *args,
           hint="pad with -1")
 
 
 # ---- 06 · 1: point-in-time counts -------------------------------------------------------------------------
 def test_point_in_time_counts(capsys):
-    day = workshop.DAY
+    day = cold_start_side_information_leakage.DAY
     log_items = np.array([0, 0, 1, 0, 1, 0, 2, 0])
     log_times = np.array([0.0, 1, 2, 3, 8, 9, 9.5, 12]) * day
     items, times = log_items[[1, 3, 4, 5, 7]], log_times[[1, 3, 4, 5, 7]]
@@ -340,12 +342,12 @@ def test_point_in_time_counts(capsys):
                       for i, t in zip(items, times)])
     assert right.tolist() == [1, 2, 1, 1, 1]  # by hand: item 0 at day 9 counts only day 3 ([2, 9) days)
     args = (items, times, log_items, log_times, window)
-    passes(workshop.check_point_in_time_counts, right, *args, capsys=capsys)
-    not_answered(workshop.check_point_in_time_counts, None, *args, capsys=capsys)
-    fails(workshop.check_point_in_time_counts, right + 1, *args, hint="event itself")
-    fails(workshop.check_point_in_time_counts, np.bincount(log_items)[items], *args, hint="leakage")
+    passes(cold_start_side_information_leakage.check_point_in_time_counts, right, *args, capsys=capsys)
+    not_answered(cold_start_side_information_leakage.check_point_in_time_counts, None, *args, capsys=capsys)
+    fails(cold_start_side_information_leakage.check_point_in_time_counts, right + 1, *args, hint="event itself")
+    fails(cold_start_side_information_leakage.check_point_in_time_counts, np.bincount(log_items)[items], *args, hint="leakage")
     all_before = np.array([np.sum((log_items == i) & (log_times < t)) for i, t in zip(items, times)])
-    fails(workshop.check_point_in_time_counts, all_before, *args, hint="last 7 days")
+    fails(cold_start_side_information_leakage.check_point_in_time_counts, all_before, *args, hint="last 7 days")
 
 
 # ---- 06 · 2: genre profile ----------------------------------------------------------------------------------
@@ -361,15 +363,15 @@ def test_genre_profile(capsys):
     genre = np.array([0, 1, 0, 2])
     right = np.array([[2 / 3, 1 / 3, 0], [0, 1, 0], [0.5, 0, 0.5], [0, 0, 0]])
     args = (train, genre, 3)
-    passes(workshop.check_genre_profile, right, *args, capsys=capsys)
-    passes(workshop.check_genre_profile, right, *args, full)
-    not_answered(workshop.check_genre_profile, None, *args, capsys=capsys)
+    passes(cold_start_side_information_leakage.check_genre_profile, right, *args, capsys=capsys)
+    passes(cold_start_side_information_leakage.check_genre_profile, right, *args, full)
+    not_answered(cold_start_side_information_leakage.check_genre_profile, None, *args, capsys=capsys)
     leaky = np.array([[0.5, 0.25, 0.25], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0, 0]])
-    fails(workshop.check_genre_profile, leaky, *args, full, hint="training events only")
-    fails(workshop.check_genre_profile, np.array([[2, 1, 0], [0, 1, 0], [1, 0, 1], [0, 0, 0]]), *args,
+    fails(cold_start_side_information_leakage.check_genre_profile, leaky, *args, full, hint="training events only")
+    fails(cold_start_side_information_leakage.check_genre_profile, np.array([[2, 1, 0], [0, 1, 0], [1, 0, 1], [0, 0, 0]]), *args,
           hint="divide each row")
     with np.errstate(invalid="ignore"):
-        fails(workshop.check_genre_profile, right / right.sum(axis=1, keepdims=True), *args, hint="NaN")
+        fails(cold_start_side_information_leakage.check_genre_profile, right / right.sum(axis=1, keepdims=True), *args, hint="NaN")
 
 
 # ---- 07 · 1: search recall -------------------------------------------------------------------------------------
@@ -378,11 +380,11 @@ def test_search_recall(capsys):
         k = exact.shape[1]
         return np.mean([len(set(a[a >= 0]) & set(e)) / k for a, e in zip(approximate, exact)])
 
-    passes(workshop.check_search_recall, right, capsys=capsys)
-    passes(workshop.check_search_recall, workshop.reference_search_recall)
-    not_answered(workshop.check_search_recall, None, capsys=capsys)
-    fails(workshop.check_search_recall, lambda a, e: np.mean(a == e), hint="compared positions")
-    fails(workshop.check_search_recall,
+    passes(serving_and_ranking.check_search_recall, right, capsys=capsys)
+    passes(serving_and_ranking.check_search_recall, serving_and_ranking.reference_search_recall)
+    not_answered(serving_and_ranking.check_search_recall, None, capsys=capsys)
+    fails(serving_and_ranking.check_search_recall, lambda a, e: np.mean(a == e), hint="compared positions")
+    fails(serving_and_ranking.check_search_recall,
           lambda a, e: np.mean([len(set(r[r >= 0]) & set(x)) / max((r >= 0).sum(), 1) for r, x in zip(a, e)]),
           hint="divide by k")
 
@@ -455,7 +457,7 @@ def test_every_exercise_comes_as_a_pair_with_a_check():
             notebook = json.loads(path.read_text())
             code = [("".join(c["source"])) for c in notebook["cells"] if c["cell_type"] == "code"]
             assert "seed" in code[0], f"{path.name}: seeds first"
-            assert any(re.search(r"workshop\w*\.check_\w+\(", c) for c in code), f"{path.name} calls no check"
+            assert any(re.search(r"\bcheck_\w+\(", c) for c in code), f"{path.name} calls no check"
             assert "jupytext" not in notebook["metadata"], f"{path.name} must not be paired (it has a marked source)"
         exercise_code = "".join("".join(c["source"]) for c in json.loads(exercise.read_text())["cells"])
         assert "YOUR CODE HERE" in exercise_code, exercise.name
@@ -478,7 +480,7 @@ def test_impression_reference_agrees_with_the_feature_builder():
 
     world = generate_world(WorldConfig.sized("tiny"))
     feed = world.impressions["source"] == "feed"
-    ours = workshop.reference_impression_negatives(world.views["session"], world.views["item"],
+    ours = negatives.reference_impression_negatives(world.views["session"], world.views["item"],
                                                    world.impressions["session"][feed], world.impressions["item"][feed],
                                                    world.impressions["chosen"][feed], 5)
     library = SideLog.from_world(world).skipped_impressions(world.views["user"], world.views["item"], 5)
@@ -500,12 +502,12 @@ def test_two_losses(capsys):
         missed_retrieval, _, found = right(candidates, final, wanted)
         return missed_retrieval, 1 - found, found
 
-    passes(workshop.check_two_losses, right, capsys=capsys)
-    passes(workshop.check_two_losses, workshop.reference_two_losses)
-    not_answered(workshop.check_two_losses, None, capsys=capsys)
-    fails(workshop.check_two_losses, per_user, hint="count every wanted (user, item) pair once")
-    fails(workshop.check_two_losses, ranking_counts_everything_missing, hint="add up to 1")
-    fails(workshop.check_two_losses, lambda c, f, w: right(c, f, w)[:2], hint="three numbers")
+    passes(serving_and_ranking.check_two_losses, right, capsys=capsys)
+    passes(serving_and_ranking.check_two_losses, serving_and_ranking.reference_two_losses)
+    not_answered(serving_and_ranking.check_two_losses, None, capsys=capsys)
+    fails(serving_and_ranking.check_two_losses, per_user, hint="count every wanted (user, item) pair once")
+    fails(serving_and_ranking.check_two_losses, ranking_counts_everything_missing, hint="add up to 1")
+    fails(serving_and_ranking.check_two_losses, lambda c, f, w: right(c, f, w)[:2], hint="three numbers")
 
 
 def test_two_losses_reference_agrees_with_the_pipeline():
@@ -527,5 +529,5 @@ def test_two_losses_reference_agrees_with_the_pipeline():
                      counts=[50], k=10)[0]
     relevant = relevance_matrix(parts.test, users, parts.train)
     wanted = [set(relevant[r].indices.tolist()) for r in range(len(users))]
-    ours = workshop.reference_two_losses(ids, ids[:, :10], wanted)
+    ours = serving_and_ranking.reference_two_losses(ids, ids[:, :10], wanted)
     assert np.allclose(ours, (row["missed by retrieval"], row["missed by ranking"], row["found"]))

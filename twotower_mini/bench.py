@@ -3,7 +3,7 @@
     python -m twotower_mini bench retrieval --items 200000 --dim 64 --users 2048 --k 100 --json out.json
     python -m twotower_mini bench retrieval --items 200000 --dim 64 --users 2048 --k 100 --approximate ivf
 
-The bound (BRIEF section 8: exact top-100 within 2x of the machine's matrix-multiply time): the
+The bound (our target: exact top-100 within 2x of the machine's matrix-multiply time): the
 plain product queries @ items.T that produces the whole (U, N) float32 score matrix, into a
 preallocated output (so allocation and page faults are not counted against it), timed with both
 numpy's BLAS and torch and the faster of the two kept. When that matrix would not fit in

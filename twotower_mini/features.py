@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from lineage.data import Interactions
+from lineage.data import Interactions, is_liked
 
 DAY = 86400.0
 PAD, UNKNOWN = 0, 1
@@ -125,6 +125,28 @@ class EventIndex:
             return (self.ends[groups] - self.starts[groups]).astype(np.float64)
         return (self.position_before(groups, end_times) - self.position_before(groups, start_times)).astype(np.float64)
 
+    @classmethod
+    def counter(cls, keys: np.ndarray, times: np.ndarray) -> "EventIndex":
+        """An index that counts events per integer key of any size (e.g. user * n_items + item): the keys
+        are compressed to groups 0..distinct-1. Query it with `count`."""
+        distinct, groups = np.unique(np.asarray(keys, dtype=np.int64), return_inverse=True)
+        index = cls(groups.reshape(-1), np.asarray(times, dtype=np.float64), np.zeros(len(groups), np.int8),
+                    len(distinct))
+        index.keys = distinct  # (distinct,) ascending: group g is key keys[g]
+        return index
+
+    def count(self, keys, start, end) -> np.ndarray:
+        """(n,) events of each key with start <= time < end (start may be -inf; a key never seen counts 0).
+        For an index built by `counter`."""
+        keys = np.asarray(keys, dtype=np.int64)
+        if len(self.keys) == 0:
+            return np.zeros(keys.shape, dtype=np.float64)
+        groups = np.minimum(np.searchsorted(self.keys, keys), len(self.keys) - 1)
+        found = self.keys[groups] == keys
+        counts = self.count_between(groups, np.broadcast_to(np.asarray(start, dtype=np.float64), keys.shape),
+                                    np.broadcast_to(np.asarray(end, dtype=np.float64), keys.shape))
+        return np.where(found, counts, 0.0)
+
 
 @dataclass
 class SideLog:
@@ -173,10 +195,7 @@ class FeatureBuilder:
         positions = np.arange(len(train))
         self.user_events = EventIndex(train.users, train.times, positions, train.n_users)
         self.item_views = EventIndex(train.items, train.times, positions, train.n_items)
-        liked = train.values > 1.0  # the world marks likes with value 2; ratings >= 4 on MovieLens
-        if train.values.max(initial=0) > 2.0:
-            liked = train.values >= 4.0
-        self.liked = liked
+        self.liked = liked = is_liked(train.values)  # the world's liked views; ratings >= 4 on MovieLens
         self.user_likes = EventIndex(train.users[liked], train.times[liked], positions[liked], train.n_users)
         self.item_likes = EventIndex(train.items[liked], train.times[liked], positions[liked], train.n_items)
         self.search_index, self.search_vocab = None, None

@@ -144,12 +144,3 @@ def two_losses(candidate_ids: np.ndarray, candidate_scores: np.ndarray, users, t
             "rerank seconds": seconds,
         })
     return rows
-
-
-def format_rows(rows: list[dict]) -> str:
-    """A plain-text table of `two_losses` rows."""
-    columns = list(rows[0])
-    lines = ["  ".join(f"{c:>20}" for c in columns)]
-    for row in rows:
-        lines.append("  ".join(f"{row[c]:>20.4f}" if isinstance(row[c], float) else f"{row[c]:>20}" for c in columns))
-    return "\n".join(lines)

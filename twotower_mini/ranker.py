@@ -59,8 +59,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from lineage.data import Interactions
-from twotower_mini.ranker_features import (FEATURE_NAMES, TOWER_FEATURES, CountBefore, RankingFeatures,  # noqa: F401
-                                           TowerScores, _requests, retrieval_features)
+from twotower_mini.ranker_features import (FEATURE_NAMES, TOWER_FEATURES, RankingFeatures, TowerScores,  # noqa: F401
+                                           _requests, retrieval_features)
 
 
 
@@ -84,7 +84,6 @@ class RankerConfig:
     drop: tuple[str, ...] = ()  # feature names to leave out (ablations), from FEATURE_NAMES
     seed: int = 0  # sampling and torch seed: two fits give identical rankers
     threads: int = 1  # torch intra-op threads for the small MLP
-    like_value: float = 1.0  # events with value > this are likes (the world marks likes with 2.0)
 
 
 # ---- the model ------------------------------------------------------------------------------------
@@ -152,7 +151,7 @@ class Ranker:
         end = float(train.times.max()) + 1.0 if len(train) else 0.0
         past = np.asarray(impressions["time"], dtype=np.float64) < end
         visible = {name: np.asarray(values)[past] for name, values in impressions.items()}
-        self.features_ = RankingFeatures(train, visible, cfg.like_value)
+        self.features_ = RankingFeatures(train, visible)
         self.uses_tower_ = retrieval is not None
         rows = self.training_rows(visible, since)
         if len(rows) == 0:

@@ -11,46 +11,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from lineage.data import Interactions
-from twotower_mini.features import DAY
+from lineage.data import Interactions, is_liked
+from twotower_mini.features import DAY, EventIndex
 
 FEATURE_NAMES = ("tower_score", "retrieval_rank", "item_views_1d", "item_views_7d", "item_views_28d",
                  "item_likes_7d", "item_age", "genre_affinity", "publisher_affinity", "language_affinity",
                  "language_match", "declared_genre", "times_skipped", "user_views")
 TOWER_FEATURES = ("tower_score", "retrieval_rank")
-
-
-# ---- point-in-time counting ----------------------------------------------------------------------
-class CountBefore:
-    """Counts of events per integer key in time windows, from events strictly before a time.
-
-    keys, times: (n,) the event log. `count(keys, start, end)` returns, per query, the number of
-    events of that key with start <= time < end. Keys are compressed to 0..(distinct - 1) so that
-    (key, time) fits one sorted float64 array searched with np.searchsorted."""
-
-    def __init__(self, keys: np.ndarray, times: np.ndarray):
-        keys = np.asarray(keys, dtype=np.int64)
-        times = np.asarray(times, dtype=np.float64)
-        self.unique, dense = np.unique(keys, return_inverse=True)
-        self.t0 = float(times.min()) if len(times) else 0.0
-        self.span = float(times.max() - self.t0 + 2 * DAY) if len(times) else 2 * DAY
-        self.sorted = np.sort(dense * self.span + (times - self.t0))
-
-    def _position(self, dense: np.ndarray, times) -> np.ndarray:
-        offset = np.clip(np.asarray(times, dtype=np.float64) - self.t0, -0.5, self.span - 1.0)
-        return np.searchsorted(self.sorted, dense * self.span + offset, "left")
-
-    def count(self, keys, start, end) -> np.ndarray:
-        """(n,) events of each key with start <= time < end (start may be -inf)."""
-        keys = np.asarray(keys, dtype=np.int64)
-        if len(self.unique) == 0:
-            return np.zeros(keys.shape, dtype=np.float64)
-        at = np.minimum(np.searchsorted(self.unique, keys), len(self.unique) - 1)
-        found = self.unique[at] == keys
-        end = np.broadcast_to(np.asarray(end, dtype=np.float64), keys.shape)
-        start = np.broadcast_to(np.asarray(start, dtype=np.float64), keys.shape)
-        counts = self._position(at, end) - self._position(at, np.maximum(start, self.t0 - 1.0))
-        return np.where(found, counts, 0).astype(np.float64)
 
 
 def _distinct(keys: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
@@ -81,24 +48,24 @@ class RankingFeatures:
     missing columns give zero features). impressions: dict with "user", "item", "time", "chosen"
     (chosen impressions are views, so only the skipped ones are counted)."""
 
-    def __init__(self, train: Interactions, impressions: dict | None = None, like_value: float = 1.0):
+    def __init__(self, train: Interactions, impressions: dict | None = None):
         self.train = train
         n_users, n_items = train.n_users, train.n_items
         self.n_items = n_items
         items_side, users_side = train.item_features, train.user_features
         self.now = float(train.times.max()) + 1.0 if len(train) else 0.0
-        self.views = CountBefore(train.items, train.times)
-        liked = train.values > like_value
-        self.likes = CountBefore(train.items[liked], train.times[liked])
-        self.user_views = CountBefore(train.users, train.times)
+        self.views = EventIndex.counter(train.items, train.times)
+        liked = is_liked(train.values)  # lineage.data's one definition of a like
+        self.likes = EventIndex.counter(train.items[liked], train.times[liked])
+        self.user_views = EventIndex.counter(train.users, train.times)
         self.groups = {}  # feature -> (item codes, number of codes, counter over (user, code))
         for feature, column in (("genre_affinity", "genre"), ("publisher_affinity", "publisher"),
                                 ("language_affinity", "language")):
             codes = _codes(items_side.get(column), n_items)
             if codes is not None:
                 n_codes = int(codes.max()) + 1
-                self.groups[feature] = (codes, n_codes, CountBefore(train.users * n_codes + codes[train.items],
-                                                                    train.times))
+                pairs = train.users * n_codes + codes[train.items]  # (n,) (user, code) keys
+                self.groups[feature] = (codes, n_codes, EventIndex.counter(pairs, train.times))
         release = items_side.get("release_time")
         self.release = None if release is None else np.asarray(release, dtype=np.float64)
         self.language_match = self._declared(users_side.get("languages"), items_side.get("language"), n_users)
@@ -106,9 +73,9 @@ class RankingFeatures:
         self.skips = None
         if impressions is not None:
             skipped = ~np.asarray(impressions["chosen"], dtype=bool)
-            self.skips = CountBefore(np.asarray(impressions["user"])[skipped] * n_items
-                                     + np.asarray(impressions["item"])[skipped],
-                                     np.asarray(impressions["time"])[skipped])
+            self.skips = EventIndex.counter(np.asarray(impressions["user"])[skipped] * n_items
+                                            + np.asarray(impressions["item"])[skipped],
+                                            np.asarray(impressions["time"])[skipped])
 
     @staticmethod
     def _declared(user_column, item_column, n_users):

@@ -14,7 +14,7 @@ with no training events is embedded from its side features (with its id embeddin
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -62,21 +62,17 @@ class TwoTowerRecommender(Recommender):
         if cfg.validation_fraction > 0:
             inner = validation_split(train, cfg.validation_protocol, cfg.validation_fraction, cfg.training.seed)
             features, model = self._build(inner.train)
-            run = replace(cfg.training, history=[])
-            model = train_towers(model, features, run, validation=inner.test, side=self.side)
+            run = train_towers(model, features, cfg.training, validation=inner.test, side=self.side)
             self.history_ = run.history
-            val_key = f"val_{run.eval_metric}@{run.eval_k}"
-            epochs = int(np.argmax([r[val_key] for r in run.history])) + 1
-            self.best_epoch_ = epochs
+            epochs = self.best_epoch_ = run.best_epoch
             if not cfg.refit:
-                self.fit_features_, self.model_ = features, model
+                self.fit_features_, self.model_ = features, run.model
                 self.features_ = self._serving_features(train, features) if cfg.serve_on_full_train else features
                 self._export()
                 return
         features, model = self._build(train)
-        run = replace(cfg.training, history=[])
-        self.model_ = train_towers(model, features, run, side=self.side, epochs=epochs)
-        self.features_ = features
+        run = train_towers(model, features, cfg.training, side=self.side, epochs=epochs)
+        self.model_, self.features_ = run.model, features
         self.refit_history_ = run.history
         self._export()
 

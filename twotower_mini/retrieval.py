@@ -7,8 +7,8 @@
 
 Approximate search (faiss, an optional extra) and `recall_vs_exact` are in `twotower_mini.ann`.
 
-How the exact search stays close to the cost of the matrix product (BRIEF section 8: within 2x)
-------------------------------------------------------------------------------------------------
+How the exact search stays close to the cost of the matrix product (our target: within 2x)
+------------------------------------------------------------------------------------------
 The naive way builds the whole (U, N) score matrix and sorts every row. At U=2,048 users and
 N=200,000 items that is a 1.6 GB matrix written to RAM and read back, and 400 million scores
 sorted (or fed to torch.topk, which alone costs about as much as the product), when we only want

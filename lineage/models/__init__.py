@@ -17,6 +17,7 @@ _WHERE = {
     "ImplicitBPR": "implicit_models", "ImplicitBPRConfig": "implicit_models",
     "CoVisitation": "covisit", "CoVisitConfig": "covisit",
     "DeepWalk": "deepwalk", "DeepWalkConfig": "deepwalk",
+    "EASE": "ease", "EASEConfig": "ease",
 }
 
 __all__ = ["Recommender", "top_k", *_WHERE]

@@ -31,7 +31,9 @@ class Recommender:
     """Base class: fit on training interactions, score users against the whole catalogue."""
 
     name = "base"
-    TUNED: dict = {}  # dataset name -> config overrides chosen on a validation split (see lineage.tuning)
+    # dataset name (or "dataset/protocol", which wins for that protocol) -> config overrides chosen
+    # on a validation split (see lineage.tuning)
+    TUNED: dict = {}
     # Models that learn one vector (or one count) per item from interactions know nothing about an
     # item without training events: recommend() never returns such "cold" items for them. Models
     # that embed items from their features (the two-tower) set this to True.
@@ -41,10 +43,13 @@ class Recommender:
     scores_cold_users = False
 
     @classmethod
-    def tuned(cls, dataset: str) -> "Recommender":
-        """The model with the defaults tuned for `dataset` ("world", "ml-100k", ...), or the plain
-        defaults when that dataset was never tuned."""
-        return cls(**({"config": cls.config_class(**cls.TUNED[dataset])} if dataset in cls.TUNED else {}))
+    def tuned(cls, dataset: str, protocol: str | None = None) -> "Recommender":
+        """The model with the defaults tuned for `dataset` ("world", "ml-100k", ...) under `protocol`
+        ("ml-100k/temporal" first, then "ml-100k"), or the plain defaults when it was never tuned."""
+        for key in ([f"{dataset}/{protocol}"] if protocol else []) + [dataset]:
+            if key in cls.TUNED:
+                return cls(config=cls.config_class(**cls.TUNED[key]))
+        return cls()
 
     def fit(self, train: Interactions) -> "Recommender":
         self.n_users_ = train.n_users

@@ -63,11 +63,12 @@ class ColdUserFallback(Recommender):
         return lists
 
 
-def with_cold_user_policy(model: Recommender, policy: str, dataset: str = "") -> Recommender:
-    """`model` wrapped by the cold-user `policy` (one of COLD_USER_POLICIES); unchanged for "none"."""
+def with_cold_user_policy(model: Recommender, policy: str, dataset: str = "", protocol: str | None = None) -> Recommender:
+    """`model` wrapped by the cold-user `policy` (one of COLD_USER_POLICIES), the fallback tuned for
+    `dataset` and `protocol`; unchanged for "none"."""
     if policy not in COLD_USER_POLICIES:
         raise ValueError(f"unknown cold-user policy {policy!r}; expected one of {', '.join(COLD_USER_POLICIES)}")
     if policy == "none" or model.scores_cold_users:
         return model
     from lineage.models.registry import make_model
-    return ColdUserFallback(model, make_model(policy, dataset))
+    return ColdUserFallback(model, make_model(policy, dataset, protocol))

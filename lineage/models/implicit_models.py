@@ -6,7 +6,7 @@
 - `ImplicitBPR`: Rendle et al. 2009, "BPR: Bayesian Personalized Ranking from Implicit Feedback",
   SGD on (user, liked item, sampled item) triples.
 
-Conventions that keep results reproducible on any machine (BRIEF section 6):
+Conventions that keep results reproducible on any machine:
 - the CPU classes are used (`implicit.als/bpr` factories with `use_gpu=False`), seeded with
   `random_state`, with `show_progress=False`;
 - BLAS is limited to one thread around every implicit call (`threadpool_limits(1, "blas")`), as

@@ -35,11 +35,13 @@ MODELS = _Registry({
     "bpr": "lineage.models.implicit_models:ImplicitBPR",
     "covisit": "lineage.models.covisit:CoVisitation",  # YouTube 2010 co-visitation graph + candidate expansion
     "deepwalk": "lineage.models.deepwalk:DeepWalk",  # random walks on the co-visitation graph + skip-gram (PyTorch)
+    "ease": "lineage.models.ease:EASE",  # Steck 2019: closed-form item-item regression (dense inverse of the Gram matrix)
 })
 
 
-def make_model(name: str, dataset: str):
-    """A fresh, unfitted model `name` with the defaults tuned for `dataset`."""
+def make_model(name: str, dataset: str, protocol: str | None = None):
+    """A fresh, unfitted model `name` with the defaults tuned for `dataset` (and `protocol`, when the
+    model was tuned for it separately)."""
     if name not in MODELS:
         raise ValueError(f"unknown model {name!r}; expected one of {', '.join(MODELS)}")
-    return MODELS[name].tuned(dataset)
+    return MODELS[name].tuned(dataset, protocol)

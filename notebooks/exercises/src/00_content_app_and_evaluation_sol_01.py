@@ -7,7 +7,7 @@ from lineage.reproducibility import seed_everything
 from lineage.splits import split
 from lineage.world import generate_world
 from lineage.lessons import world_config
-from twotower_mini import workshop
+from workshop.content_app_and_evaluation import check_ndcg, reference_ndcg
 
 rng = seed_everything(0)
 
@@ -44,7 +44,7 @@ def my_ndcg_at_k(ranked, relevant, k):
 
 # %%
 # Check: six small cases, each one built to catch a classic mistake.
-passed = workshop.check_ndcg(my_ndcg_at_k)
+passed = check_ndcg(my_ndcg_at_k)
 
 # %% [markdown]
 # ## Use it on the world
@@ -54,7 +54,7 @@ passed = workshop.check_ndcg(my_ndcg_at_k)
 # same average. (If you have not answered yet, the reference function stands in for yours.)
 
 # %%
-ndcg = my_ndcg_at_k if passed else workshop.reference_ndcg
+ndcg = my_ndcg_at_k if passed else reference_ndcg
 world = generate_world(world_config("tiny"))
 parts = split(world.interactions(), "temporal", test_fraction=0.2, seed=42)
 users = test_users(parts.test)

@@ -3,7 +3,7 @@
 import numpy as np
 
 from lineage.reproducibility import seed_everything
-from twotower_mini import workshop
+from workshop.neighbours import check_item_cosine, reference_item_cosine
 
 rng = seed_everything(0)
 
@@ -45,7 +45,7 @@ np.fill_diagonal(item_sim, 0.0)
 # END SOLUTION
 
 # %%
-passed = workshop.check_item_cosine(item_sim, R, SHRINKAGE)
+passed = check_item_cosine(item_sim, R, SHRINKAGE)
 
 # %% [markdown]
 # ## What shrinkage does here
@@ -54,8 +54,8 @@ passed = workshop.check_item_cosine(item_sim, R, SHRINKAGE)
 # Sushi share one (Ben). Which pair loses more, in proportion?
 
 # %%
-sim = item_sim if passed else workshop.reference_item_cosine(R, SHRINKAGE)
-plain = workshop.reference_item_cosine(R, 0.0)
+sim = item_sim if passed else reference_item_cosine(R, SHRINKAGE)
+plain = reference_item_cosine(R, 0.0)
 for a, b in [("Dune", "Foundation"), ("Dune", "Neuromancer"), ("Dune", "Sushi"), ("Pasta", "Bread")]:
     i, j = books.index(a), books.index(b)
     print(f"{a:>11} ~ {b:<12} plain {plain[i, j]:.3f}   shrunk {sim[i, j]:.3f}   kept {sim[i, j] / plain[i, j]:.0%}")

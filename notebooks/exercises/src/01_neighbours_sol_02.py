@@ -3,7 +3,7 @@
 import numpy as np
 
 from lineage.reproducibility import seed_everything
-from twotower_mini import workshop
+from workshop.neighbours import check_user_knn_scores, reference_user_knn_scores
 
 rng = seed_everything(0)
 
@@ -48,7 +48,7 @@ for u in range(len(H)):
 # END SOLUTION
 
 # %%
-passed = workshop.check_user_knn_scores(scores, H, K)
+passed = check_user_knn_scores(scores, H, K)
 
 # %% [markdown]
 # ## From scores to a list
@@ -60,7 +60,7 @@ passed = workshop.check_user_knn_scores(scores, H, K)
 from lineage.data import Interactions
 from lineage.models import UserKNN, UserKNNConfig
 
-user_scores = scores if passed else workshop.reference_user_knn_scores(H, K)
+user_scores = scores if passed else reference_user_knn_scores(H, K)
 masked = np.where(H > 0, -np.inf, user_scores)
 ours = np.argsort(-masked, axis=1, kind="stable")[:, :3]
 

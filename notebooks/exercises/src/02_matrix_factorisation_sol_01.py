@@ -3,7 +3,7 @@
 import numpy as np
 
 from lineage.reproducibility import seed_everything
-from twotower_mini import workshop
+from workshop.matrix_factorisation import check_confidence, reference_confidence
 
 rng = seed_everything(0)
 
@@ -42,7 +42,7 @@ P = (R > 0).astype(np.float64)
 # END SOLUTION
 
 # %%
-passed = workshop.check_confidence(C, P, R, ALPHA)
+passed = check_confidence(C, P, R, ALPHA)
 
 # %% [markdown]
 # ## The two conventions side by side
@@ -51,7 +51,7 @@ passed = workshop.check_confidence(C, P, R, ALPHA)
 # 1). What matters to the fit is how much more a read cell weighs than an empty one. Compare:
 
 # %%
-confidence, preference = (C, P) if passed else workshop.reference_confidence(R, ALPHA)
+confidence, preference = (C, P) if passed else reference_confidence(R, ALPHA)
 implicit_style = np.where(R > 0, ALPHA * R, 1.0)
 for name, matrix in [("paper, 1 + alpha r", confidence), ("implicit, alpha r", implicit_style)]:
     print(f"{name:<20} read once: {matrix[0, 1]:.0f}x an empty cell   read and liked: {matrix[0, 0]:.0f}x")

@@ -4,7 +4,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from lineage.reproducibility import seed_everything
-from twotower_mini import workshop
+from workshop.matrix_factorisation import check_als_half_step, reference_als_half_step
 
 rng = seed_everything(0)
 
@@ -41,7 +41,7 @@ def als_half_step(Y, C, P, lam):
 
 
 # %%
-passed = workshop.check_als_half_step(als_half_step)
+passed = check_als_half_step(als_half_step)
 
 # %% [markdown]
 # ## Your half-step is a whole ALS
@@ -52,7 +52,7 @@ passed = workshop.check_als_half_step(als_half_step)
 # $L = \sum_{u,i} c_{ui}(p_{ui} - x_u \cdot y_i)^2 + \lambda(\lVert X\rVert^2 + \lVert Y\rVert^2)$.
 
 # %%
-half_step = als_half_step if passed else workshop.reference_als_half_step
+half_step = als_half_step if passed else reference_als_half_step
 R = np.array([[1, 1, 0, 0, 0], [1, 0, 1, 0, 0], [0, 0, 0, 1, 1], [0, 0, 0, 1, 0]], dtype=np.float64)
 C, P, lam = 1.0 + 10.0 * R, (R > 0).astype(np.float64), 0.1
 X = np.zeros((4, 2))

@@ -10,7 +10,7 @@ from lineage.reproducibility import seed_everything
 from lineage.splits import split
 from lineage.world import generate_world
 from lineage.lessons import world_config
-from twotower_mini import workshop
+from workshop.two_towers import check_in_batch_loss
 
 rng = seed_everything(0)
 torch.set_num_threads(1)  # tiny tensors: one thread is fastest
@@ -45,7 +45,7 @@ def in_batch_softmax_loss(user_vectors, item_vectors, temperature=1.0):
 
 
 # %%
-passed = workshop.check_in_batch_loss(in_batch_softmax_loss)
+passed = check_in_batch_loss(in_batch_softmax_loss)
 
 # %% [markdown]
 # ## Train two towers with your loss

@@ -9,7 +9,7 @@ from lineage.reproducibility import seed_everything
 from lineage.splits import split
 from lineage.world import generate_world
 from lineage.lessons import world_config
-from twotower_mini import workshop
+from workshop.two_towers import check_logq_logits, reference_logq_logits
 
 rng = seed_everything(0)
 torch.set_num_threads(1)  # tiny tensors: one thread is fastest
@@ -48,7 +48,7 @@ def logq_logits(user_vectors, item_vectors, item_ids, item_probability):
 
 
 # %%
-passed = workshop.check_logq_logits(logq_logits)
+passed = check_logq_logits(logq_logits)
 
 # %% [markdown]
 # ## With and without the correction
@@ -59,7 +59,7 @@ passed = workshop.check_logq_logits(logq_logits)
 # popular the recommended items are.
 
 # %%
-corrected_logits = logq_logits if passed else workshop.reference_logq_logits
+corrected_logits = logq_logits if passed else reference_logq_logits
 world = generate_world(world_config("tiny"))
 parts = split(world.interactions(), "temporal", test_fraction=0.2, seed=42)
 train, test = parts.train, parts.test

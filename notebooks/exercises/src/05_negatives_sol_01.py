@@ -6,7 +6,7 @@ import numpy as np
 from lineage.reproducibility import seed_everything
 from lineage.world import generate_world
 from lineage.lessons import world_config
-from twotower_mini import workshop
+from workshop.negatives import check_impression_negatives, reference_impression_negatives
 
 rng = seed_everything(0)
 
@@ -51,7 +51,7 @@ for row, session in enumerate(view_sessions):
 # END SOLUTION
 
 # %%
-passed = workshop.check_impression_negatives(negatives, view_sessions, view_items, impression_sessions,
+passed = check_impression_negatives(negatives, view_sessions, view_items, impression_sessions,
                                              impression_items, impression_chosen, MAX_NEGATIVES)
 
 # %% [markdown]
@@ -61,7 +61,7 @@ passed = workshop.check_impression_negatives(negatives, view_sessions, view_item
 # the same users: a random catalogue item, your skipped impressions, and, for scale, the positives.
 
 # %%
-hard = negatives if passed else workshop.reference_impression_negatives(
+hard = negatives if passed else reference_impression_negatives(
     view_sessions, view_items, impression_sessions, impression_items, impression_chosen, MAX_NEGATIVES)
 has = hard >= 0
 users_of_hard = np.broadcast_to(view_users[:, None], hard.shape)[has]

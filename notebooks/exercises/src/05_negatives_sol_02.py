@@ -29,7 +29,7 @@ from twotower_mini.features import FeatureConfig, SideLog
 from twotower_mini.recommender import TwoTowerConfig, TwoTowerRecommender
 from twotower_mini.towers import TowerConfig
 from twotower_mini.train import TrainConfig
-from twotower_mini import workshop_article
+from workshop.negatives import check_mixed_negatives
 
 rng = seed_everything(0)
 base = TrainConfig(progress=False, epochs=2, batch_size=512)  # in-batch negatives with logQ (the defaults)
@@ -41,7 +41,7 @@ mixed = replace(base, uniform_negatives=256)
 # END SOLUTION
 
 # %%
-passed = workshop_article.check_mixed_negatives(mixed)
+passed = check_mixed_negatives(mixed)
 
 # %%
 world = generate_world(world_config("tiny"))

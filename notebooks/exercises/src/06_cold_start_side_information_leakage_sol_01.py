@@ -6,7 +6,8 @@ import numpy as np
 from lineage.reproducibility import seed_everything
 from lineage.world import generate_world
 from lineage.lessons import world_config
-from twotower_mini import workshop
+from workshop.cold_start_side_information_leakage import (check_point_in_time_counts,
+                                                          reference_point_in_time_counts)
 
 rng = seed_everything(0)
 
@@ -45,7 +46,7 @@ counts = np.array([np.sum((log_items == item) & (log_times >= t - WINDOW_DAYS * 
 # END SOLUTION
 
 # %%
-passed = workshop.check_point_in_time_counts(counts, items, times, log_items, log_times, WINDOW_DAYS)
+passed = check_point_in_time_counts(counts, items, times, log_items, log_times, WINDOW_DAYS)
 
 # %% [markdown]
 # ## What a leaky version looks like
@@ -55,7 +56,7 @@ passed = workshop.check_point_in_time_counts(counts, items, times, log_items, lo
 # what you get by joining each event with *today's* item table.
 
 # %%
-point_in_time = counts if passed else workshop.reference_point_in_time_counts(items, times, log_items, log_times, WINDOW_DAYS)
+point_in_time = counts if passed else reference_point_in_time_counts(items, times, log_items, log_times, WINDOW_DAYS)
 snapshot = np.bincount(log_items, minlength=world.n_items)[items]  # every view, ever: future included
 including_itself = point_in_time + 1  # each sampled event is itself one of the item's views
 

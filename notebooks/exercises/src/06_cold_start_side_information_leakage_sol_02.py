@@ -7,7 +7,7 @@ from lineage.reproducibility import seed_everything
 from lineage.splits import split
 from lineage.world import generate_world
 from lineage.lessons import world_config
-from twotower_mini import workshop
+from workshop.cold_start_side_information_leakage import check_genre_profile, reference_genre_profile
 
 rng = seed_everything(0)
 
@@ -47,7 +47,7 @@ profile = np.divide(counts, totals, out=np.zeros_like(counts), where=totals > 0)
 # END SOLUTION
 
 # %%
-passed = workshop.check_genre_profile(profile, train, item_genre, n_genres, full_log=data)
+passed = check_genre_profile(profile, train, item_genre, n_genres, full_log=data)
 
 # %% [markdown]
 # ## The new-releases shelf
@@ -57,7 +57,7 @@ passed = workshop.check_genre_profile(profile, train, item_genre, n_genres, full
 # popularity can rank these items at all.
 
 # %%
-user_profile = profile if passed else workshop.reference_genre_profile(train.users, train.items, item_genre,
+user_profile = profile if passed else reference_genre_profile(train.users, train.items, item_genre,
                                                                        train.n_users, n_genres)
 item_vectors = np.eye(n_genres)[item_genre]  # (n_items, n_genres): the item tower
 users = test_users(parts.test)

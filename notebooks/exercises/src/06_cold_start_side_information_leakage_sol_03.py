@@ -8,7 +8,7 @@
 #
 # The test that finds it needs no model: a feature as of time t must not change when only what happens
 # *after* t changes. Build the features as of t twice, from the true log and from a log whose events after
-# t are shuffled (`workshop_article.scrambled_after(data, t)`), and compare field by field.
+# t are shuffled (`scrambled_after(data, t)`), and compare field by field.
 #
 # **Your task.** Set `leaking` to the set of field names (user or item fields) of `MysteryFeatures` whose
 # values as of `T` differ between the two logs, for the sampled `users` and `items`.
@@ -20,9 +20,8 @@ import numpy as np
 from lineage.reproducibility import seed_everything
 from lineage.world import generate_world
 from lineage.lessons import world_config
-from twotower_mini import workshop_article
+from workshop.cold_start_side_information_leakage import MysteryFeatures, check_leaking_fields, scrambled_after
 from twotower_mini.features import FeatureConfig, SideLog
-from twotower_mini.workshop_article import MysteryFeatures
 
 rng = seed_everything(0)
 world = generate_world(world_config("tiny"))
@@ -37,7 +36,7 @@ print(MysteryFeatures(data, config, side).describe())
 # BEGIN SOLUTION
 # STUB: leaking = None  # YOUR CODE HERE: a set of field names
 before = MysteryFeatures(data, config, side)
-after = MysteryFeatures(workshop_article.scrambled_after(data, T), config, side)
+after = MysteryFeatures(scrambled_after(data, T), config, side)
 leaking = set()
 for name, values in before.user_features(users, T).items():
     if not np.array_equal(values, after.user_features(users, T)[name]):
@@ -48,7 +47,7 @@ for name, values in before.item_features(items, T).items():
 # END SOLUTION
 
 # %%
-passed = workshop_article.check_leaking_fields(leaking, MysteryFeatures, data, config, side, T, users, items)
+passed = check_leaking_fields(leaking, MysteryFeatures, data, config, side, T, users, items)
 
 # %% [markdown]
 # **To discuss.** The same test, run on `FeatureBuilder`, finds no leaking field: that is the property

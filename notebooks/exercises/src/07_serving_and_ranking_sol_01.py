@@ -6,8 +6,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from lineage.reproducibility import seed_everything
-from twotower_mini import workshop
 from twotower_mini.retrieval import ExactIndex
+from workshop.serving_and_ranking import check_search_recall, reference_search_recall
 
 rng = seed_everything(0)
 
@@ -36,7 +36,7 @@ def recall_vs_exact(approximate, exact):
 
 
 # %%
-passed = workshop.check_search_recall(recall_vs_exact)
+passed = check_search_recall(recall_vs_exact)
 
 # %% [markdown]
 # ## A deliberately approximate index: coarse quantisation
@@ -47,7 +47,7 @@ passed = workshop.check_search_recall(recall_vs_exact)
 # catalogue of 20,000 unit vectors in 64 topics stands in for a trained item tower.
 
 # %%
-recall_of = recall_vs_exact if passed else workshop.reference_search_recall
+recall_of = recall_vs_exact if passed else reference_search_recall
 n_items, dim, n_topics, N_CELLS, K = 20_000, 32, 64, 64, 10
 topics = rng.normal(size=(n_topics, dim))
 

@@ -9,7 +9,7 @@ from lineage.reproducibility import seed_everything
 from lineage.splits import split
 from lineage.world import generate_world
 from lineage.lessons import world_config
-from twotower_mini import workshop
+from workshop.serving_and_ranking import check_two_losses, reference_two_losses
 
 rng = seed_everything(0)
 
@@ -45,7 +45,7 @@ def two_losses(candidates, final, wanted):
 
 
 # %%
-passed = workshop.check_two_losses(two_losses)
+passed = check_two_losses(two_losses)
 
 # %% [markdown]
 # ## A cheap retriever, a personal ranker
@@ -56,7 +56,7 @@ passed = workshop.check_two_losses(two_losses)
 # wanted items go.
 
 # %%
-losses_of = two_losses if passed else workshop.reference_two_losses
+losses_of = two_losses if passed else reference_two_losses
 world = generate_world(world_config())
 parts = split(world.interactions(), "temporal", test_fraction=0.2, seed=42)
 train, test = parts.train, parts.test

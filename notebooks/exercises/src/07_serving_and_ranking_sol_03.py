@@ -19,7 +19,7 @@ import numpy as np
 from lineage.reproducibility import seed_everything
 from lineage.world import generate_world
 from lineage.lessons import world_config
-from twotower_mini import workshop_article
+from workshop.serving_and_ranking import check_genre_affinity
 
 rng = seed_everything(0)
 world = generate_world(world_config("tiny"))
@@ -40,7 +40,7 @@ for j, (u, i, t) in enumerate(zip(users, items, times)):
 # END SOLUTION
 
 # %%
-passed = workshop_article.check_genre_affinity(genre_affinity, train, users, items, times)
+passed = check_genre_affinity(genre_affinity, train, users, items, times)
 
 # %% [markdown]
 # **To discuss.** A tree splits on `genre_affinity > 0.3`, say. Why does the same split mean less for a

@@ -5,21 +5,28 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+import sys
+from pathlib import Path
+
 from lineage.world import WorldConfig, generate_world
-from twotower_mini import workshop_article
 from twotower_mini.features import FeatureBuilder, FeatureConfig, SideLog
 from twotower_mini.train import TrainConfig
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "notebooks" / "exercises"))
+from workshop import cold_start_side_information_leakage as leak06  # noqa: E402
+from workshop import negatives as negatives05  # noqa: E402
+from workshop import serving_and_ranking as ranking07  # noqa: E402
 
 
 def test_mixed_negatives_check():
     base = TrainConfig(progress=False)
-    assert workshop_article.check_mixed_negatives(replace(base, uniform_negatives=256))
-    assert workshop_article.check_mixed_negatives(None) is False
+    assert negatives05.check_mixed_negatives(replace(base, uniform_negatives=256))
+    assert negatives05.check_mixed_negatives(None) is False
     for wrong, message in [(base, "uniform_negatives"), (replace(base, uniform_negatives=256, in_batch=False), "in_batch"),
                            (replace(base, uniform_negatives=256, logq="none"), "logQ"),
                            (replace(base, uniform_negatives=256, impression_negatives=7), "impression")]:
         with pytest.raises(AssertionError, match=message):
-            workshop_article.check_mixed_negatives(wrong)
+            negatives05.check_mixed_negatives(wrong)
 
 
 @pytest.fixture(scope="module")
@@ -34,16 +41,16 @@ def test_leak_check_finds_the_planted_field_and_only_it(tiny):
     t = float(np.quantile(data.times, 0.7))
     rng = np.random.default_rng(0)
     users, items = rng.integers(0, data.n_users, 200), rng.integers(0, data.n_items, 200)
-    found = workshop_article.reference_leaking_fields(workshop_article.MysteryFeatures, data, config, side, t, users, items)
+    found = leak06.reference_leaking_fields(leak06.MysteryFeatures, data, config, side, t, users, items)
     assert found == {"liked_history"}
-    assert workshop_article.reference_leaking_fields(FeatureBuilder, data, config, side, t, users, items) == set()
-    args = (workshop_article.MysteryFeatures, data, config, side, t, users, items)
-    assert workshop_article.check_leaking_fields({"liked_history"}, *args)
-    assert workshop_article.check_leaking_fields(None, *args) is False
+    assert leak06.reference_leaking_fields(FeatureBuilder, data, config, side, t, users, items) == set()
+    args = (leak06.MysteryFeatures, data, config, side, t, users, items)
+    assert leak06.check_leaking_fields({"liked_history"}, *args)
+    assert leak06.check_leaking_fields(None, *args) is False
     with pytest.raises(AssertionError, match="point-in-time"):
-        workshop_article.check_leaking_fields({"liked_history", "history"}, *args)
+        leak06.check_leaking_fields({"liked_history", "history"}, *args)
     with pytest.raises(AssertionError, match="missing"):
-        workshop_article.check_leaking_fields(set(), *args)
+        leak06.check_leaking_fields(set(), *args)
 
 
 def test_genre_affinity_check(tiny):
@@ -54,10 +61,10 @@ def test_genre_affinity_check(tiny):
     genre = np.asarray(data.item_features["genre"]).astype(str)
     slow = np.array([np.mean(genre[data.items[(data.users == u) & (data.times < t)]] == genre[i])
                      if ((data.users == u) & (data.times < t)).any() else 0.0 for u, i, t in zip(users, items, times)])
-    assert np.allclose(workshop_article.reference_genre_affinity(data, users, items, times), slow)  # slow version
-    assert workshop_article.check_genre_affinity(slow, data, users, items, times)
-    assert workshop_article.check_genre_affinity(None, data, users, items, times) is False
+    assert np.allclose(ranking07.reference_genre_affinity(data, users, items, times), slow)  # slow version
+    assert ranking07.check_genre_affinity(slow, data, users, items, times)
+    assert ranking07.check_genre_affinity(None, data, users, items, times) is False
     including = np.array([np.mean(genre[data.items[(data.users == u) & (data.times <= t)]] == genre[i])
                           for u, i, t in zip(users, items, times)])  # every row is one of the user's views
     with pytest.raises(AssertionError, match="<= t"):
-        workshop_article.check_genre_affinity(including, data, users, items, times)
+        ranking07.check_genre_affinity(including, data, users, items, times)

@@ -9,14 +9,14 @@ from lineage.reproducibility import seed_everything
 from lineage.splits import split
 from lineage.world import generate_world
 from lineage.lessons import world_config
-from twotower_mini import workshop
+from workshop.deepwalk import check_walk_step, reference_walk_step
 
 rng = seed_everything(0)
 
 # %% [markdown]
-# # 03 · Exercise 1: one step of a weighted random walk
+# # 03b · Exercise 1: one step of a weighted random walk
 #
-# **Goes with:** notebook 03, section 3 (walks as sentences). **Time:** about 20 minutes.
+# **Goes with:** notebook 03b, section 1 (walks as sentences). **Time:** about 20 minutes.
 #
 # DeepWalk turns the item graph into sentences by walking on it. From node $v$ the walker moves to
 # neighbour $j$ with probability proportional to the edge weight $w_{vj}$. With one uniform random
@@ -52,17 +52,17 @@ def walk_step(graph, node, u):
 
 
 # %%
-passed = workshop.check_walk_step(walk_step)
+passed = check_walk_step(walk_step)
 
 # %% [markdown]
 # ## Walk on the world
 #
-# The same graph as notebook 03 (cosine weights, the strongest neighbours of each item), built
+# The same graph as notebook 03b (cosine weights, the strongest neighbours of each item), built
 # from the training part of the tiny world. Start 5,000 one-step walks at one item: do your steps
 # follow the edge weights? Then take a few longer walks and read them like sentences.
 
 # %%
-step = walk_step if passed else workshop.reference_walk_step
+step = walk_step if passed else reference_walk_step
 world = generate_world(world_config("tiny"))
 train = split(world.interactions(), "temporal", test_fraction=0.2, seed=42).train
 graph = walk_graph(train, DeepWalkConfig(n_neighbours=8))  # (n_items, n_items), 8 strongest edges per item
@@ -90,6 +90,6 @@ for _ in range(3):
 
 # %% [markdown]
 # **To discuss.** Most walks stay in one or two genres: why? What do skip-gram vectors learn from
-# such sentences (notebook 03, section 4)? The library steps every walker at once with *one*
+# such sentences (notebook 03b, section 2)? The library steps every walker at once with *one*
 # `searchsorted` over the whole graph: look at `lineage.models.deepwalk.random_walks` and find
 # your two lines in it.

@@ -1,0 +1,82 @@
+"""Checks and reference answers for the exercises of notebook 05 (negatives):
+
+    05 · 1: negatives from skipped impressions
+    05 · 2: mixing negatives (Yang et al. 2020)
+
+See `workshop/__init__.py` for how a check reports its three outcomes (`checking.py`)."""
+from __future__ import annotations
+
+import numpy as np
+
+
+from workshop.checking import fail, not_answered, ok, to_numpy
+
+
+# ---- 05 · 1: negatives from skipped impressions -------------------------------------------------
+def reference_impression_negatives(positive_sessions, positive_items, impression_sessions, impression_items,
+                                   impression_chosen, max_negatives: int) -> np.ndarray:
+    """(n_positives, max_negatives): items shown in the positive's session and not chosen, in impression
+    order, at most max_negatives, padded with -1."""
+    positive_sessions = np.asarray(positive_sessions)
+    out = np.full((len(positive_sessions), max_negatives), -1, dtype=np.int64)
+    skipped = ~np.asarray(impression_chosen, dtype=bool)
+    by_session: dict[int, list[int]] = {}
+    for session, item in zip(np.asarray(impression_sessions)[skipped].tolist(),
+                             np.asarray(impression_items)[skipped].tolist()):
+        by_session.setdefault(session, []).append(item)
+    for row, (session, item) in enumerate(zip(positive_sessions.tolist(), np.asarray(positive_items).tolist())):
+        shown = [i for i in by_session.get(session, []) if i != item][:max_negatives]
+        out[row, :len(shown)] = shown
+    return out
+
+
+def check_impression_negatives(negatives, positive_sessions, positive_items, impression_sessions,
+                               impression_items, impression_chosen, max_negatives: int) -> bool:
+    """Exercise 05 · 1: each positive's skipped impressions (same session, not chosen), padded with -1."""
+    n = len(positive_sessions)
+    if negatives is None:
+        return not_answered(f"negatives should be an ({n}, {max_negatives}) int array: for each positive view, the "
+                             "items shown in the same session and not chosen, padded with -1.")
+    answer = to_numpy(negatives)
+    expected = reference_impression_negatives(positive_sessions, positive_items, impression_sessions,
+                                              impression_items, impression_chosen, max_negatives)
+    if answer.shape != expected.shape:
+        fail(f"negatives should have shape {expected.shape} (one row per positive, {max_negatives} slots); got "
+              f"{answer.shape}.")
+    if np.array_equal(answer.astype(np.int64), expected):
+        return ok(f"negatives hold each positive's skipped impressions, {int((expected >= 0).sum())} in all.")
+    positive_items = np.asarray(positive_items)
+    if np.any(answer == positive_items[:, None]):
+        row = int(np.argwhere(answer == positive_items[:, None])[0][0])
+        fail(f"row {row} lists the positive item {int(positive_items[row])} itself as a negative: skip the items "
+              "the user chose.")
+    chosen_items = set(zip(np.asarray(impression_sessions)[np.asarray(impression_chosen, dtype=bool)].tolist(),
+                           np.asarray(impression_items)[np.asarray(impression_chosen, dtype=bool)].tolist()))
+    for row in range(n):
+        for item in answer[row][answer[row] >= 0].tolist():
+            if (int(np.asarray(positive_sessions)[row]), item) in chosen_items:
+                fail(f"row {row} lists item {item}, which the user *chose* in that session (a second choice): "
+                      "only skipped impressions (chosen == False) are negatives.")
+    row = int(np.argwhere(np.any(answer != expected, axis=1))[0][0])
+    fail(f"row {row}: expected {expected[row].tolist()}, got {answer[row].tolist()}. Take the impressions of the "
+          f"positive's own session (session {int(np.asarray(positive_sessions)[row])}), not chosen, in the order "
+          f"they were shown, keep the first {max_negatives} and pad with -1.")
+
+
+# ---- 05 · 2: mixing negatives ---------------------------------------------------------------------
+def check_mixed_negatives(config) -> bool:
+    """Exercise 05 · 2: a TrainConfig with in-batch negatives (logQ-corrected) *and* uniform catalogue ones."""
+    if config is None:
+        return not_answered("mixed should be a TrainConfig with in-batch negatives and some uniform negatives.")
+    for name in ("in_batch", "uniform_negatives", "logq", "impression_negatives"):
+        if not hasattr(config, name):
+            fail(f"mixed should be a TrainConfig (twotower_mini.train), got {type(config).__name__}")
+    if not config.in_batch:
+        fail("Mixed negative sampling keeps the in-batch negatives: in_batch=True.")
+    if config.uniform_negatives <= 0:
+        fail("Add uniform catalogue negatives: uniform_negatives=N with N > 0 (a few hundred, say).")
+    if config.logq == "none":
+        fail("The in-batch negatives are drawn by popularity: keep their logQ correction (logq='exact').")
+    if config.impression_negatives:
+        fail("This exercise mixes in-batch and uniform negatives only: impression_negatives=0.")
+    return ok(f"in-batch negatives with logQ plus {config.uniform_negatives} uniform negatives per batch.")

@@ -1,0 +1,302 @@
+"""The loss of one training batch of the two towers: the sampled softmax and its variants.
+
+`BatchLoss` is the loss of a batch of interactions (Covington et al. 2016; Yi et al. 2019):
+
+    user vectors  U = user_tower(features of each user just before their interaction)   (B, D)
+    item vectors  V = item_tower(features of each positive item at that time)           (B, D)
+    logits        U V^T / temperature, minus log q (logQ correction), accidental hits masked
+                  [+ uniform negatives from the catalogue] [+ the session's skipped impressions]
+                  (mixed negatives: Yang et al. 2020)
+    loss          softmax cross-entropy: each user should pick out their own item
+
+or, with `full_softmax`, the exact softmax over the whole catalogue. `UserBatchLoss` is the loss of a
+batch of users whose histories are partly hidden and predicted (a denoising autoencoder, Liang et al.
+2018). Both are built once per training run and called once per batch by `train.train_towers`, in
+every process when training is data-parallel.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+
+from lineage.data import Interactions
+from twotower_mini.features import PAD, UNKNOWN, FeatureBuilder
+from twotower_mini.losses import StreamingFrequency, extra_negative_logits, in_batch_logits, softmax_loss
+from twotower_mini.towers import TwoTowerModel
+
+if TYPE_CHECKING:
+    from twotower_mini.train import TrainConfig
+
+
+def as_tensors(arrays: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
+    return {name: torch.from_numpy(np.ascontiguousarray(values)) for name, values in arrays.items()}
+
+
+HISTORY_FIELDS = ("history", "liked_history")  # the bags that history dropout thins out
+
+
+def drop_history(arrays: dict[str, np.ndarray], rate: float, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """Each history token set to padding with probability `rate`; kept recency weights renormalised.
+
+    Then columns that are padding in every row are cut off (they cost time and add nothing)."""
+    out = dict(arrays)
+    for name in HISTORY_FIELDS:
+        if name not in out:
+            continue
+        ids = out[name]  # (B, L)
+        if rate > 0:
+            ids = np.where(rng.random(ids.shape) < rate, PAD, ids)
+        keep = (ids != PAD).any(axis=0)  # (L,) columns with at least one token
+        out[name] = ids[:, keep]
+        if f"{name}_weights" in out:
+            weights = np.where(ids != PAD, out[f"{name}_weights"], 0.0)[:, keep]  # (B, L')
+            out[f"{name}_weights"] = (weights / np.maximum(weights.sum(axis=1, keepdims=True), 1e-9)).astype(np.float32)
+    return out
+
+
+def _drop_ids(inputs: dict[str, np.ndarray] | None, name: str, rate: float, rng) -> dict[str, np.ndarray] | None:
+    """Replace the id of a random share `rate` of the examples by the "unknown" id (training only)."""
+    if inputs is not None and rate > 0 and name in inputs:
+        dropped = rng.random(len(inputs[name])) < rate  # (B,)
+        inputs = dict(inputs, **{name: np.where(dropped[:, None], UNKNOWN, inputs[name])})
+    return inputs
+
+
+
+class BatchLoss:
+    """The softmax loss of one batch of training examples, everything `TrainConfig` switches included.
+
+    Built once per training run (it precomputes every example's point-in-time features, the skipped
+    impressions and the item frequencies for logQ); called once per batch with the batch's rows of the
+    training log: `train_towers` calls it on each batch of its loop (in data-parallel training, on
+    this process's shard of the global batch)."""
+
+    def __init__(self, features: FeatureBuilder, config: TrainConfig, side=None, train_on: Interactions | None = None):
+        self.features, self.config = features, config
+        data = self.data = features.train if train_on is None else train_on
+        self.n_items = data.n_items
+        examples = np.arange(len(data))  # rows of `data` that are training positives
+        if config.min_positive_value is not None:
+            examples = examples[data.values >= config.min_positive_value]
+        self.examples = examples
+        n = len(examples)
+        self.user_inputs = self.item_inputs = None
+        if not config.batch_features:
+            # Every example's features, computed once, point-in-time (as of just before its own event).
+            self.user_inputs = features.user_features(data.users, data.times, target_items=data.items)
+            self.item_inputs = features.item_features(data.items, data.times)
+        self.skipped = None
+        if config.impression_negatives and side is not None:
+            self.skipped = side.skipped_impressions(data.users, data.items, config.impression_negatives)  # (n, M)
+        self.frequency = np.bincount(data.items[examples], minlength=self.n_items) / max(n, 1)  # P(a positive is item j)
+        self.streaming = StreamingFrequency(seed=config.seed) if config.logq == "streaming" else None
+        # When an item's inputs are the same at every one of its events (no dynamic counts or ages), all the
+        # copies of an item in a batch get the same vector, so the in-batch softmax can score each distinct
+        # item once (see distinct_in_batch_logits): exactly the same loss, far less work for large batches.
+        self.static_items = self.item_inputs is not None and _same_inputs_per_item(self.item_inputs, data.items)
+
+    def __call__(self, model: TwoTowerModel, rows: np.ndarray, rng: np.random.Generator) -> torch.Tensor:
+        """The scalar loss of the examples `rows` (indices into the training log); rng draws the batch's
+        random parts (history and id dropout, the catalogue's feature times, uniform negatives), in the
+        order of the steps below."""
+        cfg, data = self.config, self.data
+        item_ids = torch.from_numpy(data.items[rows])  # (B,)
+        batch_users, batch_items = self._inputs(rows, rng)
+        users = model.user_tower(as_tensors(batch_users))  # (B, D)
+        # The temperature scales the (B, D) user vectors rather than every (B, B) score: same logits,
+        # B/D times less work (and none at all when the scale is 1).
+        scaled = users * model.scale if model.scale != 1.0 else users  # (B, D)
+        if cfg.full_softmax:  # the exact softmax: every item of the catalogue is a candidate
+            columns, labels, constant = [self._catalogue_logits(model, scaled, rows, rng)], item_ids, None
+        else:
+            block, labels, constant = self._positive_logits(model, scaled, batch_items, rows, item_ids)
+            columns = [block]
+            if cfg.uniform_negatives:
+                columns.append(self._uniform_negative_logits(model, scaled, rows, item_ids, rng))
+            if self.skipped is not None:
+                columns.append(self._impression_logits(model, scaled, rows, item_ids))
+        weights = torch.from_numpy(data.values[rows]) if cfg.value_weights else None
+        logits = columns[0] if len(columns) == 1 else torch.cat(columns, dim=1)  # no copy for one block
+        loss = softmax_loss(logits, weights, labels)
+        if constant is not None:  # distinct_in_batch_logits: the exact loss value
+            loss = loss + (constant.mean() if weights is None else (constant * weights).sum() / weights.sum())
+        return loss
+
+    def _inputs(self, rows: np.ndarray, rng: np.random.Generator):
+        """The tower inputs of the batch (user fields, item fields: dicts of (B, ...) arrays), as of just
+        before each example's event, with history and id dropout applied."""
+        cfg, features, data = self.config, self.features, self.data
+        if cfg.batch_features:  # built now
+            batch_users = features.user_features(data.users[rows], data.times[rows], target_items=data.items[rows])
+            batch_items = None if cfg.full_softmax else features.item_features(data.items[rows], data.times[rows])
+        else:
+            batch_users = {name: values[rows] for name, values in self.user_inputs.items()}
+            batch_items = {name: values[rows] for name, values in self.item_inputs.items()}
+        if cfg.history_dropout or cfg.batch_features:
+            batch_users = drop_history(batch_users, cfg.history_dropout, rng)
+        if cfg.id_dropout:  # some examples see the "unknown" id: the towers learn to embed from features too
+            batch_users = _drop_ids(batch_users, "user_id", cfg.id_dropout, rng)
+            batch_items = _drop_ids(batch_items, "item_id", cfg.id_dropout, rng)
+        return batch_users, batch_items
+
+    def _featurised_at(self, rows: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+        """(n,) times to featurise n negatives at: each the time of a random example of the batch, so their
+        ages and counts look like a positive's (featurising them all at one moment, say the batch's
+        earliest, would let the towers tell negatives from positives by age alone)."""
+        return self.data.times[rows][rng.integers(0, len(rows), n)]
+
+    def _catalogue_logits(self, model, scaled: torch.Tensor, rows: np.ndarray, rng) -> torch.Tensor:
+        """(B, n_items) logits against every item of the catalogue (column j = item j)."""
+        at = self._featurised_at(rows, self.n_items, rng)
+        catalogue = model.item_tower(as_tensors(self.features.item_features(np.arange(self.n_items), at)))
+        return scaled @ catalogue.T  # catalogue: (n_items, D)
+
+    def _positive_logits(self, model, scaled: torch.Tensor, batch_items, rows: np.ndarray, item_ids: torch.Tensor):
+        """The block of logits that holds each example's positive: the in-batch softmax (the other
+        positives as negatives, logQ-corrected), or the positive alone. Returns (logits, the positive's
+        column per row or None for column b, a loss constant or None)."""
+        cfg, items_of_rows = self.config, self.data.items[rows]
+        # (with id dropout, two copies of an item may differ: then every copy is scored)
+        use_distinct = (cfg.in_batch and self.static_items and cfg.logq != "streaming"
+                        and not (cfg.id_dropout and "item_id" in batch_items))
+        items = None if use_distinct else model.item_tower(as_tensors(batch_items))  # (B, D)
+        if not cfg.in_batch:  # the positive alone in column 0 of the in-batch layout
+            positive = (scaled * items).sum(dim=1)  # (B,)
+            diagonal = torch.full((len(rows), len(rows)), float("-inf"))
+            return diagonal.diagonal_scatter(positive), None, None
+        if use_distinct:  # each distinct item of the batch scored once (exact, faster)
+            return distinct_in_batch_logits(model, scaled, batch_items, items_of_rows,
+                                            self.frequency if cfg.logq == "exact" else None, cfg.mask_accidental_hits)
+        log_q = None
+        if cfg.logq == "exact":
+            log_q = torch.from_numpy(np.log(self.frequency[items_of_rows] * len(rows))).float()  # (B,)
+        elif cfg.logq == "streaming":
+            self.streaming.update(items_of_rows)
+            log_q = torch.from_numpy(np.log(self.streaming.probability(items_of_rows))).float()  # (B,)
+        return in_batch_logits(scaled @ items.T, item_ids, log_q, cfg.mask_accidental_hits), None, None
+
+    def _uniform_negative_logits(self, model, scaled: torch.Tensor, rows: np.ndarray, item_ids: torch.Tensor,
+                                 rng: np.random.Generator) -> torch.Tensor:
+        """(B, N) logits of N items drawn uniformly from the catalogue, shared by the batch."""
+        cfg = self.config
+        negative_ids = rng.integers(0, self.n_items, cfg.uniform_negatives)  # (N,)
+        at = self._featurised_at(rows, len(negative_ids), rng)
+        negatives = model.item_tower(as_tensors(self.features.item_features(negative_ids, at)))  # (N, D)
+        ids = torch.from_numpy(np.broadcast_to(negative_ids, (len(rows), len(negative_ids))).copy())  # (B, N)
+        log_q = float(np.log(cfg.uniform_negatives / self.n_items)) if cfg.logq != "none" else None
+        return extra_negative_logits(scaled @ negatives.T, ids, item_ids, -log_q if log_q is not None else None)
+
+    def _impression_logits(self, model, scaled: torch.Tensor, rows: np.ndarray, item_ids: torch.Tensor) -> torch.Tensor:
+        """(B, M) logits of the items shown in each example's session and skipped (hard negatives)."""
+        shown = self.skipped[rows]  # (B, M) item index, -1 = none
+        flat = np.maximum(shown, 0).ravel()
+        shown_vectors = model.item_tower(as_tensors(
+            self.features.item_features(flat, np.repeat(self.data.times[rows], shown.shape[1]))))
+        shown_vectors = shown_vectors.view(len(rows), shown.shape[1], -1)  # (B, M, D)
+        shown_scores = torch.einsum("bd,bmd->bm", scaled, shown_vectors)  # (B, M)
+        return extra_negative_logits(shown_scores, torch.from_numpy(shown), item_ids,
+                                     float(np.log(self.config.impression_weight)))
+
+
+def _same_inputs_per_item(item_inputs: dict[str, np.ndarray], items: np.ndarray) -> bool:
+    """True when every example of an item has exactly the same item-tower inputs (static features only)."""
+    _, first = np.unique(items, return_index=True)
+    first_row = np.zeros(items.max(initial=0) + 1, dtype=np.int64)
+    first_row[items[first]] = first  # item -> its first example
+    return all(np.array_equal(values, values[first_row[items]]) for values in item_inputs.values())
+
+
+def distinct_in_batch_logits(model: TwoTowerModel, scaled_users: torch.Tensor, batch_items: dict[str, np.ndarray],
+                             items: np.ndarray, frequency: np.ndarray | None, mask_accidental_hits: bool):
+    """The in-batch softmax with each distinct item of the batch scored once (items with static inputs).
+
+    With B examples and U distinct items, the B x B logits hold each item k in c_k identical columns.
+    A softmax only needs their sum, c_k exp(s_bk), so one column with log c_k added is the same; with
+    accidental hits masked, row b keeps only its own copy of its positive item (count 1 there). Returns
+    ((B, U) logits, (B,) label = the positive's column, (B,) constant): the cross-entropy over these
+    logits plus the constant (log c of the positive when copies are not masked; no gradient) equals the
+    B x B loss exactly. For B = 8192 over MovieLens' 1,682 movies this is ~5x less work."""
+    distinct, first, inverse, counts = np.unique(items, return_index=True, return_inverse=True, return_counts=True)
+    vectors = model.item_tower(as_tensors({name: values[first] for name, values in batch_items.items()}))  # (U, D)
+    log_counts = np.log(counts)  # (U,)
+    offsets = log_counts.copy()
+    if frequency is not None:  # logQ: q = probability that a batch holds the item = frequency x B
+        offsets -= np.log(frequency[distinct] * len(items))
+    logits = scaled_users @ vectors.T + torch.from_numpy(offsets).float()[None, :]  # (B, U)
+    labels = torch.from_numpy(inverse.reshape(-1))  # (B,)
+    own = torch.from_numpy(log_counts[inverse.reshape(-1)]).float()  # (B,) log c of each row's positive
+    if mask_accidental_hits:  # the other copies of the positive are not negatives: count 1 in its column
+        logits = logits.index_put((torch.arange(len(items)), labels), -own, accumulate=True)
+        constant = None
+    else:
+        constant = own  # the positive is one of c identical columns: add back log c
+    return logits, labels, constant
+
+
+class UserBatchLoss:
+    """The denoising loss of one batch of *users* (TrainConfig.user_batches): predict the hidden part of
+    each user's history from the rest, with a softmax over the full catalogue.
+
+    For each user of the batch, every item of their training history is hidden with probability
+    `history_dropout`; the user tower sees the items left (and every other user field; hidden items are
+    also taken out of the liked-items bag), and each hidden item is a positive:
+
+        user vectors  U = user_tower(history with the targets hidden)           (B, D)
+        item vectors  V = item_tower(every item of the catalogue)               (n_items, D)
+        loss          mean over the hidden items (b, i) of  -log softmax(U V^T / temperature)[b, i]
+
+    This is the interaction loss with "all-but-target" histories, with a random share of the history
+    held out at once instead of one item, so one user-tower pass serves many positives (about
+    history_dropout x |history|): a denoising autoencoder over the history, the two-tower form of
+    Mult-DAE (Liang et al. 2018, "Variational autoencoders for collaborative filtering") and of the
+    dropout-emphasised linear autoencoders of Steck (2020, "Autoencoders that don't overfit towards the
+    identity"). Event times are ignored (every history is taken as of the end of training), so this is
+    for random splits, where "before t" has no meaning anyway. Same call signature as BatchLoss, with
+    `rows` indexing `examples` = the users who have a history."""
+
+    def __init__(self, features: FeatureBuilder, config: TrainConfig, side=None, train_on: Interactions | None = None):
+        if train_on is not None and train_on is not features.train:
+            raise ValueError("user_batches trains on the histories of features.train; train_on is not supported")
+        if "history" not in {spec.name for spec in features.user_fields()}:
+            raise ValueError("user_batches predicts hidden history items: the 'history' field must not be dropped")
+        self.features, self.config = features, config
+        self.n_items = features.train.n_items
+        self.examples = np.flatnonzero(features.train.user_counts() > 0)  # users with a history
+        # Every user's inputs as of the end of training; history_length should cover the longest history.
+        self.user_inputs = features.user_features(self.examples, features.now)
+        self.row_of_user = np.full(features.train.n_users, -1, dtype=np.int64)
+        self.row_of_user[self.examples] = np.arange(len(self.examples))
+
+    def __call__(self, model: TwoTowerModel, rows: np.ndarray, rng: np.random.Generator) -> torch.Tensor:
+        """The scalar loss of the users `rows` (user indices, from `examples`); rng draws the hidden items."""
+        cfg, n_items = self.config, self.n_items
+        batch = {name: values[self.row_of_user[rows]] for name, values in self.user_inputs.items()}
+        history = batch["history"]  # (B, L) item index + 2, PAD = 0
+        hidden = (history != PAD) & (rng.random(history.shape) < cfg.history_dropout)  # (B, L) the targets
+        batch["history"] = np.where(hidden, PAD, history)
+        if "history_weights" in batch:  # drop_history below renormalises the weights of the items left
+            batch["history_weights"] = np.where(hidden, 0.0, batch["history_weights"]).astype(np.float32)
+        if "liked_history" in batch:  # a hidden item must not stay visible through the liked-items bag
+            is_hidden = np.zeros((len(rows), n_items + 2), dtype=bool)  # (B, n_items + 2)
+            is_hidden[np.nonzero(hidden)[0], history[hidden]] = True
+            is_hidden[:, PAD] = False
+            liked = batch["liked_history"]
+            batch["liked_history"] = np.where(is_hidden[np.arange(len(rows))[:, None], liked], PAD, liked)
+        batch = drop_history(batch, 0.0, rng)  # renormalise weights, cut all-padding columns
+        users = model.user_tower(as_tensors(batch))  # (B, D)
+        everything = np.arange(n_items)  # as of the same moments as the exported item vectors (serving)
+        catalogue = model.item_tower(as_tensors(self.features.item_features(everything,
+                                                                            self.features.serving_times(everything))))
+        logits = (users * model.scale) @ catalogue.T  # (B, n_items); catalogue: (n_items, D)
+        if cfg.history_negative_weight != 1.0:  # the visible history as weighted (hard) negatives
+            visible = np.zeros((len(rows), n_items), dtype=np.float32)  # (B, n_items)
+            shown = (history != PAD) & ~hidden
+            visible[np.nonzero(shown)[0], history[shown] - 2] = np.log(cfg.history_negative_weight)
+            logits = logits + torch.from_numpy(visible)
+        log_p = torch.log_softmax(logits, dim=1)  # (B, n_items)
+        b, j = np.nonzero(hidden)  # one positive per hidden item
+        if len(b) == 0:
+            return (log_p * 0.0).sum()  # nothing hidden in this batch (tiny histories): a zero loss
+        return -log_p[torch.from_numpy(b), torch.from_numpy(history[b, j] - 2)].mean()
