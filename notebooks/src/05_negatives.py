@@ -267,7 +267,7 @@ guard("L7 impressions-only / in-batch true recall", alone["true_recall@10"] / in
 #   first, it only rescales how hard the loss pushes the negatives down, and it changes little (printed
 #   above). That is the difference with logQ for in-batch negatives, where q_j differs per item and
 #   the correction reorders the catalogue.
-# - **Impressions alone** lose most of the logged recall, and the hated-genre share rises: the model
+# - **Impressions alone** lose much of the logged recall, and the hated-genre share rises: the model
 #   learned to split hairs between the items the feed shows and saw fewer examples of what a bad
 #   item looks like.
 # - **True recall** goes the *other* way on this world: impressions alone find more of each user's truly
@@ -461,7 +461,7 @@ guard("L13 bag of features / popularity ndcg", results["bag of features"]["ndcg@
 #   mostly good items from genres the user likes (L7).
 # - Uniform catalogue negatives are the simplest choice; their log(N/|I|) correction is one constant and
 #   changes little. In-batch negatives with logQ learn more on the same budget.
-# - A retriever trained on impressions alone loses most of its logged recall and recommends more
+# - A retriever trained on impressions alone loses much of its logged recall and recommends more
 #   hated genres. Whether it also loses the user's true favourites depends on one measurable
 #   condition: do the skipped impressions cover genres the user dislikes? In our default world they
 #   do, and it finds more true favourites; in a feed of liked genres only, it is confused (L7).

@@ -393,7 +393,7 @@ guard("LightGBM gain share of the crossed features", crossed_gain, ">", 0.2)
 #
 # The two logistic rankers disagree because they answer different questions. The impressions-only ranker
 # orders by what users choose *once shown*: the truly best items rise, yet the logged test data also depend
-# on what the app chose to show, so its logged nDCG improves less. Adding the unshown candidates teaches the
+# on what the app chose to show, so its logged nDCG does not follow (it can even fall below retrieval's). Adding the unshown candidates teaches the
 # ranker the serving distribution, and it wins on the logged metric. Offline, the logged metric is what you
 # can measure on real data; the oracle reminds us that it is a proxy (the way to settle it is an A/B test).
 #
