@@ -34,7 +34,7 @@ from lineage.splits import split
 from lineage.world import generate_world
 from lineage.lessons import guard, world_config
 from twotower_mini import checkpoint
-from harness.distributed import shard
+from twotower_mini.train import shard
 from twotower_mini.features import FeatureConfig, SideLog
 from twotower_mini.pipeline import PipelineConfig, TwoStagePipeline, two_losses
 from twotower_mini.gbdt_ranker import GBDTRanker, GBDTRankerConfig
