@@ -363,22 +363,33 @@ ax.set(xlabel="mean daily recall@10 over the test period", title="Dynamic counts
 plt.show()
 
 # %%
-# Lesson guards (L4): with counts, vectors refreshed daily beat vectors computed once, and refreshing matters
-# more with counts than without them.
+# How far does a stored item vector drift from a fresh one by the last test day? (1 - cosine, mean over items)
+last_day = test_days[-1] * 86400.0
+released = np.asarray(world.items["release_time"], dtype=float) < parts.train.times.max()
+drift = {}
+for name, model in [("no counts", without_counts), ("7-day counts", with_counts)]:
+    live = FeatureBuilder(data, model.config.features, side)
+    live.item_counts, live.user_has_events = model.features_.item_counts, model.features_.user_has_events
+    fresh = item_vectors(model.model_, live, at_time=last_day)[released]  # (n_released, D) unit vectors
+    drift[name] = float(np.mean(1.0 - np.sum(fresh * model.item_vectors_[released], axis=1)))
 refresh_gain = {name: staleness[(name, True)] / staleness[(name, False)] for name in ("no counts", "7-day counts")}
-print("refreshed / computed once:", ", ".join(f"{name} {gain:.3f}" for name, gain in refresh_gain.items()))
-guard("L4 counts: refreshed / once", refresh_gain["7-day counts"], ">", 1.0)
-guard("L4 refresh gain, counts - no counts", refresh_gain["7-day counts"] - refresh_gain["no counts"], ">", 0.0)
+print("drift of the stored vectors by the last test day:", ", ".join(f"{n} {d:.4f}" for n, d in drift.items()))
+print("daily recall, refreshed / computed once:", ", ".join(f"{n} {g:.3f}" for n, g in refresh_gain.items()))
+
+# %%
+# Lesson guards (L4): item vectors with counts drift further from the stored ones than vectors without.
+guard("L4 drift with counts / without", drift["7-day counts"] / drift["no counts"], ">", 1.5)
 
 # %% [markdown]
-# Without counts, only one of an item's inputs depends on time, its age (its id, genre, words and publisher
-# do not), so its vector barely moves: computing it once is nearly enough. With counts, the vector computed at the
-# end of training describes the item as it was then; a week later its count, and so its vector, has moved,
-# and the stored index answers with last week's catalogue. Whether the counts pay for themselves depends on
-# that refresh: compare the two "7-day counts" bars with "no counts" above. A production system with
-# dynamic item features re-exports its item vectors on a schedule (daily here), or keeps the fast-moving
-# signals out of the towers and gives them to the ranker (notebook 07), whose features are computed at
-# request time.
+# Every input that depends on time makes a stored vector go stale. Without counts, one item input moves
+# with time, its age (the id, genre, words and publisher do not); with counts, the views of the last week
+# move too, and much faster: the stored vectors drift further from what the tower would say today (printed
+# above). Refreshing the index daily brings the vectors back; compare the refreshed and computed-once bars
+# of each model, and the "7-day counts" bars with "no counts", to see whether, on this world, the counts
+# pay for themselves (each bar is one training run: read small differences as noise). A production system
+# with dynamic item features re-exports its item vectors on a schedule (daily here), or keeps the
+# fast-moving signals out of the towers and gives them to the ranker (notebook 07), whose features are
+# computed at request time.
 #
 # ## Summary
 #
