@@ -100,13 +100,16 @@ for name, model in models.items():
 # Lesson guard: MF and popularity cannot recommend a cold item; the two towers can.
 guard("L11 ALS cold-item recall@50", results["ALS"]["cold-item recall@50"], "==", 0.0)
 guard("L11 popularity cold-item recall@50", results["popularity"]["cold-item recall@50"], "==", 0.0)
-guard("L11 features-only cold-item recall@50", results["two-tower (features only)"]["cold-item recall@50"], ">", 0.08)
-guard("L11 ids + features cold-item recall@50", results["two-tower (ids + features)"]["cold-item recall@50"], ">", 0.03)
+guard("L11 features-only cold-item recall@50", results["two-tower (features only)"]["cold-item recall@50"], ">", 0.02)
+guard("L11 ids + features cold-item recall@50", results["two-tower (ids + features)"]["cold-item recall@50"], ">", 0.02)
 
 # %% [markdown]
-# Note the trade-off between the two towers: the id embedding helps warm items (it memorises what
-# features cannot say) and the feature-only tower is better at cold ones. Production systems keep
-# both and also re-train often, so that a new item's id embedding is learned within hours.
+# Compare the two towers. The id embedding helps warm items (it memorises what features cannot say).
+# On cold items, which tower wins changes from one sample of the world to the next: on some, the
+# feature-only tower finds several times more of the cold items; on others, the two are close (run
+# the notebook with another `TT_WORLD_SEED`). What holds on every sample is the lesson itself: both
+# towers recommend items that matrix factorisation cannot rank at all. Production systems keep both
+# kinds of signal and re-train often, so that a new item's id embedding is learned within hours.
 #
 # ### The "new releases" shelf
 #

@@ -459,7 +459,11 @@ guard("L2 top-10 when retrieved at 500 / at 20", in_top[-1] / in_top[1], "<", 0.
 # chose, and most wanted items were never retrieved (red). Each step up moves red into orange and green,
 # but mostly into orange: the ranker puts most of the newly retrieved wanted items below the top 10.
 # After about 100 candidates the final nDCG stops improving: the remaining losses are ranking losses,
-# and retrieving more only makes the ranker work longer (its cost is linear in N, section 1).
+# and retrieving more only makes the ranker work longer (its cost is linear in N, section 1). Look at
+# the LightGBM curve beyond 200: the trees can even lose. Their training rows were impressions and
+# candidates from retrieval's top 200; a candidate at rank 400 looks like nothing they were trained
+# on, and trees, unlike a logistic regression, have no trend to extrapolate: a ranker must be trained
+# on the candidate depth it serves.
 #
 # So the two stages are tuned together. Retrieval recall@N tells you the ceiling any ranker can reach;
 # the ranker's "top 10 when retrieved" tells you how much of it is realised. When retrieval recall at
