@@ -33,7 +33,7 @@ from twotower_mini.train import TrainConfig  # noqa: E402
 
 RETRIEVERS = {  # notebook 05's names -> TrainConfig switches
     "uniform N=256": dict(in_batch=False, uniform_negatives=256, logq="none"),
-    "uniform N=256 + log(N/|I|)": dict(in_batch=False, uniform_negatives=256),
+    "uniform N=256 + log(N/n_items)": dict(in_batch=False, uniform_negatives=256),
     "in-batch + logQ": dict(),
     "impressions only": dict(in_batch=False, impression_negatives=7),
     "in-batch + impressions": dict(impression_negatives=7, impression_weight=1.0),
