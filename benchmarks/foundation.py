@@ -65,7 +65,10 @@ def merge_with_previous(rows: list[dict]) -> list[dict]:
     if not path.exists():
         return rows
     measured = {row["what"] for row in rows}
-    previous = [row for row in json.loads(path.read_text())["rows"] if row["what"] not in measured]
+    existing = {p.name for p in (ROOT / "notebooks").glob("*.ipynb")} | {
+        p.name for p in (ROOT / "notebooks" / "exercises").glob("*.ipynb")}
+    previous = [row for row in json.loads(path.read_text())["rows"] if row["what"] not in measured
+                and (row["what"].startswith("world") or row["what"] in existing)]  # drop renamed or split notebooks
     return sorted(previous + rows, key=lambda row: (not row["what"].startswith("world"), row["what"]))
 
 

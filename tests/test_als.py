@@ -4,31 +4,12 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from lineage.data import Interactions
 from lineage.metrics import evaluate
 from lineage.models.als import (ALS, ALSConfig, confidence_matrix, solve_items, solve_users, solve_users_cg,
                                 weighted_loss)
 from lineage.models.implicit_models import ImplicitALS, ImplicitALSConfig
 from lineage.models.popularity import Popularity
 from lineage.splits import split
-
-
-def planted_log(n_users=300, n_items=200, rank=4, per_user=25, seed=0) -> Interactions:
-    """Users and items live in `rank` hidden groups; a user picks items mostly from their own group,
-    with ratings 1..5. Item popularity is flat, so only the structure predicts the held-out items."""
-    rng = np.random.default_rng(seed)
-    user_group = rng.integers(0, rank, n_users)
-    item_group = rng.integers(0, rank, n_items)
-    users, items = [], []
-    for u in range(n_users):
-        weights = np.where(item_group == user_group[u], 12.0, 1.0) * rng.uniform(0.5, 1.5, n_items)
-        chosen = rng.choice(n_items, size=per_user, replace=False, p=weights / weights.sum())
-        users += [u] * per_user
-        items += list(chosen)
-    values = rng.integers(1, 6, len(users))
-    return Interactions(users, items, rng.random(len(users)), values,
-                        np.arange(n_users).astype(str), np.arange(n_items).astype(str), name="planted",
-                        item_features={"group": item_group})
 
 
 def small_problem(seed=0, n_users=30, n_items=20, f=4):
@@ -86,7 +67,7 @@ def test_weighted_loss_equals_its_dense_definition():
 
 @pytest.mark.parametrize("solver", ["exact", "cg"])
 @pytest.mark.parametrize("convention", ["hkv", "implicit"])
-def test_loss_decreases_every_iteration(solver, convention):
+def test_loss_decreases_every_iteration(solver, convention, planted_log):
     log = planted_log(n_users=120, n_items=80, per_user=15)
     model = ALS(ALSConfig(factors=8, regularization=1.0, alpha=2.0, iterations=8, solver=solver,
                           confidence=convention, binary=False)).fit(log)
@@ -97,7 +78,7 @@ def test_loss_decreases_every_iteration(solver, convention):
 
 @pytest.mark.parametrize("solver", ["exact", "cg"])
 @pytest.mark.parametrize("convention", ["implicit", "hkv"])
-def test_matches_implicit_at_equal_hyperparameters(solver, convention):
+def test_matches_implicit_at_equal_hyperparameters(solver, convention, planted_log):
     """Same objective, same initial draws, same solver: the same factors up to implicit's float32
     arithmetic, and recall@10 within 2% (relative) of implicit's."""
     parts = split(planted_log(), "per-user", 0.2, seed=0)
@@ -110,7 +91,7 @@ def test_matches_implicit_at_equal_hyperparameters(solver, convention):
     assert abs(ours_recall - their_recall) <= 0.02 * their_recall
 
 
-def test_recovers_planted_structure_better_than_popularity():
+def test_recovers_planted_structure_better_than_popularity(planted_log):
     log = planted_log(seed=1)
     parts = split(log, "per-user", 0.2, seed=0)
     als = ALS(ALSConfig(factors=8, regularization=5.0, alpha=2.0, iterations=10)).fit(parts.train)
@@ -127,7 +108,7 @@ def test_recovers_planted_structure_better_than_popularity():
     assert cosine[same].mean() > cosine[different].mean() + 0.3
 
 
-def test_deterministic_and_configurable():
+def test_deterministic_and_configurable(planted_log):
     log = planted_log(n_users=60, n_items=40, per_user=10)
     a = ALS(ALSConfig(factors=4, iterations=3, seed=7)).fit(log)
     b = ALS(ALSConfig(factors=4, iterations=3, seed=7)).fit(log)

@@ -24,12 +24,6 @@ def tiny():
     return world, split(world.interactions(), "temporal", 0.2, seed=0)
 
 
-def quick_config(**training):
-    return TwoTowerConfig(towers=TowerConfig(embedding_dim=16, hidden=(32,), output_dim=16),
-                          training=TrainConfig(epochs=2, batch_size=256, progress=False, **training),
-                          validation_fraction=0.1)
-
-
 def test_an_id_only_linear_two_tower_is_matrix_factorisation():
     model = TwoTowerModel([FieldSpec("user_id", "bag", 7)], [FieldSpec("item_id", "bag", 9)],
                           TowerConfig(linear_only=True, output_dim=4, l2_normalize=False))
@@ -39,11 +33,11 @@ def test_an_id_only_linear_two_tower_is_matrix_factorisation():
     assert torch.allclose(scores, P[users[:, 0]] @ Q[items[:, 0]].T, atol=1e-6)
 
 
-def test_training_is_deterministic_on_cpu(tiny):
+def test_training_is_deterministic_on_cpu(tiny, quick_twotower_config):
     world, parts = tiny
     vectors = []
     for _ in range(2):
-        model = TwoTowerRecommender(quick_config(), side=SideLog.from_world(world)).fit(parts.train)
+        model = TwoTowerRecommender(quick_twotower_config(), side=SideLog.from_world(world)).fit(parts.train)
         vectors.append(model.item_vectors_)
         # the refit runs for the epochs validation chose: the first best of the returned history
         assert model.best_epoch_ == 1 + int(np.argmax([row["val_recall@10"] for row in model.history_]))
@@ -68,9 +62,9 @@ def test_training_beats_popularity_on_validation_and_records_history(tiny):
     assert len(model.history_) >= 2 and model.history_[-1]["loss"] < model.history_[0]["loss"]
 
 
-def test_unknown_and_historyless_users_and_cold_items_are_served(tiny):
+def test_unknown_and_historyless_users_and_cold_items_are_served(tiny, quick_twotower_config):
     world, parts = tiny
-    model = TwoTowerRecommender(quick_config(), side=SideLog.from_world(world)).fit(parts.train)
+    model = TwoTowerRecommender(quick_twotower_config(), side=SideLog.from_world(world)).fit(parts.train)
     no_history = np.flatnonzero(parts.train.user_counts() == 0)
     lists = model.recommend(no_history[:5] if len(no_history) else np.array([0]), k=5)
     assert (lists >= 0).all()
@@ -80,9 +74,9 @@ def test_unknown_and_historyless_users_and_cold_items_are_served(tiny):
     assert cold.any() and np.isfinite(model.item_vectors_[cold]).all()
 
 
-def test_checkpoint_round_trip_and_refusals(tiny, tmp_path):
+def test_checkpoint_round_trip_and_refusals(tiny, tmp_path, quick_twotower_config):
     world, parts = tiny
-    model = TwoTowerRecommender(quick_config(), side=SideLog.from_world(world)).fit(parts.train)
+    model = TwoTowerRecommender(quick_twotower_config(), side=SideLog.from_world(world)).fit(parts.train)
     path = tmp_path / "model.pt"
     checkpoint.save(path, model, {"dataset": "world"}, parts.train)
     payload = checkpoint.load(path)  # weights_only=True inside

@@ -1,7 +1,7 @@
 # %% [markdown]
 # # 03a · Co-visitation graphs and candidate expansion
 #
-# **Time:** about 25 minutes. **Prerequisites:** notebooks 00 (the world, the temporal split, the
+# **Time:** about 30 minutes. **Prerequisites:** notebooks 00 (the world, the temporal split, the
 # metrics), 01 (item-item neighbours) and 02 (the popularity skew).
 #
 # **You will learn to**
@@ -100,8 +100,8 @@ plt.show()
 # %%
 # Lesson guards: the graph is dense (a large share of all possible pairs are edges) and noisy (many
 # edges rest on a single user).
-guard("L12 co-visitation graph density (share of item pairs with an edge)", density, ">", 0.15)
-guard("L12 share of edges resting on a single user", single_user_share, ">", 0.25)
+guard("L12 co-visitation graph density (share of item pairs with an edge)", density, ">", 0.2)
+guard("L12 share of edges resting on a single user", single_user_share, ">", 0.3)
 
 # %% [markdown]
 # The graph is *dense* and *noisy*: a large share of all possible pairs are edges, and a large
@@ -264,24 +264,29 @@ plt.show()
 # relatedness beats raw counts on validation.
 guard("L12 mean views of a neighbour, b=0.25 / raw counts", sweep[0.25]["popularity"] / sweep[0.0]["popularity"],
       "<", 0.9)
-guard("L12 mean views of a neighbour, b=1 / raw counts", sweep[1.0]["popularity"] / sweep[0.0]["popularity"], "<", 0.2)
+guard("L12 mean views of a neighbour, b=1 / raw counts", sweep[1.0]["popularity"] / sweep[0.0]["popularity"], "<", 0.1)
 guard("L12 same-genre share of neighbours, b=0.25 minus raw counts",
       sweep[0.25]["same_genre"] - sweep[0.0]["same_genre"], ">", 0.0)
 guard("L12 same-genre share of neighbours, raw counts minus b=1", sweep[0.0]["same_genre"] - sweep[1.0]["same_genre"],
-      ">", 0.0)
-guard("L12 same-genre share of neighbours at b=0.25", sweep[0.25]["same_genre"], ">", 0.8)
+      ">", 0.1)
+guard("L12 same-genre share of neighbours at b=0.25", sweep[0.25]["same_genre"], ">", 0.85)
 guard("L12 validation ndcg@10, b=0.25 / raw counts", sweep[0.25]["validation_ndcg"] / sweep[0.0]["validation_ndcg"],
       ">", 1.0)
-guard("L12 validation ndcg@10, raw counts / b=1", sweep[0.0]["validation_ndcg"] / sweep[1.0]["validation_ndcg"], ">", 5.0)
+guard("L12 validation ndcg@10, raw counts / b=1", sweep[0.0]["validation_ndcg"] / sweep[1.0]["validation_ndcg"], ">", 10.0)
 best_other = max(sweep[b]["validation_ndcg"] for b in powers if b != 0.25)
 print(f"validation ndcg@10 at b = 0.25 / the best other b: {sweep[0.25]['validation_ndcg'] / best_other:.3f}")
+guard("L12 validation ndcg@10, b=0.25 / the best other b (at or near the top)", sweep[0.25]["validation_ndcg"] / best_other,
+      ">", 0.97)
 
 # %% [markdown]
 # At $b = 1$ a neighbour has a handful of views and the recommender collapses: on a log this small,
 # dividing by $c_j$ rewards accidents. YouTube had billions of co-visits, where that noise averages
 # out; with less data, soften the penalty (or drop pairs with fewer than a few users, the
-# `min_count` knob). The genre panel also shows how strongly this world clusters: with the tuned
-# power, the great majority of an item's neighbours share its genre (printed above).
+# `min_count` knob). The tuned $b = 0.25$ comes out at or near the top on validation, with its
+# neighbours $b = 0$ and $b = 0.5$ a little behind (the ratio to the better of them is printed
+# above): a *little* normalisation helps, and the exact power matters less. The genre panel also
+# shows how strongly this world clusters: with the tuned power, the great majority of an item's
+# neighbours share its genre (printed above).
 #
 # ## 2. Candidate expansion: one hop, two hops
 #
@@ -368,9 +373,9 @@ for hops in (2, 3):
     guard(f"L12 candidate recall, {hops} hops / {hops - 1}", expansion[hops]["recall"] / expansion[hops - 1]["recall"],
           ">", 1.0)
 gains = [expansion[2]["recall"] - expansion[1]["recall"], expansion[3]["recall"] - expansion[2]["recall"]]
-guard("L12 candidate recall gained by the third hop / by the second", gains[1] / gains[0], "<", 1.0)
+guard("L12 candidate recall gained by the third hop / by the second", gains[1] / gains[0], "<", 0.8)
 guard("L12 candidate recall / popularity's at the same size, worst hop",
-      min(e["recall"] / e["popularity_recall"] for e in expansion.values()), ">", 1.2)
+      min(e["recall"] / e["popularity_recall"] for e in expansion.values()), ">", 1.15)
 guard("L12 candidate recall / popularity's at the same size, 1 hop",
       expansion[1]["recall"] / expansion[1]["popularity_recall"], ">", 1.6)
 print(f"1 hop: {expansion[1]['size']:.0f} candidates hold {expansion[1]['recall']:.0%} of the user's next items, "

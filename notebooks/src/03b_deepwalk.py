@@ -1,7 +1,7 @@
 # %% [markdown]
 # # 03b · DeepWalk: walks, skip-gram and item vectors
 #
-# **Time:** about 30 minutes. **Prerequisites:** notebook 03a (the co-visitation graph and its
+# **Time:** about 35 minutes. **Prerequisites:** notebook 03a (the co-visitation graph and its
 # relatedness scores); a first look at PyTorch helps but is not needed.
 #
 # **You will learn to**
@@ -191,7 +191,7 @@ guard("L12 rarest item's noise probability, count^0.75 / count^1", noise[0.75][-
 guard("L12 most frequent item's noise probability, count^0.75 / count^1", noise[0.75][0] / noise[1.0][0], "<", 1.0)
 guard("L12 items at or below t that subsampling thins", np.sum(keep[frequency <= small.subsample] < 1), "==", 0)
 guard("L12 items above t that subsampling keeps whole", np.sum(keep[frequency > small.subsample] == 1), "==", 0)
-guard("L12 share of the walk corpus subsampling keeps", kept_share, ">", 0.5)
+guard("L12 share of the walk corpus subsampling keeps", kept_share, ">", 0.7)
 
 # %% [markdown]
 # **Subsampling** (right) is the other half of Mikolov et al.'s frequency trick: every occurrence of
@@ -226,7 +226,7 @@ plt.show()
 # Lesson guard: the loss goes down every epoch, from below the untrained value.
 guard("L12 largest change of the skip-gram loss from one epoch to the next", np.diff(loss_per_epoch).max(), "<", 0.0)
 guard("L12 last epoch's skip-gram loss / untrained loss", loss_per_epoch[-1] / ((1 + small.negatives) * np.log(2)),
-      "<", 0.5)
+      "<", 0.4)
 
 # %% [markdown]
 # Now the payoff: the item vectors. Like `DeepWalk`, we use the sum of the unit input and output
@@ -257,7 +257,7 @@ print(f"\n{same_genre:.0%} of the 10 nearest neighbours share the item's genre; 
 
 # %%
 # Lesson guard: the walks taught the embedding the genres, which it was never told.
-guard("L12 same-genre share of embedding neighbours / two random items", same_genre / chance_same_genre, ">", 5.0)
+guard("L12 same-genre share of embedding neighbours / two random items", same_genre / chance_same_genre, ">", 6.0)
 
 # %% [markdown]
 # Compare the three examples: a busy item sits in a tight cluster of its genre (cosines near 1),
@@ -315,7 +315,7 @@ plt.show()
 # and spreads its lists over more of the catalogue; like every model that learns one vector per item
 # from interactions, it cannot reach a new item.
 classics = ("item-kNN", "ALS (implicit)", "co-visitation")
-guard("L12 test ndcg@10, DeepWalk / popularity", board["DeepWalk"]["ndcg@10"] / board["popularity"]["ndcg@10"], ">", 2.5)
+guard("L12 test ndcg@10, DeepWalk / popularity", board["DeepWalk"]["ndcg@10"] / board["popularity"]["ndcg@10"], ">", 1.8)
 guard("L12 test ndcg@10, DeepWalk / co-visitation", board["DeepWalk"]["ndcg@10"] / board["co-visitation"]["ndcg@10"],
       ">", 0.85)
 guard("L12 coverage@10, DeepWalk / the best classic",
@@ -325,8 +325,8 @@ guard("L12 DeepWalk vector entries of cold items that are not zero",
       np.count_nonzero(deepwalk.item_vectors_[parts.cold_items()]), "==", 0)
 
 # %% [markdown]
-# DeepWalk is several times better than popularity and lands close to item-kNN, ALS and plain
-# co-visitation (the ratios are printed above). That is honest and expected: its walks re-encode
+# DeepWalk is far better than popularity and lands close to item-kNN, ALS and plain
+# co-visitation, usually a little below them (the ratios are printed above). That is honest and expected: its walks re-encode
 # the co-visitation graph, so it cannot know more than the graph does, and on a small, dense log
 # the graph itself is already a strong recommender. What DeepWalk buys is a **vector per item**: a
 # fixed-size, dense description that can be searched with a dot product, fed to other models as a
@@ -375,9 +375,13 @@ seed_noise = abs(validation_scores(reseeded)["ndcg@10"] - ablation[0.75, 0.1]["n
 print(f"popularity: {validation_popularity:.4f};  the same setting (0.75, 0.1) with another seed differs by {seed_noise:.4f}")
 prior_gain = min(ablation[e, 0.1]["ndcg@10"] / ablation[e, 0.0]["ndcg@10"] for e in exponents)
 views_ratio = max(ablation[e, 0.0]["popularity@10"] / ablation[e, 0.1]["popularity@10"] for e in exponents)
-exponent_spread = max(ablation[e, 0.1]["ndcg@10"] for e in exponents) - min(ablation[e, 0.1]["ndcg@10"] for e in exponents)
+with_prior = {e: ablation[e, 0.1]["ndcg@10"] for e in exponents}
+exponent_spread = max(with_prior.values()) - min(with_prior.values())
+exponent_ratio = max(with_prior.values()) / min(with_prior.values())
 print(f"the prior multiplies validation ndcg@10 by at least {prior_gain:.2f}; without it, recommended items have at most "
-      f"{views_ratio:.2f}x the views; with it, the exponents span {exponent_spread:.4f} ndcg@10 (two seeds: {seed_noise:.4f})")
+      f"{views_ratio:.2f}x the views")
+print(f"with the prior, the best exponent ({max(with_prior, key=with_prior.get)}) beats the worst by {exponent_ratio:.3f}x "
+      f"({exponent_spread:.4f} ndcg@10); two seeds of one setting differ by {seed_noise:.4f}")
 
 # %%
 fig, ax = plt.subplots(figsize=(7, 3.8))
@@ -394,12 +398,13 @@ plt.show()
 
 # %%
 # Lesson guards: the popularity prior lifts nDCG by more than half for every exponent, and with it every
-# setting beats popularity by far. The exponents differ by about as much as two seeds of one setting
-# do: nothing asserted there.
+# setting beats popularity by far; the exponent moves nDCG much less than the prior does. Which
+# exponent wins changes with the world sample: not guarded (see below).
 guard("L12 validation ndcg@10 with / without the popularity prior, worst exponent", prior_gain, ">", 1.5)
 guard("L12 validation ndcg@10 with the prior / popularity, worst exponent",
-      min(ablation[e, 0.1]["ndcg@10"] for e in exponents) / validation_popularity, ">", 2.5)
-guard("L12 mean views of recommended items without / with the prior, largest", views_ratio, "<", 0.6)
+      min(ablation[e, 0.1]["ndcg@10"] for e in exponents) / validation_popularity, ">", 1.7)
+guard("L12 mean views of recommended items without / with the prior, largest", views_ratio, "<", 0.65)
+guard("L12 validation ndcg@10 with the prior, best exponent / worst", exponent_ratio, "<", 1.3)
 
 # %% [markdown]
 # The popularity prior lifts nDCG a lot for every exponent (printed above): the embedding says
@@ -407,11 +412,13 @@ guard("L12 mean views of recommended items without / with the prior, largest", v
 # (Look at the "mean views" column: without the prior, the recommended items have far fewer
 # views.)
 #
-# The noise exponent, famous from word2vec, matters much less: with the prior, the spread between
-# exponents is of the same order as the difference between two seeds of one setting (both printed
-# above), so which exponent comes out ahead is a hint, not a guarded lesson. A reason it matters
-# little here: 0.75 was tuned on text, where "the" and "of" are thousands of times more frequent
-# than most words. Our walk corpus is much flatter (every item starts the same number of walks;
+# The noise exponent, famous from word2vec, matters much less than the prior (compare the two
+# ratios printed above). Which exponent comes out ahead is printed too, and it changes from one
+# sample of the world to the next (run the notebook with `TT_WORLD_SEED=1`, `2`, ...: sometimes
+# uniform noise wins, sometimes 0.75 or 1, and the gap is sometimes smaller, sometimes larger than
+# the difference between two seeds of one setting). So 0.75 is a setting to validate, not a law,
+# and no exponent is guarded as the winner. A reason the exponent matters little here: 0.75 was tuned on text, where "the"
+# and "of" are thousands of times more frequent than most words. Our walk corpus is much flatter (every item starts the same number of walks;
 # section 2 printed how much more often the most frequent item appears than the rarest), so the
 # exponent barely changes who the negatives are. Walk length is another knob of the same kind:
 # try it yourself with `walk_length` and `walks_per_node`.
@@ -450,7 +457,7 @@ print(f"items with no edges (no training views, e.g. new releases): {int((~linke
 # %%
 # Lesson guard: one mean over the neighbours already recovers the item's genre: the aggregate carries
 # real information about the node, beyond chance by far.
-guard("L12 genre guessed from the neighbour mean / always the biggest genre", guessed_right / majority, ">", 4.0)
+guard("L12 genre guessed from the neighbour mean / always the biggest genre", guessed_right / majority, ">", 3.0)
 
 # %% [markdown]
 # Now look at the user side. DeepWalk scores a user with the **mean of their history items'
