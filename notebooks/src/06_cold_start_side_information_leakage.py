@@ -145,10 +145,14 @@ ax.set(xlabel="recall@50 of the new-releases shelf", title="New items: personali
 plt.show()
 
 # %%
-# Lesson guard: embedded from features, new items are ranked far better than by any popularity proxy.
+# Lesson guard: embedded from features, new items are ranked better than by any popularity proxy (by how
+# much varies a lot from one sample of the world to another: the ratios are printed).
 best_proxy = max(shelf_recall["newest first"], shelf_recall["publisher popularity"])
-guard("L11 new-release shelf, features only / best proxy", shelf_recall["two-tower (features only)"] / best_proxy, ">", 1.2)
-guard("L11 new-release shelf, ids + features / best proxy", shelf_recall["two-tower (ids + features)"] / best_proxy, ">", 1.2)
+best_tower = max(shelf_recall["two-tower (features only)"], shelf_recall["two-tower (ids + features)"])
+print(f"best tower / best proxy: {best_tower / best_proxy:.2f}; features only / best proxy: "
+      f"{shelf_recall['two-tower (features only)'] / best_proxy:.2f}")
+guard("L11 new-release shelf, best tower / best proxy", best_tower / best_proxy, ">", 1.2)
+guard("L11 new-release shelf, features only / best proxy", shelf_recall["two-tower (features only)"] / best_proxy, ">", 1.0)
 
 # %% [markdown]
 # ## 2. New users
@@ -218,22 +222,22 @@ plt.show()
 
 # %%
 # Lesson guards (L3, L4): without its user features the tower cannot personalise; item words and
-# metadata carry the item side, and the metadata is what ranks the new releases.
+# metadata each carry part of the item side.
 full = ablation_results["all features"]
 overall = "recall@50 (all test users)"
 guard("L3 - every user feature / all", ablation_results["- every user feature"][overall] / full[overall], "<", 0.8)
 for group in ["- item words", "- item metadata"]:
     guard(f"L4 {group} / all", ablation_results[group][overall] / full[overall], "<", 0.95)
-guard("L4 - item metadata / all, new-release shelf",
-      ablation_results["- item metadata"]["new-releases shelf recall@50"] / full["new-releases shelf recall@50"], "<", 0.95)
 
 # %% [markdown]
 # Read the bars with care: each is one training run, so differences of a few percent are noise.
 # The user-side groups overlap: the history, the search words and the declared genres all say
 # which genres a user likes, so removing one group (here the history) costs little, while
 # removing them all leaves a model that can only rank items by their general appeal. On the item
-# side, words and metadata each matter, and the metadata (genre, publisher, language) is what lets
-# the tower place a brand-new item.
+# side, words and metadata each matter over all test users. On the new-releases shelf, a single
+# run per ablation is too noisy to rank the groups: removing the metadata costs a lot of shelf recall on
+# some samples of the world and nothing on others (try another `TT_WORLD_SEED`); to compare feature groups
+# on cold items, average several training seeds.
 
 # %% [markdown]
 # ## 4. Leakage: features from the future
@@ -292,7 +296,7 @@ honest = leak["point-in-time model (offline = production)"]
 guard("L6 leaky offline / leaky in production", leak["leaky model, offline (leaky pipeline)"] / leak["leaky model, in production"],
       ">", 1.2)
 guard("L6 leaky offline / honest", leak["leaky model, offline (leaky pipeline)"] / honest, ">", 1.2)
-guard("L6 leaky in production / honest", leak["leaky model, in production"] / honest, "<=", 1.0)
+guard("L6 leaky in production / honest", leak["leaky model, in production"] / honest, "<", 1.05)  # no better, up to run noise
 
 # %% [markdown]
 # The leaky offline number is a promise production will not keep: the moment the model runs on
@@ -397,7 +401,7 @@ guard("L4 drift with counts / without", drift["7-day counts"] / drift["no counts
 # ## Summary
 #
 # - MF and popularity cannot rank an item without interactions; a two-tower model embeds it from
-#   its features, and ranks new releases far better than popularity proxies.
+#   its features, and ranks new releases better than popularity proxies.
 # - New users are served from their profile and searches instead of nothing.
 # - Ablations tell which features earn their place, as groups: the user features overlap (history,
 #   searches and declared genres all say which genres a user likes), so only removing them all hurts;
