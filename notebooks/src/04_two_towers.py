@@ -268,7 +268,7 @@ names = ["popularity", "in-batch softmax, no correction", "in-batch softmax + lo
 fig, axes = plt.subplots(1, 2, figsize=(12, 3.8))
 bar_colours = ["grey", "tab:red", "tab:green", "tab:blue"]
 axes[0].bar(np.arange(4), [results[n]["ndcg@10"] for n in names], color=bar_colours)
-axes[0].set(ylabel="nDCG@10 (test)", title="Without logQ, the two-tower loses to popularity")
+axes[0].set(ylabel="nDCG@10 (test)", title="Without logQ, the two-tower is no better than popularity")
 axes[1].bar(np.arange(4), [results[n]["popularity@10"] for n in names], color=bar_colours)
 axes[1].set(ylabel="training views of recommended items", yscale="log",
             title="...because it learned to avoid popular items")
@@ -278,10 +278,15 @@ plt.tight_layout()
 plt.show()
 
 # %%
-# Lesson guard: the vanilla in-batch softmax loses to popularity; with logQ it beats it by a wide margin.
+# Lesson guard: the vanilla in-batch softmax is several times worse than the corrected one, around the level
+# of popularity (below it on most samples of the world, seeds 0-4: 0.73-1.12x popularity); with logQ it
+# beats popularity by a wide margin.
 popularity_ndcg = results["popularity"]["ndcg@10"]
 plain_ndcg, corrected_ndcg = results[names[1]]["ndcg@10"], results[names[2]]["ndcg@10"]
-guard("no correction / popularity ndcg", plain_ndcg / popularity_ndcg, "<", 1.0)
+print(f"no correction / popularity nDCG@10: {plain_ndcg / popularity_ndcg:.2f}; "
+      f"logQ / no correction: {corrected_ndcg / plain_ndcg:.2f}")
+guard("logQ / no correction ndcg", corrected_ndcg / plain_ndcg, ">", 2.5)
+guard("no correction / popularity ndcg", plain_ndcg / popularity_ndcg, "<", 1.3)
 guard("logQ / popularity ndcg", corrected_ndcg / popularity_ndcg, ">", 2.5)
 guard("no correction / logQ popularity of recommendations",
       results[names[1]]["popularity@10"] / results[names[2]]["popularity@10"], "<", 0.5)
@@ -291,7 +296,8 @@ guard("logQ towers / ALS true recall", results[names[2]]["true_recall@10"] / res
 
 # %% [markdown]
 # This is a trap experts keep warning about: a textbook in-batch two-tower can be *worse than
-# recommending the most popular items to everyone*. One line of the loss, `logits - log_q`, turns
+# recommending the most popular items to everyone* (here it is on most samples of the world, and never
+# far above it: the ratio is printed above). One line of the loss, `logits - log_q`, turns
 # it into a model several times better than popularity and close to ALS; and, on the oracle's
 # measure (true recall), the feature-rich towers are already level with ALS.
 #
@@ -566,7 +572,7 @@ for section in sections:
 # - The in-batch softmax uses the other positives of a batch as negatives: a B x B matrix whose
 #   diagonal holds the positives; accidental hits are masked.
 # - Popular items are over-used as in-batch negatives. Without the logQ correction the model learns
-#   to avoid them and loses to popularity; with it, it is several times better. The frequencies can
+#   to avoid them and lands around popularity's level (often below); with it, it is several times better. The frequencies can
 #   be estimated from the stream (Yi et al. 2019).
 # - A falling loss is not a better model: watch validation recall.
 # - The learned item space is organised by genre, because genre drives the users' choices; even items
