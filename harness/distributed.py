@@ -34,7 +34,7 @@ from pathlib import Path
 
 import torch
 
-from harness import cli, leaderboard
+from harness import leaderboard, options
 from lineage.splits import validation_split
 from twotower_mini import checkpoint
 from twotower_mini.features import FeatureBuilder, FeatureConfig, SideLog
@@ -63,7 +63,7 @@ def run(args) -> dict | None:
         if args.batch_size % group.size:
             raise ValueError(f"--batch-size {args.batch_size} must divide by the number of processes ({group.size})")
         torch.set_num_threads(args.threads)
-        config = cli.leaderboard_config(args)
+        config = options.leaderboard_config(args)
         data, world, parts, _ = leaderboard.prepare(config, log=lambda message: None)
         side = SideLog.from_world(world) if world is not None else None
         inner = validation_split(parts.train, config.protocol, 0.1, config.seed)
@@ -93,7 +93,7 @@ def run(args) -> dict | None:
             recommender = TwoTowerRecommender(TwoTowerConfig(features=features.config, towers=towers,
                                                              training=training, refit=False))
             recommender.model_ = result.model
-            checkpoint.save(args.checkpoint, recommender, cli.data_spec(config), parts.train)
+            checkpoint.save(args.checkpoint, recommender, options.data_spec(config), parts.train)
             report["checkpoint"] = args.checkpoint
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
@@ -112,8 +112,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Train the two towers data-parallel with PyTorch DDP: each process takes a shard of every "
                     "epoch, in-batch negatives come from its own part of the global batch, gradients are "
                     "averaged, rank 0 evaluates validation recall and writes the report. Without torchrun it "
-                    "runs as one process.", formatter_class=cli.FORMATTER)
-    cli.add_data_options(parser)
+                    "runs as one process.", formatter_class=options.FORMATTER)
+    options.add_data_options(parser)
     group = parser.add_argument_group("training")
     group.add_argument("--epochs", type=int, default=5, help="maximum number of epochs")
     group.add_argument("--batch-size", type=int, default=512,
