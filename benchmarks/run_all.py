@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-SCRIPTS = ["foundation.py", "lineage_bench.py", "twotower_bench.py", "retrieval.py", "distributed.py"]
+SCRIPTS = ["foundation.py", "lineage_bench.py", "twotower_bench.py", "retrieval.py", "distributed.py", "lesson_margins.py"]
 
 
 def main() -> int:

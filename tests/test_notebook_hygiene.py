@@ -1,6 +1,7 @@
 """Notebooks (walkthroughs and workshop exercises) are stored clean, run in the python3 kernel, and
 match their percent-format sources."""
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -34,10 +35,36 @@ def test_notebooks_match_their_sources():
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def code_cells(path: Path) -> list[str]:
+    """The source of every code cell, the environment check (notebook 00's first cell) left out."""
+    cells = [c for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "code"]
+    sources = ["".join(c["source"]) for c in cells]
+    return [s for s in sources if "check_env.py" not in s]
+
+
 def test_every_walkthrough_guards_its_lessons_and_seeds_first():
     for path in NOTEBOOKS:
-        cells = [c for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "code"]
-        code = "\n".join("".join(c["source"]) for c in cells)
+        cells = code_cells(path)
+        code = "\n".join(cells)
         assert "guard(" in code or "assert " in code, f"{path.name} has no cell guarding its lessons"
+        assert "seed" in cells[0], f"{path.name}: seeds must be set in the first code cell"
+
+
+# Notebooks converted to the issue-9 conventions: title and goals first, every lesson checked by
+# lineage.lessons.guard (which names the lesson and records the margin), never a bare assert.
+TITLE_FIRST_AND_GUARDED = ("00", "01", "02")
+
+
+def test_converted_notebooks_open_with_title_and_goals_and_use_guard_not_assert():
+    paths = [p for p in NOTEBOOKS + EXERCISE_NOTEBOOKS if p.name[:2] in TITLE_FIRST_AND_GUARDED]
+    assert len(paths) >= 3
+    for path in paths:
+        cells = json.loads(path.read_text())["cells"]
         first = "".join(cells[0]["source"])
-        assert "seed" in first, f"{path.name}: seeds must be set in the first code cell"
+        assert cells[0]["cell_type"] == "markdown" and first.startswith(f"# {path.name[:2]} "), \
+            f"{path.name}: the first cell must be the title (then the goals), before any setup code"
+        if path.parent.name == "notebooks":
+            assert "You will learn" in first, f"{path.name}: the goals belong in the title cell"
+            for source in code_cells(path):
+                assert not re.search(r"^\s*assert ", source, re.M), \
+                    f"{path.name}: a bare assert; use lineage.lessons.guard(name, value, op, threshold)"

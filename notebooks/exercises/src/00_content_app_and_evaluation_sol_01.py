@@ -1,16 +1,3 @@
-# %%
-# Setup: seeds first, so every number below is the same on every run.
-import numpy as np
-
-from lineage.metrics import evaluate_lists, test_users
-from lineage.reproducibility import seed_everything
-from lineage.splits import split
-from lineage.world import generate_world
-from lineage.lessons import world_config
-from workshop.content_app_and_evaluation import check_ndcg, reference_ndcg
-
-rng = seed_everything(0)
-
 # %% [markdown]
 # # 00 · Exercise 1: nDCG@k by hand
 #
@@ -29,6 +16,19 @@ rng = seed_everything(0)
 # **Your task.** Write `my_ndcg_at_k(ranked, relevant, k)`: `ranked` is a list of items, best
 # first; `relevant` a set; return a float. Mind two traps: Python counts positions from 0, the
 # formula from 1; and a user may have more relevant items than `k`.
+
+# %%
+# Setup: seeds first, so every number below is the same on every run.
+import numpy as np
+
+from lineage.metrics import evaluate_lists, test_users
+from lineage.reproducibility import seed_everything
+from lineage.splits import split
+from lineage.world import generate_world
+from lineage.lessons import guard, world_config
+from workshop.content_app_and_evaluation import check_ndcg, reference_ndcg
+
+rng = seed_everything(0)
 
 # %%
 def my_ndcg_at_k(ranked, relevant, k):
@@ -71,6 +71,7 @@ for row, user in enumerate(users):
 by_hand = float(np.mean(per_user))
 harness = evaluate_lists(lists, users, parts.train, parts.test, 10)["ndcg@10"]
 print(f"popularity on the tiny world: nDCG@10 user by user {by_hand:.4f}, lineage.metrics {harness:.4f}")
+guard("E1 nDCG@10 user by user = lineage.metrics (abs. difference)", abs(by_hand - harness), "<", 1e-9)
 
 # %% [markdown]
 # **To discuss.** Why does the harness leave out users whose only test items they had already seen

@@ -1,12 +1,3 @@
-# %%
-# Setup: seeds first, so every number below is the same on every run.
-import numpy as np
-
-from lineage.reproducibility import seed_everything
-from workshop.neighbours import check_item_cosine, reference_item_cosine
-
-rng = seed_everything(0)
-
 # %% [markdown]
 # # 01 · Exercise 1: item-item cosine with shrinkage
 #
@@ -22,6 +13,15 @@ rng = seed_everything(0)
 # books, with $s$ = `SHRINKAGE`, and a **zero diagonal** (a book is not its own neighbour). No
 # loops needed: all the dot products of columns are one matrix product, and their lengths are
 # on its diagonal.
+
+# %%
+# Setup: seeds first, so every number below is the same on every run.
+import numpy as np
+
+from lineage.reproducibility import seed_everything
+from workshop.neighbours import check_item_cosine, reference_item_cosine
+
+rng = seed_everything(0)
 
 # %%
 people = ["Ana", "Ben", "Chloé", "Dev", "Eli"]

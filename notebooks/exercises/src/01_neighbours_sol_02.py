@@ -1,12 +1,3 @@
-# %%
-# Setup: seeds first, so every number below is the same on every run.
-import numpy as np
-
-from lineage.reproducibility import seed_everything
-from workshop.neighbours import check_user_knn_scores, reference_user_knn_scores
-
-rng = seed_everything(0)
-
 # %% [markdown]
 # # 01 · Exercise 2: user-kNN with top-k neighbours
 #
@@ -21,6 +12,15 @@ rng = seed_everything(0)
 # 3. score every podcast: $\text{score}_u = \sum_{v \in N_K(u)} \mathrm{sim}(u, v)\, h_v$.
 #
 # **Your task.** Compute `scores`, an (8, 10) array with one row per user.
+
+# %%
+# Setup: seeds first, so every number below is the same on every run.
+import numpy as np
+
+from lineage.reproducibility import seed_everything
+from workshop.neighbours import check_user_knn_scores, reference_user_knn_scores
+
+rng = seed_everything(0)
 
 # %%
 H = np.array([  # (8 people, 10 podcasts): number of plays

@@ -1,12 +1,3 @@
-# %%
-# Setup: seeds first, so every number below is the same on every run.
-import numpy as np
-
-from lineage.reproducibility import seed_everything
-from workshop.matrix_factorisation import check_confidence, reference_confidence
-
-rng = seed_everything(0)
-
 # %% [markdown]
 # # 02 · Exercise 1: confidence and preference
 #
@@ -21,6 +12,15 @@ rng = seed_everything(0)
 #
 # **Your task.** From the counts `R` below (2 = a liked view in the world's convention, 1 = a plain
 # view) and `ALPHA`, build the dense matrices `C` and `P`, both (4, 5).
+
+# %%
+# Setup: seeds first, so every number below is the same on every run.
+import numpy as np
+
+from lineage.reproducibility import seed_everything
+from workshop.matrix_factorisation import check_confidence, reference_confidence
+
+rng = seed_everything(0)
 
 # %%
 people = ["Ana", "Ben", "Chloé", "Dev"]

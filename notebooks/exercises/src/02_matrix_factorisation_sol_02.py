@@ -1,13 +1,3 @@
-# %%
-# Setup: seeds first, so every number below is the same on every run.
-import matplotlib.pyplot as plt
-import numpy as np
-
-from lineage.reproducibility import seed_everything
-from workshop.matrix_factorisation import check_als_half_step, reference_als_half_step
-
-rng = seed_everything(0)
-
 # %% [markdown]
 # # 02 · Exercise 2: one weighted-ALS half-step, then a whole ALS
 #
@@ -24,6 +14,16 @@ rng = seed_everything(0)
 # user. Dense arrays are fine at this size; use `np.linalg.solve(A, b)` rather than inverting
 # $A$. (`C[u][:, None] * Y` multiplies row $i$ of $Y$ by $c_{ui}$, which is $C_u Y$ without building
 # the diagonal matrix.)
+
+# %%
+# Setup: seeds first, so every number below is the same on every run.
+import matplotlib.pyplot as plt
+import numpy as np
+
+from lineage.reproducibility import seed_everything
+from workshop.matrix_factorisation import check_als_half_step, reference_als_half_step
+
+rng = seed_everything(0)
 
 # %%
 def als_half_step(Y, C, P, lam):

@@ -1,0 +1,253 @@
+"""Lesson margins: run every walkthrough on many samples of the world and see how far each lesson
+guard is from failing.
+
+    python benchmarks/lesson_margins.py --seeds 0-9                 # every walkthrough, worlds 0..9
+    python benchmarks/lesson_margins.py --seeds 0,3,7 --notebooks 00,01
+    python benchmarks/lesson_margins.py --seeds 0-9 --jobs 1        # one notebook at a time
+
+Each walkthrough (notebooks/NN_*.ipynb, whatever exists when the script runs) is executed once per
+world seed, in a fresh kernel in its own process (nbclient, as nbval does in CI), with
+TT_WORLD_SEED set to the seed, TT_NOTEBOOK to the notebook's name and TT_GUARD_LOG to a private
+file. Every `lineage.lessons.guard(name, value, op, threshold)` call appends a record there (the
+lesson, the measured value, the threshold, whether it held). The table written to
+benchmarks/REPORT.md has one row per guard: min / median / max of the value over the seeds, the
+worst margin (relative to the threshold, positive when the guard holds: (value - threshold) /
+|threshold| for > and >=, the opposite for < and <=, 0 for an exact ==), and the seeds where it
+failed. A notebook that stops on anything other than a failed lesson (an exception that is not
+LessonFailed) is reported as an error with its message.
+
+Exit status: 0 when every guard held on every seed and every notebook ran; 1 otherwise, with the
+failures listed. Thresholds in the notebooks are set from this table, with room to spare.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from report import ROOT, RESULTS, record, write_report  # noqa: E402
+
+NAME = "lesson_margins"
+EXACT = "=="
+
+
+# ---- arguments ------------------------------------------------------------------------------------
+def parse_seeds(text: str) -> list[int]:
+    """'0-9' -> [0, ..., 9]; '0,3,7' -> [0, 3, 7]; '0-2,5' -> [0, 1, 2, 5]. Sorted, no repeats."""
+    seeds: set[int] = set()
+    for part in text.split(","):
+        part = part.strip()
+        try:
+            if "-" in part:
+                low, high = (int(x) for x in part.split("-", 1))
+                if low > high:
+                    raise ValueError
+                seeds.update(range(low, high + 1))
+            else:
+                seeds.add(int(part))
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"--seeds {text!r}: expected non-negative integers like 0-9 or 0,3,7 (bad part {part!r})") from None
+    if not seeds or min(seeds) < 0:
+        raise argparse.ArgumentTypeError(f"--seeds {text!r}: expected non-negative integers like 0-9 or 0,3,7")
+    return sorted(seeds)
+
+
+def parse_prefixes(text: str) -> list[str]:
+    return [p.strip() for p in text.split(",") if p.strip()]
+
+
+def walkthroughs(prefixes: list[str] | None) -> list[Path]:
+    """The walkthrough notebooks (not the exercises), optionally those whose name starts with a prefix."""
+    paths = sorted((ROOT / "notebooks").glob("*.ipynb"))
+    if prefixes:
+        paths = [p for p in paths if any(p.name.startswith(prefix) for prefix in prefixes)]
+    return paths
+
+
+# ---- running one notebook on one world ------------------------------------------------------------
+def execute_notebook(path: str, timeout: int) -> dict:
+    """Run in the child process: execute the notebook, return its status (ok, lesson-failed or error)."""
+    import nbformat
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError, CellTimeoutError
+
+    notebook = nbformat.read(path, as_version=4)
+    client = NotebookClient(notebook, timeout=timeout, kernel_name="python3",
+                            resources={"metadata": {"path": str(Path(path).parent)}})
+    try:
+        client.execute()
+    except CellExecutionError as error:
+        status = "lesson-failed" if error.ename == "LessonFailed" else "error"
+        return {"status": status, "error": f"{error.ename}: {error.evalue}".strip()[:300]}
+    except CellTimeoutError as error:
+        return {"status": "error", "error": f"timeout: {str(error).splitlines()[0][:300]}"}
+    return {"status": "ok", "error": ""}
+
+
+def run_one(path: Path, seed: int, log_dir: Path, timeout: int) -> tuple[dict, list[dict]]:
+    """Execute `path` on world `seed` in a child process; (run status, guard records)."""
+    log = log_dir / f"{path.stem}.seed{seed}.jsonl"
+    env = dict(os.environ, TT_WORLD_SEED=str(seed), TT_GUARD_LOG=str(log), TT_NOTEBOOK=path.stem)
+    child = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--execute-one", str(path),
+                            "--timeout", str(timeout)], capture_output=True, text=True, env=env)
+    run = {"notebook": path.stem, "seed": seed}
+    lines = child.stdout.strip().splitlines()
+    try:
+        run.update(json.loads(lines[-1]))
+    except (IndexError, json.JSONDecodeError):
+        tail = (child.stderr.strip().splitlines() or ["no output"])[-1]
+        run.update(status="error", error=f"runner exited with {child.returncode}: {tail[:300]}")
+    records = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+    for r in records:  # the child names the notebook and seed too; keep what we launched
+        r["notebook"], r["world_seed"] = path.stem, seed
+    return run, records
+
+
+# ---- the table ------------------------------------------------------------------------------------
+def margin(value: float, op: str, threshold: float) -> float:
+    """How far `value` is from failing `op threshold`, relative to |threshold| (absolute when the
+    threshold is 0); positive when the guard holds. An exact == scores 0 when it holds and
+    -|value - threshold| (relative) when it does not."""
+    scale = abs(threshold) if threshold != 0 else 1.0
+    if op in (">", ">="):
+        return (value - threshold) / scale
+    if op in ("<", "<="):
+        return (threshold - value) / scale
+    if op == EXACT:
+        return 0.0 if value == threshold else -abs(value - threshold) / scale
+    raise ValueError(f"unknown op {op!r}")
+
+
+def _number(value: float) -> str:
+    return f"{value:.4g}"
+
+
+def summarise(records: list[dict], runs: list[dict]) -> tuple[list[dict], list[str]]:
+    """(table rows, failure lines) from guard records and run statuses.
+
+    One row per (notebook, guard), in the order guards first appear; a guard called several
+    times in one run counts each call. `failed seeds` lists the seeds where some call failed;
+    `seeds` says on how many seeds the guard was reached at all (a notebook stopped by an
+    earlier failure or an error never reaches the guards after it)."""
+    groups: dict[tuple[str, str], list[dict]] = {}
+    for r in records:
+        groups.setdefault((r["notebook"], r["lesson"]), []).append(r)
+    seeds_of = {}
+    for run in runs:
+        seeds_of.setdefault(run["notebook"], set()).add(run["seed"])
+    rows, failures = [], []
+    for (notebook, lesson), group in groups.items():
+        checks = {(r["op"], r["threshold"]) for r in group}
+        op, threshold = group[0]["op"], group[0]["threshold"]
+        values = [r["value"] for r in group]
+        failed = sorted({r["world_seed"] for r in group if not r["holds"]})
+        reached = {r["world_seed"] for r in group}
+        worst = min(margin(r["value"], r["op"], r["threshold"]) for r in group)
+        rows.append({
+            "notebook": notebook, "guard": lesson,
+            "check": " / ".join(f"{o} {_number(t)}" for o, t in sorted(checks)),
+            "min": _number(min(values)), "median": _number(statistics.median(values)), "max": _number(max(values)),
+            "worst margin": "exact" if op == EXACT and not failed else ">+999%" if worst > 9.99 else f"{worst:+.0%}",
+            "seeds": f"{len(reached)}/{len(seeds_of.get(notebook, reached))}",
+            "failed seeds": ",".join(map(str, failed)) if failed else "0",
+        })
+        if failed:
+            failures.append(f"{notebook}: guard {lesson!r} ({op} {_number(threshold)}) failed on seed(s) "
+                            f"{','.join(map(str, failed))}")
+    for run in sorted(runs, key=lambda r: (r["notebook"], r["seed"])):
+        if run["status"] == "error":
+            failures.append(f"{run['notebook']}: seed {run['seed']}: error (not a lesson): {run['error']}")
+        elif run["status"] == "lesson-failed" and not any(
+                not r["holds"] and r["world_seed"] == run["seed"] for r in groups_of(groups, run["notebook"])):
+            failures.append(f"{run['notebook']}: seed {run['seed']}: {run['error']}")
+    return rows, failures
+
+
+def groups_of(groups: dict, notebook: str) -> list[dict]:
+    return [r for (nb, _), group in groups.items() if nb == notebook for r in group]
+
+
+def merge_with_previous(rows: list[dict], notebooks: set[str]) -> list[dict]:
+    """Keep earlier rows for notebooks this run did not execute (e.g. `--notebooks 00` keeps 03's rows)."""
+    path = RESULTS / f"{NAME}.json"
+    if not path.exists():
+        return rows
+    previous = [row for row in json.loads(path.read_text())["rows"] if row["notebook"] not in notebooks]
+    return sorted(previous + rows, key=lambda row: row["notebook"])
+
+
+# ---- main -----------------------------------------------------------------------------------------
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seeds", type=parse_seeds, default=parse_seeds("0-9"),
+                        help="world seeds: a range 0-9, a list 0,3,7, or both 0-2,5 (default 0-9)")
+    parser.add_argument("--notebooks", type=parse_prefixes, default=None,
+                        help="comma-separated name prefixes, e.g. 00,01 (default: every notebooks/*.ipynb)")
+    parser.add_argument("--jobs", type=int, default=2, help="notebooks run at the same time (default 2)")
+    parser.add_argument("--timeout", type=int, default=600, help="per-cell time limit in seconds (default 600)")
+    parser.add_argument("--no-report", action="store_true", help="print the table, leave benchmarks/REPORT.md alone")
+    parser.add_argument("--execute-one", metavar="NOTEBOOK", help=argparse.SUPPRESS)  # the child process
+    args = parser.parse_args(argv)
+    if args.execute_one:
+        print(json.dumps(execute_notebook(args.execute_one, args.timeout)))
+        return 0
+    if args.jobs < 1:
+        parser.error(f"--jobs {args.jobs}: expected at least 1")
+    paths = walkthroughs(args.notebooks)
+    if not paths:
+        parser.error(f"--notebooks {','.join(args.notebooks or [])}: no notebook in notebooks/ matches")
+
+    from tqdm import tqdm
+
+    tasks = [(path, seed) for path in paths for seed in args.seeds]
+    runs, records = [], []
+    with tempfile.TemporaryDirectory(prefix="lesson-margins-") as log_dir, \
+            ThreadPoolExecutor(max_workers=args.jobs) as pool, \
+            tqdm(total=len(tasks), desc="notebook runs", unit="run") as bar:
+        futures = {pool.submit(run_one, path, seed, Path(log_dir), args.timeout): (path, seed) for path, seed in tasks}
+        for future in as_completed(futures):
+            run, run_records = future.result()
+            runs.append(run)
+            records += run_records
+            bar.set_postfix_str(f"{run['notebook'][:2]} seed {run['seed']}: {run['status']}")
+            bar.update()
+    order = {(p.stem, s): i for i, (p, s) in enumerate(tasks)}
+    records.sort(key=lambda r: order[r["notebook"], r["world_seed"]])  # stable: guard order within a run kept
+    rows, failures = summarise(records, runs)
+
+    columns = list(rows[0]) if rows else []
+    print(" | ".join(columns))
+    for row in rows:
+        print(" | ".join(str(row[c]) for c in columns))
+    if not args.no_report:
+        seeds = ",".join(map(str, args.seeds))
+        command = "python benchmarks/lesson_margins.py --seeds " + seeds + (
+            f" --notebooks {','.join(args.notebooks)}" if args.notebooks else "")
+        notes = ("Each walkthrough runs once per world seed (TT_WORLD_SEED) in a fresh kernel; every "
+                 "`guard(...)` call is recorded. min / median / max: the guarded value over the seeds. Worst "
+                 "margin: (value - threshold) / |threshold| for > and >=, the opposite for < and <= "
+                 "(positive = holds), `exact` for an == check that held. Seeds: on how many seeds the guard "
+                 "was reached, of those run. Rows of notebooks not run by the last command keep their earlier "
+                 "values (their `seeds` column says how many seeds they had).")
+        if failures:
+            notes += "\n\nFailures in the last run:\n\n" + "\n".join(f"- {line}" for line in failures)
+        record(NAME, "Lesson margins over world seeds", command,
+               merge_with_previous(rows, {p.stem for p in paths}), notes=notes)
+        print(f"wrote {write_report().relative_to(ROOT)}")
+    if failures:
+        print("\nFAILED:\n" + "\n".join(failures), file=sys.stderr)
+        return 1
+    print(f"every guard held on seeds {','.join(map(str, args.seeds))} in {len(paths)} notebook(s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
