@@ -1,6 +1,7 @@
 """The two-tower model: an id-only linear two-tower is matrix factorisation, training is
 deterministic, fallbacks for unknown users and cold items, and safe checkpoints."""
 import pickle
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -132,3 +133,25 @@ def test_contradictory_training_settings_are_refused_when_the_config_is_built():
         with pytest.raises(ValueError, match=f"^TrainConfig.{field_name}: "):
             TrainConfig(**settings)
     TrainConfig(in_batch=False, uniform_negatives=10)  # negatives from elsewhere: fine
+
+
+def test_towers_fitted_on_part_of_train_are_served_with_features_as_of_the_end_of_train(tiny):
+    """refit=False: the towers train on train minus its validation part, but serve with histories and
+    counts up to the end of train, like every other model; ids the towers never trained stay "unknown"."""
+    world, parts = tiny
+    side = SideLog.from_world(world)
+    config = TwoTowerConfig(features=FeatureConfig(history_length=10, drop=("counts",)),
+                            towers=TowerConfig(embedding_dim=16, hidden=(32,), output_dim=16),
+                            training=TrainConfig(epochs=1, batch_size=256, progress=False), refit=False)
+    model = TwoTowerRecommender(config, side=side).fit(parts.train)
+    assert model.features_.now == parts.train.times.max() + 1 > model.fit_features_.now
+    late_users = np.unique(parts.train.users[parts.train.times >= model.fit_features_.now - 1])  # active at the end
+    fresh = model.user_vectors(late_users)
+    from twotower_mini.train import user_vectors
+    stale = user_vectors(model.model_, model.fit_features_, late_users, model.fit_features_.now)
+    assert not np.allclose(fresh, stale)  # their recent views now count
+    new_items = np.flatnonzero((model.fit_features_.item_counts == 0) & (parts.train.item_counts() > 0))
+    if len(new_items):  # first viewed after the fitted part: the id the towers never trained is "unknown"
+        assert (model.features_.item_features(new_items, model.features_.now)["item_id"][:, 0] == 1).all()
+    old = TwoTowerRecommender(replace(config, serve_on_full_train=False), side=side).fit(parts.train)
+    assert old.features_ is old.fit_features_

@@ -38,6 +38,8 @@ class TwoTowerConfig:
     serve_at: str = "now"  # the moment each user is served: "now" (the end of training, as a live system) or
     #   "last-event" (just after the user's own last training event, with item inputs as of then: for
     #   leave-last-out, where each user's test event follows their own history, not the global cut)
+    serve_on_full_train: bool = True  # refit=False: serve with features built on all of train (histories
+    #   and counts up to its end, like every other model), not only on the part the towers were fitted on
 
 
 class TwoTowerRecommender(Recommender):
@@ -67,7 +69,8 @@ class TwoTowerRecommender(Recommender):
             self.history_ = run.history
             epochs = self.best_epoch_ = run.best_epoch
             if not cfg.refit:
-                self.features_, self.model_ = features, run.model
+                self.fit_features_, self.model_ = features, run.model
+                self.features_ = self._serving_features(train, features) if cfg.serve_on_full_train else features
                 self._export()
                 return
         features, model = self._build(train)
@@ -75,6 +78,15 @@ class TwoTowerRecommender(Recommender):
         self.model_, self.features_ = run.model, features
         self.refit_history_ = run.history
         self._export()
+
+    def _serving_features(self, train: Interactions, fitted: FeatureBuilder) -> FeatureBuilder:
+        """Features as of the end of `train` for towers fitted on an earlier part of it. Ids the towers
+        never trained on (users and items first seen after the fitted part) stay "unknown", as in training."""
+        serving = FeatureBuilder(train, self.config.features, self.side)
+        serving.item_counts = fitted.item_counts  # the id-embedding rule: an id never trained is "unknown"
+        serving.user_has_events = fitted.user_has_events
+        serving.count_windows = fitted.count_windows  # windows given as shares of a period: the fitted one's
+        return serving
 
     def _export(self) -> None:
         """Item vectors as of the end of training: the index that retrieval searches."""

@@ -24,8 +24,9 @@ simulate a small streaming/reading app whose hidden truth we know:
   last week's views, plus a boost for new releases: the policy amplifies popularity, which gives
   the long tail) and *personalised* items drawn from a noisy estimate of the user's taste (an
   earlier model's guess). The user picks at most one item (sometimes a second) by a
-  Gumbel/softmax choice over true utility, a small position bias and a "leave without choosing"
-  option. In a search session the user types 1-3 words from the vocabulary of a liked genre;
+  Gumbel/softmax choice over true utility (noise scale `choice_noise`), a small position bias and a
+  "leave without choosing" option; `LIKED_GENRES_FEED` is a feed of liked genres only, with users
+  who take the best item shown. In a search session the user types 1-3 words from the vocabulary of a liked genre;
   the results are released items sharing those words. A chosen item becomes a **view**; views
   with high utility are **liked**.
 
@@ -57,12 +58,12 @@ The package, one concept per module:
 - `generate.py`: `generate_world`, which seeds independent streams and runs the steps in order.
 """
 from lineage.world.config import (DAY, DESCRIPTION_FILLER, GENERIC_TITLE_WORDS, GENRE_WORDS, GENRES,
-                                  LANGUAGE_SHARE, LANGUAGES, OBSERVABLE_ITEM_COLUMNS,
+                                  LANGUAGE_SHARE, LANGUAGES, LIKED_GENRES_FEED, OBSERVABLE_ITEM_COLUMNS,
                                   OBSERVABLE_USER_COLUMNS, PUBLISHER_ADJECTIVES, PUBLISHER_NOUNS, REGIONS,
                                   WORLD_SIZES, WorldConfig)
 from lineage.world.generate import generate_world
 from lineage.world.truth import World
 
 __all__ = ["DAY", "DESCRIPTION_FILLER", "GENERIC_TITLE_WORDS", "GENRE_WORDS", "GENRES", "LANGUAGE_SHARE",
-           "LANGUAGES", "OBSERVABLE_ITEM_COLUMNS", "OBSERVABLE_USER_COLUMNS", "PUBLISHER_ADJECTIVES",
+           "LANGUAGES", "LIKED_GENRES_FEED", "OBSERVABLE_ITEM_COLUMNS", "OBSERVABLE_USER_COLUMNS", "PUBLISHER_ADJECTIVES",
            "PUBLISHER_NOUNS", "REGIONS", "WORLD_SIZES", "World", "WorldConfig", "generate_world"]

@@ -114,6 +114,8 @@ class WorldConfig:
     search_leave_utility: float = 3.0  # lower: a searching user came with an intent
     position_bias: float = 0.1  # utility lost per slot further down the list
     second_choice_prob: float = 0.15  # chance a user who chose also takes their next-best item
+    choice_noise: float = 1.0  # scale of the Gumbel noise on each slot's and on leaving's utility
+    #   (0: every user takes exactly their best slot)
     like_threshold: float = 4.0  # a view is liked when utility + noise exceeds this
     like_noise: float = 0.5  # std of that noise
 
@@ -135,6 +137,18 @@ class WorldConfig:
         if min(self.n_users, self.n_items, self.n_days, self.n_publishers, self.impressions_per_session) < 1:
             raise ValueError("WorldConfig: sizes must be positive")
 
+
+# A feed the article on negatives has in mind (notebook 05, lesson L7): every slot personalised, the
+# policy sure of each user's favourite genres, and users who take exactly the best item shown (little
+# choice noise, no position bias, no second choice). Use: WorldConfig.sized("default", **LIKED_GENRES_FEED).
+LIKED_GENRES_FEED = {
+    "policy_personal_share": 1.0,  # no popular slots: every impression comes from the policy's taste estimate
+    "policy_temperature": 0.25,  # concentrated on the genres the policy thinks the user likes most
+    "policy_taste_noise": 0.3,  # and it is rarely wrong about them
+    "choice_noise": 0.25,  # users take the best item shown, nearly always
+    "position_bias": 0.0,  # wherever it is in the feed
+    "second_choice_prob": 0.0,  # and only that one
+}
 
 WORLD_SIZES = {  # preset name -> WorldConfig overrides
     "tiny": dict(n_users=300, n_items=240, n_days=30, n_publishers=12, sessions_per_user_mean=24.0),

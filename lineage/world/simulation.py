@@ -104,9 +104,9 @@ def _choose(rng, cfg: WorldConfig, utility: np.ndarray, shown: np.ndarray, leave
     Each user takes their best slot if its noisy utility beats leaving, and sometimes also the
     second best. Returns (b, c) int8: 0 not chosen, 1 first choice, 2 second choice."""
     b, c = utility.shape
-    noisy = utility - cfg.position_bias * np.arange(c)[None, :] + rng.gumbel(size=(b, c))
+    noisy = utility - cfg.position_bias * np.arange(c)[None, :] + cfg.choice_noise * rng.gumbel(size=(b, c))
     noisy = np.where(shown, noisy, -np.inf)
-    leave = leave_utility + rng.gumbel(size=b)
+    leave = leave_utility + cfg.choice_noise * rng.gumbel(size=b)
     order = np.argsort(-noisy, axis=1, kind="stable")[:, :2]  # (b, 2) best and second best slot
     best = np.take_along_axis(noisy, order, axis=1)
     rows = np.arange(b)

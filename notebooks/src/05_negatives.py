@@ -1,3 +1,22 @@
+# %% [markdown]
+# # 05 · Negatives: what the model learns *not* to recommend
+#
+# **Time:** about 40 minutes. **Prerequisites:** notebook 04 (two towers, the in-batch softmax,
+# logQ correction); notebook 00's true recall.
+#
+# **You will learn to**
+# 1. name three sources of negatives: random catalogue items, the other positives of a batch, and
+#    **impressions** the user was shown and skipped;
+# 2. see, with the world's hidden truth, why a skipped impression is *not* a disliked item: it is
+#    usually a good item from a genre the user likes, that lost to a better one (lesson L7);
+# 3. train retrievers on each kind of negative (uniform catalogue items with and without their
+#    correction, in-batch with logQ, impressions only, in-batch plus impressions) and compare them on
+#    logged recall, true recall and how often they recommend genres the user hates;
+# 4. find the condition that decides whether impressions-only training is confused, and see both
+#    cases on two worlds;
+# 5. build a **bag-of-features** tower without an item id, StarSpace-style, and find words, genres
+#    and items living in one space (lesson L13).
+
 # %%
 # Setup: seeds first, so every number below is the same on every run.
 import time
@@ -12,8 +31,8 @@ from lineage.metrics import evaluate_lists, test_users, true_recall_at_k
 from lineage.models import Popularity
 from lineage.reproducibility import seed_everything
 from lineage.splits import split
-from lineage.world import GENRE_WORDS, generate_world
-from lineage.lessons import world_config
+from lineage.world import GENRE_WORDS, LIKED_GENRES_FEED, generate_world
+from lineage.lessons import guard, world_config
 from twotower_mini.features import FeatureConfig, SideLog
 from twotower_mini.recommender import TwoTowerConfig, TwoTowerRecommender
 from twotower_mini.towers import TowerConfig
@@ -23,22 +42,6 @@ rng = seed_everything(0)
 NOTEBOOK_START = time.perf_counter()
 
 # %% [markdown]
-# # 05 · Negatives: what the model learns *not* to recommend
-#
-# **Time:** about 40 minutes. **Prerequisites:** notebook 04 (two towers, the in-batch softmax,
-# logQ correction); notebook 00's true recall.
-#
-# **You will learn to**
-# 1. name three sources of negatives: random catalogue items, the other positives of a batch, and
-#    **impressions** the user was shown and skipped;
-# 2. see, with the world's hidden truth, why a skipped impression is *not* a disliked item: it is
-#    usually a good item from a genre the user likes, that lost to a better one (lesson L7);
-# 3. train retrievers on each kind of negative and compare them on logged recall, true recall and
-#    how often they recommend genres the user hates;
-# 4. decide where impressions belong: in the ranker, or mixed into retrieval with care;
-# 5. build a **bag-of-features** tower with no ids at all, StarSpace-style, and find words, genres
-#    and items living in one space (lesson L13).
-#
 # ## 1. Three sources of negatives
 #
 # The softmax of notebook 04 needs, for each positive (user, item), some items the user did *not*
@@ -91,11 +94,24 @@ for item in skipped[example][skipped[example] >= 0]:
 # %% [markdown]
 # We picked a session where most skipped items come from genres the user likes (the numbers for
 # the whole log follow). They are good items, one even of the same genre as the item chosen; they
-# simply did not win this time. Only one item can win a session, and choices are noisy: a skipped
-# item may even be truly *better* than the one taken (a lower slot, a different mood). Now the same question for *every* training
-# example: the true utility of the user for (a) a uniformly random item, (b) an in-batch negative
-# (another example's item), (c) the items skipped in the session, and, for reference, (d) the
-# positive itself.
+# simply did not win this time.
+#
+# How does a simulated user choose? Not exactly by true utility. The world's choice model (in
+# `lineage/world.py`) gives every shown slot its true utility, minus a **position bias** per slot
+# further down the feed, plus random **Gumbel noise** (a mood, a thumbnail); it compares the best slot
+# with the utility of **leaving** (plus its own noise), takes the best slot if it beats leaving, and
+# sometimes takes a **second choice** too. So a skipped item may be truly *better* than the one taken,
+# and a session may end with nothing chosen. The knobs, as set in this world:
+
+# %%
+cfg = world.config
+print(f"Gumbel noise scale {cfg.choice_noise}, position bias {cfg.position_bias} per slot, leave utility "
+      f"{cfg.leave_utility} (feed), second choice with probability {cfg.second_choice_prob}")
+
+# %% [markdown]
+# Now the same question for *every* training example: the true utility of the user for (a) a
+# uniformly random item, (b) an in-batch negative (another example's item), (c) the items skipped in
+# the session, and, for reference, (d) the positive itself.
 
 # %%
 has = skipped >= 0
@@ -129,34 +145,44 @@ plt.tight_layout()
 plt.show()
 
 # %%
-# Lesson guard (L7): skipped impressions are far better items than random negatives: mostly from
-# liked genres, rarely from hated ones.
+# Lesson guard (L7): skipped impressions are far better items than random negatives: more often from
+# liked genres, less often from hated ones.
 u_random, u_skipped = utility["random item"].mean(), utility["skipped impression"].mean()
-assert u_skipped > u_random + 1.0, (u_skipped, u_random)
-assert share_liked["skipped impression"] > 2 * share_liked["random item"], share_liked
-assert share_hated["skipped impression"] < 0.6 * share_hated["random item"], share_hated
+guard("L7 skipped - random utility", u_skipped - u_random, ">", 1.0)
+guard("L7 liked share skipped / random", share_liked["skipped impression"] / share_liked["random item"], ">", 1.5)
+guard("L7 hated share skipped / random", share_hated["skipped impression"] / share_hated["random item"], "<", 0.75)
+print(f"skipped impressions: {share_liked['skipped impression']:.0%} from a liked genre "
+      f"(random items {share_liked['random item']:.0%}), {share_hated['skipped impression']:.0%} from a hated one "
+      f"(random items {share_hated['random item']:.0%})")
 
 # %% [markdown]
 # A random item is usually something the user is indifferent to, or from a genre they hate. A
-# skipped impression sits much closer to the positives: half of them come from a genre the user
-# likes. The user who skipped their second-favourite science-fiction title is not telling you it
+# skipped impression sits much closer to the positives: far more of them come from a genre the user
+# likes (the shares are printed above). The user who skipped their second-favourite science-fiction title is not telling you it
 # is as bad as the horror they never watch.
 #
 # What happens when a model learns *only* from such negatives? It is told "this sci-fi title is
 # wrong, that one is right", over and over, and never "horror is wrong": the policy rarely shows
 # this user horror, so horror almost never appears as a negative.
 #
-# ## 2. Three retrievers, three kinds of negatives
+# ## 2. Five retrievers, three kinds of negatives
 #
-# Same towers as notebook 04 (the fast configuration), trained three ways:
+# Same towers as notebook 04 (the fast configuration), trained five ways, each named for what it is:
 #
-# - **random**: the in-batch softmax with logQ correction (the other positives of the batch, random
-#   draws from the log);
-# - **impressions only**: no in-batch negatives (`in_batch=False`), only the up-to-7 items skipped
-#   in the session of each positive (`impression_negatives=7`);
-# - **mixed**: in-batch negatives *plus* the skipped impressions, each impression weighing as much
-#   as one in-batch negative (`impression_weight=1.0`): seven hard negatives among a thousand
-#   random ones.
+# - **uniform N**: no in-batch negatives (`in_batch=False`); each batch draws N = 256 items uniformly
+#   from the whole catalogue (`uniform_negatives=256`), shared by every example of the batch. This is
+#   the textbook "random negatives". Sampling N of the |I| items, each negative stands for |I|/N items of
+#   the full softmax, so a sampled softmax adds log(|I|/N) to each negative's logit (subtracts log(N/|I|),
+#   the log of its sampling probability, as logQ does). We train it **without** the correction
+#   (`logq="none"`) and **with** it (`logq="exact"`).
+# - **in-batch + logQ**: the default of notebook 04. The negatives are the other positives of the batch,
+#   drawn by popularity, so each in-batch logit gets the **logQ correction** (minus log q_j, where q_j is
+#   item j's share of the training events times B).
+# - **impressions only**: no in-batch negatives, only the up-to-7 items skipped in the session of each
+#   positive (`impression_negatives=7`).
+# - **in-batch + impressions**: in-batch negatives (with logQ) *plus* the skipped impressions, each
+#   impression weighing as much as one in-batch negative (`impression_weight=1.0`): seven hard
+#   negatives among a thousand in-batch ones.
 #
 # Besides logged recall and true recall (notebook 00), we count how many recommendations fall in a
 # genre the user strongly dislikes: the mistake a user notices first.
@@ -166,20 +192,21 @@ eval_users = test_users(parts.test)
 seen = train.to_csr()
 t_cut = parts.test.times.max() + 1
 true_top = world.true_top_items(eval_users, 10, released_before=t_cut, exclude=seen)
-K = 10
+K, N_UNIFORM = 10, 256
 results = {}
 
 
-def evaluate(name, model):
+def evaluate(name, model, on_train=train, on_test=parts.test, truth=true_top, hated=hated_genre, store=results):
     """Fit, recommend the full catalogue, and measure logged recall, true recall and hated-genre share."""
     start = time.perf_counter()
-    model.fit(train)
-    lists = model.recommend(eval_users, k=K)
-    scores = evaluate_lists(lists, eval_users, train, parts.test, K)
-    scores["true_recall@10"] = true_recall_at_k(lists, true_top, K)
-    scores["hated@10"] = hated_genre[eval_users[:, None], genre[lists]].mean()
-    results[name] = scores
-    print(f"{name:<18} recall@10 {scores['recall@10']:.3f}  ndcg@10 {scores['ndcg@10']:.3f}  "
+    model.fit(on_train)
+    users = test_users(on_test)
+    lists = model.recommend(users, k=K)
+    scores = evaluate_lists(lists, users, on_train, on_test, K)
+    scores["true_recall@10"] = true_recall_at_k(lists, truth, K)
+    scores["hated@10"] = hated[users[:, None], genre[lists]].mean()
+    store[name] = scores
+    print(f"{name:<26} recall@10 {scores['recall@10']:.3f}  ndcg@10 {scores['ndcg@10']:.3f}  "
           f"true recall@10 {scores['true_recall@10']:.3f}  hated genre {scores['hated@10']:.2%}  "
           f"mean popularity {scores['popularity@10']:4.0f}  fit {time.perf_counter() - start:4.1f} s")
     return model
@@ -193,63 +220,142 @@ def towers(**training):
 
 
 evaluate("popularity", Popularity())
-evaluate("random", TwoTowerRecommender(towers(), side=side))
+evaluate("uniform N", TwoTowerRecommender(towers(in_batch=False, uniform_negatives=N_UNIFORM, logq="none"), side=side))
+evaluate("uniform N + log(N/|I|)", TwoTowerRecommender(towers(in_batch=False, uniform_negatives=N_UNIFORM), side=side))
+evaluate("in-batch + logQ", TwoTowerRecommender(towers(), side=side))
 evaluate("impressions only", TwoTowerRecommender(towers(in_batch=False, impression_negatives=7), side=side))
-evaluate("mixed", TwoTowerRecommender(towers(impression_negatives=7, impression_weight=1.0), side=side));
+evaluate("in-batch + impressions", TwoTowerRecommender(towers(impression_negatives=7, impression_weight=1.0), side=side));
 
 # %%
-names = ["random", "impressions only", "mixed"]
-colours = ["tab:blue", "tab:orange", "tab:purple"]
-fig, axes = plt.subplots(1, 3, figsize=(14, 3.6))
+names = ["uniform N", "uniform N + log(N/|I|)", "in-batch + logQ", "impressions only", "in-batch + impressions"]
+labels = ["uniform", "uniform\n+ correction", "in-batch\n+ logQ", "impressions\nonly", "in-batch\n+ impressions"]
+colours = ["tab:cyan", "tab:blue", "tab:green", "tab:orange", "tab:purple"]
+fig, axes = plt.subplots(1, 3, figsize=(15, 3.8))
 for ax, key, title in [(axes[0], "recall@10", "logged recall@10 (test log)"),
                        (axes[1], "true_recall@10", "true recall@10 (oracle's top 10)"),
                        (axes[2], "hated@10", "share of recommendations from a hated genre")]:
-    ax.bar(np.arange(3), [results[n][key] for n in names], color=colours)
+    ax.bar(np.arange(len(names)), [results[n][key] for n in names], color=colours)
     ax.axhline(results["popularity"][key], color="grey", ls="--", label="popularity")
-    ax.set_xticks(np.arange(3), names)
+    ax.set_xticks(np.arange(len(names)), labels, fontsize=8)
     ax.set(title=title)
 axes[0].legend()
 plt.tight_layout()
 plt.show()
 
 # %%
-# Lesson guards (L7): impressions alone lose half the logged recall and recommend more than twice as
-# many items from hated genres as random negatives; mixed in with a small weight, they do no harm.
-random_, alone, mixed = (results[n] for n in names)
-assert alone["recall@10"] < 0.6 * random_["recall@10"], (alone["recall@10"], random_["recall@10"])
-assert alone["hated@10"] > 2 * random_["hated@10"], (alone["hated@10"], random_["hated@10"])
-assert mixed["recall@10"] > 0.95 * random_["recall@10"], (mixed["recall@10"], random_["recall@10"])
-assert mixed["true_recall@10"] > 0.95 * random_["true_recall@10"]
-assert mixed["hated@10"] < 1.3 * random_["hated@10"], (mixed["hated@10"], random_["hated@10"])
+# Lesson guards: on the same budget (2 epochs), in-batch + logQ beats uniform negatives on every measure;
+# the log(N/|I|) correction barely moves uniform training; impressions alone lose most of the logged recall
+# and recommend more hated genres; added to in-batch negatives, they do no harm.
+uniform, corrected_uniform, in_batch, alone, mixed = (results[n] for n in names)
+guard("uniform / in-batch logged recall", uniform["recall@10"] / in_batch["recall@10"], "<", 0.95)
+guard("uniform / in-batch true recall", uniform["true_recall@10"] / in_batch["true_recall@10"], "<", 0.95)
+guard("uniform correction changes recall by", abs(corrected_uniform["recall@10"] / uniform["recall@10"] - 1), "<", 0.1)
+guard("L7 impressions-only / in-batch logged recall", alone["recall@10"] / in_batch["recall@10"], "<", 0.7)
+guard("L7 impressions-only / in-batch hated share", alone["hated@10"] / in_batch["hated@10"], ">", 1.5)
+guard("L7 mixed / in-batch logged recall", mixed["recall@10"] / in_batch["recall@10"], ">", 0.9)
+guard("L7 mixed / in-batch true recall", mixed["true_recall@10"] / in_batch["true_recall@10"], ">", 0.9)
 # ...and, honestly: on this world, impressions alone find *more* of the oracle's top 10.
-assert alone["true_recall@10"] > 1.2 * random_["true_recall@10"], (alone["true_recall@10"], random_["true_recall@10"])
+guard("L7 impressions-only / in-batch true recall", alone["true_recall@10"] / in_batch["true_recall@10"], ">", 1.05)
 
 # %% [markdown]
 # Read the three panels together; they do not tell one simple story, and that is the lesson.
 #
-# - **Logged recall** halves with impressions alone, and the hated-genre share more than doubles:
-#   the model learned to split hairs between good items and was never shown what a bad one looks
-#   like. Of everything it never saw in a feed (most of the catalogue), it knows little.
-# - **True recall** goes the *other* way on our world: impressions alone find more of each user's
-#   truly best items. In this simulation the user chooses among what they are shown *exactly* by
-#   their true utility, so "chosen over skipped" is a clean preference signal, free of the
-#   popularity bias of the log (look at the mean popularity printed above). Real users are
-#   noisier, and a real log has no oracle to tell you this.
-# - **Mixed**, with impressions as a handful of extra negatives among a thousand random ones, is as
-#   good as random on every measure.
+# - **Uniform negatives** (the article's option 1) are the weakest negatives here, on the same training
+#   budget: a random item is almost always an easy negative (a genre the user ignores), so most of the
+#   softmax's gradient teaches nothing new, while in-batch negatives are items *someone* wanted. Their
+#   correction, log(N/|I|), is the same number for every negative: it cannot change which item ranks
+#   first, it only rescales how hard the loss pushes the negatives down, and it changes little (printed
+#   above). That is the difference with logQ for in-batch negatives, where q_j differs per item and
+#   the correction reorders the catalogue.
+# - **Impressions alone** lose much of the logged recall, and the hated-genre share rises: the model
+#   learned to split hairs between the items the feed shows and saw fewer examples of what a bad
+#   item looks like.
+# - **True recall** goes the *other* way on this world: impressions alone find more of each user's truly
+#   best items. "Chosen over skipped" is a preference signal free of the log's popularity bias (look at
+#   the mean popularity printed above), and in this world the feed also shows items from genres the user
+#   does not like (its popular slots), so skipping them still teaches which genres lose. Section 3 removes
+#   exactly that, and the picture flips.
+# - **In-batch + impressions**, with impressions as a handful of extra negatives among a thousand in-batch
+#   ones, is as good as in-batch alone on every measure.
 #
-# So: random negatives teach the coarse lesson a retriever needs first, *what is plausible at
-# all*, over the whole catalogue; impressions teach the fine one, *which of the plausible items
-# wins*. That fine comparison among a few shown candidates is exactly the ranker's job, which is
-# why the usual advice is to **leave impressions to the ranker** (notebook 07), **or mix them into
-# retrieval with care**, with a weight chosen on validation. Try `impression_weight=30.0` in the
-# mixed model: the retriever drifts towards the impressions-only one, more true recall, less logged
-# recall, more hated-genre mistakes. Where to stop depends on what you can measure, and in a real
-# app you can measure the log, not the truth.
+# So: catalogue-wide negatives (in-batch with logQ, or uniform) teach the coarse lesson a retriever needs
+# first, *what is plausible at all*; impressions teach the fine one, *which of the plausible items wins*.
+# That fine comparison among a few shown candidates is the ranker's job (notebook 07), which is why the
+# usual advice is to **leave impressions to the ranker, or mix them into retrieval with care**, with a
+# weight chosen on validation. Mixing uniform negatives *with* in-batch ones is the *mixed negative
+# sampling* of Yang et al. (2020), which helps the long tail and cold items reach the softmax: exercise
+# 05·2 measures it.
 #
-# Uniform catalogue negatives (`uniform_negatives=N`) are the third switch; mixing them with
-# in-batch negatives is the *mixed negative sampling* of Yang et al. (2020), which helps the long
-# tail and cold items reach the softmax.
+# ## 3. When impressions confuse the model: it depends on what the feed shows
+#
+# The article's warning is a specific situation: the feed shows a user only their favourite genres, and
+# the user watches only the best of what is shown. Then every skipped item is a *good* item of a liked
+# genre, the second-best science-fiction film is a negative as often as the best one is a positive, and
+# a hated romcom never appears at all: the model is never told that romcoms are worse than the
+# science fiction it skips.
+#
+# We build that world with the same simulator, changing only settings (`LIKED_GENRES_FEED`): every slot
+# personalised, the policy sure of the user's genres, and users who take the best item shown.
+#
+# The condition that decides which case you are in can be measured on any log with impressions: **do the
+# skipped impressions include items from genres the user dislikes?** With the world's truth we count it
+# directly; on a real log, the share of skipped impressions from genres the user never takes is the proxy.
+
+# %%
+print(LIKED_GENRES_FEED)
+feed_world = generate_world(world_config(**LIKED_GENRES_FEED))
+feed_parts = split(feed_world.interactions(), "temporal", test_fraction=0.2, seed=42)
+feed_side = SideLog.from_world(feed_world)
+feed_hated = feed_world.taste < -2.0
+feed_skipped = feed_side.skipped_impressions(feed_parts.train.users, feed_parts.train.items, 7)
+hated_share_of_skipped = {}
+for name, log, skip, hate in [("default world", train, skipped, hated_genre),
+                              ("liked-genres feed", feed_parts.train, feed_skipped, feed_hated)]:
+    users_of = np.broadcast_to(log.users[:, None], skip.shape)[skip >= 0]
+    hated_share_of_skipped[name] = hate[users_of, genre[skip[skip >= 0]]].mean()
+    print(f"{name:<18}: {hated_share_of_skipped[name]:.1%} of skipped impressions come from a hated genre")
+
+feed_users = test_users(feed_parts.test)
+feed_true_top = feed_world.true_top_items(feed_users, 10, released_before=feed_parts.test.times.max() + 1,
+                                          exclude=feed_parts.train.to_csr())
+feed_results = {}
+for name, options in [("in-batch + logQ", {}), ("impressions only", dict(in_batch=False, impression_negatives=7))]:
+    evaluate(name, TwoTowerRecommender(towers(**options), side=feed_side), on_train=feed_parts.train,
+             on_test=feed_parts.test, truth=feed_true_top, hated=feed_hated, store=feed_results)
+
+# %%
+fig, axes = plt.subplots(1, 2, figsize=(11, 3.6))
+for ax, key, title in [(axes[0], "true_recall@10", "true recall@10"), (axes[1], "hated@10", "hated-genre share")]:
+    x = np.arange(2)
+    ax.bar(x - 0.2, [results[n][key] for n in ["in-batch + logQ", "impressions only"]], width=0.4,
+           color=["tab:green", "tab:orange"], label="default world")
+    ax.bar(x + 0.2, [feed_results[n][key] for n in ["in-batch + logQ", "impressions only"]], width=0.4,
+           color=["tab:green", "tab:orange"], hatch="//", edgecolor="white", label="liked-genres feed")
+    ax.set_xticks(x, ["in-batch + logQ", "impressions only"])
+    ax.set(title=title)
+axes[0].legend()
+plt.tight_layout()
+plt.show()
+
+# %%
+# Lesson guards (L7, both cases): where the feed shows no hated genre, impressions-only training loses
+# the true recall it had in the default world and fills the lists with hated genres.
+guard("L7 default: hated share of skipped impressions", hated_share_of_skipped["default world"], ">", 0.03)
+guard("L7 liked feed: hated share of skipped impressions", hated_share_of_skipped["liked-genres feed"], "<", 0.005)
+feed_in_batch, feed_alone = feed_results["in-batch + logQ"], feed_results["impressions only"]
+guard("L7 liked feed: impressions-only / in-batch true recall",
+      feed_alone["true_recall@10"] / feed_in_batch["true_recall@10"], "<", 0.7)
+guard("L7 liked feed: impressions-only / in-batch hated share",
+      feed_alone["hated@10"] / max(feed_in_batch["hated@10"], 1e-3), ">", 4.0)
+
+# %% [markdown]
+# In the liked-genres feed, the model trained on impressions alone is confused exactly as the article
+# says: its true recall falls well below the in-batch model's, and items from hated genres fill its lists.
+# In the default world, the same training found *more* of the best items. The difference is not the
+# loss, nor the towers: it is what the negatives cover. When skipped impressions include items the user
+# dislikes, "chosen over skipped" teaches both the coarse and the fine lesson; when they come only from the
+# liked genres, it teaches the fine one and *unteaches* the coarse one. A real log has no oracle, but it
+# has the impressions: measure what they cover before you train on them alone.
 #
 # ## 3. Embed everything: a bag-of-features tower (StarSpace)
 #
@@ -258,9 +364,11 @@ assert alone["true_recall@10"] > 1.2 * random_["true_recall@10"], (alone["true_r
 # up their embeddings, and train so that the dot product fits the task. A two-tower model with
 # linear towers is exactly that (lesson L13).
 #
-# Build one with **no ids at all**: the item is the sum of its genre, language, publisher, title
-# words and description words; the user is the (recency-weighted) mean of the items they viewed
-# plus the words they searched. Nothing is tied to a particular item, so any new item with a genre
+# Build one **without an item id** in the item tower: the item is the mean of its genre, language,
+# publisher, title words and description words (each field a mean of its tokens' embeddings, the
+# fields summed); the user is the (recency-weighted) mean of the items they viewed plus the words they
+# searched. The user side still has a table indexed by item ids (the history bag: one vector per item
+# a user can have viewed), but the item tower has no per-item parameter, so any new item with a genre
 # and a title has a vector on day one.
 
 # %%
@@ -334,15 +442,16 @@ plt.show()
 
 # %%
 # Lesson guard (L13): genre tokens and search queries land among the items of their genre, and the
-# id-free bag-of-features model is a real recommender, well ahead of popularity.
-assert np.mean(genre_share) > 0.9, genre_share
-assert np.mean(query_share) > 0.9, query_share
-assert results["bag of features"]["ndcg@10"] > 2 * results["popularity"]["ndcg@10"]
+# bag-of-features model (no item id) is a real recommender, well ahead of popularity.
+guard("L13 genre token neighbours of its genre", np.mean(genre_share), ">", 0.8)
+guard("L13 query neighbours of its genre", np.mean(query_share), ">", 0.8)
+guard("L13 bag of features / popularity ndcg", results["bag of features"]["ndcg@10"] / results["popularity"]["ndcg@10"],
+      ">", 1.5)
 
 # %% [markdown]
 # Both diagonals are bright: a genre token points the way its items point, and so does a query,
-# although the query words were learned in the other tower. The model never had a per-item
-# parameter; it recommends from descriptions alone, which is what makes new items reachable
+# although the query words were learned in the other tower. The item tower never had a per-item
+# parameter; it places items from their descriptions alone, which is what makes new items reachable
 # (notebook 06).
 #
 # ## Summary
@@ -350,14 +459,16 @@ assert results["bag of features"]["ndcg@10"] > 2 * results["popularity"]["ndcg@1
 # - Negatives are guesses. Random catalogue items, in-batch items and skipped impressions are
 #   three different guesses, and the world's truth shows how different: skipped impressions are
 #   mostly good items from genres the user likes (L7).
-# - A retriever trained on impressions alone loses half its logged recall and recommends more than
-#   twice as many items from hated genres: it never saw what "bad" looks like. On our simulated users
-#   it still finds more of their true favourites, because they choose exactly by utility; real
-#   users give a noisier signal.
-# - Random negatives first; impressions go to the ranker, or into retrieval with a small weight
+# - Uniform catalogue negatives are the simplest choice; their log(N/|I|) correction is one constant and
+#   changes little. In-batch negatives with logQ learn more on the same budget.
+# - A retriever trained on impressions alone loses much of its logged recall and recommends more
+#   hated genres. Whether it also loses the user's true favourites depends on one measurable
+#   condition: do the skipped impressions cover genres the user dislikes? In our default world they
+#   do, and it finds more true favourites; in a feed of liked genres only, it is confused (L7).
+# - Catalogue-wide negatives first; impressions go to the ranker, or into retrieval with a small weight
 #   chosen on validation.
 # - A linear two-tower over bags of features is StarSpace: genres, words, queries and items share
-#   one space, and a model without a single item id still recommends well (L13).
+#   one space, and a model without an item id recommends well (L13).
 #
 # Next: **06 cold start, side information and leakage**.
 

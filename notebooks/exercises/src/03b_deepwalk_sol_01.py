@@ -1,18 +1,3 @@
-# %%
-# Setup: seeds first, so every number below is the same on every run.
-import matplotlib.pyplot as plt
-import numpy as np
-import scipy.sparse as sp
-
-from lineage.models.deepwalk import DeepWalkConfig, walk_graph
-from lineage.reproducibility import seed_everything
-from lineage.splits import split
-from lineage.world import generate_world
-from lineage.lessons import world_config
-from workshop.deepwalk import check_walk_step, reference_walk_step
-
-rng = seed_everything(0)
-
 # %% [markdown]
 # # 03b · Exercise 1: one step of a weighted random walk
 #
@@ -36,6 +21,21 @@ rng = seed_everything(0)
 # **Your task.** Write `walk_step(graph, node, u)` returning the *id* of the next node, or `-1`
 # if `node` has no out-edges (the walk stops). Slices are half-open, $[\text{start}, \text{end})$:
 # `np.cumsum` and `np.searchsorted` do it in two lines.
+
+# %%
+# Setup: seeds first, so every number below is the same on every run.
+import matplotlib.pyplot as plt
+import numpy as np
+import scipy.sparse as sp
+
+from lineage.models.deepwalk import DeepWalkConfig, walk_graph
+from lineage.reproducibility import seed_everything
+from lineage.splits import split
+from lineage.world import generate_world
+from lineage.lessons import world_config
+from workshop.deepwalk import check_walk_step, reference_walk_step
+
+rng = seed_everything(0)
 
 # %%
 def walk_step(graph, node, u):

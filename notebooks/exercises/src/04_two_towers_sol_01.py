@@ -1,20 +1,3 @@
-# %%
-# Setup: seeds first, so every number below is the same on every run.
-import matplotlib.pyplot as plt
-import numpy as np
-import torch
-import torch.nn.functional as F
-
-from lineage.metrics import evaluate_lists, test_users
-from lineage.reproducibility import seed_everything
-from lineage.splits import split
-from lineage.world import generate_world
-from lineage.lessons import world_config
-from workshop.two_towers import check_in_batch_loss
-
-rng = seed_everything(0)
-torch.set_num_threads(1)  # tiny tensors: one thread is fastest
-
 # %% [markdown]
 # # 04 · Exercise 1: the in-batch softmax loss
 #
@@ -32,6 +15,23 @@ torch.set_num_threads(1)  # tiny tensors: one thread is fastest
 # **Your task.** Write `in_batch_softmax_loss(user_vectors, item_vectors, temperature)` with torch
 # operations, returning a scalar tensor that can be back-propagated. (`F.cross_entropy(logits,
 # labels)` computes the mean of $\log \sum_j e^{x_{bj}} - x_{b, \text{label}_b}$ over the rows.)
+
+# %%
+# Setup: seeds first, so every number below is the same on every run.
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from lineage.metrics import evaluate_lists, test_users
+from lineage.reproducibility import seed_everything
+from lineage.splits import split
+from lineage.world import generate_world
+from lineage.lessons import world_config
+from workshop.two_towers import check_in_batch_loss
+
+rng = seed_everything(0)
+torch.set_num_threads(1)  # tiny tensors: one thread is fastest
 
 # %%
 def in_batch_softmax_loss(user_vectors, item_vectors, temperature=1.0):

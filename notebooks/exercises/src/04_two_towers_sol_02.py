@@ -1,19 +1,3 @@
-# %%
-# Setup: seeds first, so every number below is the same on every run.
-import numpy as np
-import torch
-import torch.nn.functional as F
-
-from lineage.metrics import evaluate_lists, test_users
-from lineage.reproducibility import seed_everything
-from lineage.splits import split
-from lineage.world import generate_world
-from lineage.lessons import world_config
-from workshop.two_towers import check_logq_logits, reference_logq_logits
-
-rng = seed_everything(0)
-torch.set_num_threads(1)  # tiny tensors: one thread is fastest
-
 # %% [markdown]
 # # 04 · Exercise 2: the logQ correction, and accidental hits
 #
@@ -34,6 +18,22 @@ torch.set_num_threads(1)  # tiny tensors: one thread is fastest
 # **Your task.** Write `logq_logits(user_vectors, item_vectors, item_ids, item_probability)`:
 # `item_ids` (B,) are the items of the batch, `item_probability` (n_items,) holds $q$ for every
 # item of the catalogue. Return the corrected, masked (B, B) logits.
+
+# %%
+# Setup: seeds first, so every number below is the same on every run.
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from lineage.metrics import evaluate_lists, test_users
+from lineage.reproducibility import seed_everything
+from lineage.splits import split
+from lineage.world import generate_world
+from lineage.lessons import world_config
+from workshop.two_towers import check_logq_logits, reference_logq_logits
+
+rng = seed_everything(0)
+torch.set_num_threads(1)  # tiny tensors: one thread is fastest
 
 # %%
 def logq_logits(user_vectors, item_vectors, item_ids, item_probability):

@@ -1,15 +1,3 @@
-# %%
-# Setup: seeds first, so every number below is the same on every run.
-import matplotlib.pyplot as plt
-import numpy as np
-
-from lineage.reproducibility import seed_everything
-from lineage.world import generate_world
-from lineage.lessons import world_config
-from workshop.negatives import check_impression_negatives, reference_impression_negatives
-
-rng = seed_everything(0)
-
 # %% [markdown]
 # # 05 · Exercise 1: negatives from skipped impressions
 #
@@ -25,6 +13,18 @@ rng = seed_everything(0)
 # skipped in view $r$'s session, in the order they were shown, at most `MAX_NEGATIVES`, padded
 # with -1. Beware: a session can have *two* chosen items, and neither is a negative. A dictionary
 # from session to its skipped items, built in one pass, keeps this fast.
+
+# %%
+# Setup: seeds first, so every number below is the same on every run.
+import matplotlib.pyplot as plt
+import numpy as np
+
+from lineage.reproducibility import seed_everything
+from lineage.world import generate_world
+from lineage.lessons import world_config
+from workshop.negatives import check_impression_negatives, reference_impression_negatives
+
+rng = seed_everything(0)
 
 # %%
 world = generate_world(world_config("tiny"))

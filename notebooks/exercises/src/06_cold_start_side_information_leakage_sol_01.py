@@ -1,16 +1,3 @@
-# %%
-# Setup: seeds first, so every number below is the same on every run.
-import matplotlib.pyplot as plt
-import numpy as np
-
-from lineage.reproducibility import seed_everything
-from lineage.world import generate_world
-from lineage.lessons import world_config
-from workshop.cold_start_side_information_leakage import (check_point_in_time_counts,
-                                                          reference_point_in_time_counts)
-
-rng = seed_everything(0)
-
 # %% [markdown]
 # # 06 · Exercise 1: a point-in-time feature
 #
@@ -27,6 +14,19 @@ rng = seed_everything(0)
 # **Your task.** For each of the 400 sampled events below, compute `counts`: the number of views
 # of that event's item in the 7 days *before* the event, from the whole view log (`log_items`,
 # `log_times`; times are in seconds). A loop over the events is fine.
+
+# %%
+# Setup: seeds first, so every number below is the same on every run.
+import matplotlib.pyplot as plt
+import numpy as np
+
+from lineage.reproducibility import seed_everything
+from lineage.world import generate_world
+from lineage.lessons import world_config
+from workshop.cold_start_side_information_leakage import (check_point_in_time_counts,
+                                                          reference_point_in_time_counts)
+
+rng = seed_everything(0)
 
 # %%
 world = generate_world(world_config("tiny"))

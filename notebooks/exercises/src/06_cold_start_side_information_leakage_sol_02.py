@@ -1,16 +1,3 @@
-# %%
-# Setup: seeds first, so every number below is the same on every run.
-import numpy as np
-
-from lineage.metrics import segment_recall, test_users
-from lineage.reproducibility import seed_everything
-from lineage.splits import split
-from lineage.world import generate_world
-from lineage.lessons import world_config
-from workshop.cold_start_side_information_leakage import check_genre_profile, reference_genre_profile
-
-rng = seed_everything(0)
-
 # %% [markdown]
 # # 06 · Exercise 2: embed new items from a feature
 #
@@ -27,6 +14,19 @@ rng = seed_everything(0)
 # **Your task.** Build `profile`, an (n_users, n_genres) array: row $u$ is the share of user $u$'s
 # training views in each genre (each row sums to 1), and a row of zeros for users without
 # training views. Use `train` only: the test period is the future.
+
+# %%
+# Setup: seeds first, so every number below is the same on every run.
+import numpy as np
+
+from lineage.metrics import segment_recall, test_users
+from lineage.reproducibility import seed_everything
+from lineage.splits import split
+from lineage.world import generate_world
+from lineage.lessons import world_config
+from workshop.cold_start_side_information_leakage import check_genre_profile, reference_genre_profile
+
+rng = seed_everything(0)
 
 # %%
 world = generate_world(world_config())  # the default world of the walkthroughs

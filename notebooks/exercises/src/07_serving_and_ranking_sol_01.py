@@ -1,16 +1,3 @@
-# %%
-# Setup: seeds first, so every number below is the same on every run.
-import time
-
-import matplotlib.pyplot as plt
-import numpy as np
-
-from lineage.reproducibility import seed_everything
-from twotower_mini.retrieval import ExactIndex
-from workshop.serving_and_ranking import check_search_recall, reference_search_recall
-
-rng = seed_everything(0)
-
 # %% [markdown]
 # # 07 · Exercise 1: what does approximate search cost in recall?
 #
@@ -24,6 +11,19 @@ rng = seed_everything(0)
 # **Your task.** Write `recall_vs_exact(approximate, exact)`: both are (n_queries, k) arrays of
 # item ids, best first, where -1 marks an empty slot of the approximate search. Return one number:
 # the share of the exact top-k items, over all queries, that the approximate lists contain.
+
+# %%
+# Setup: seeds first, so every number below is the same on every run.
+import time
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+from lineage.reproducibility import seed_everything
+from twotower_mini.retrieval import ExactIndex
+from workshop.serving_and_ranking import check_search_recall, reference_search_recall
+
+rng = seed_everything(0)
 
 # %%
 def recall_vs_exact(approximate, exact):

@@ -1,18 +1,3 @@
-# %%
-# Setup: seeds first, so every number below is the same on every run.
-import matplotlib.pyplot as plt
-import numpy as np
-
-from lineage.metrics import test_users
-from lineage.models.registry import make_model
-from lineage.reproducibility import seed_everything
-from lineage.splits import split
-from lineage.world import generate_world
-from lineage.lessons import world_config
-from workshop.serving_and_ranking import check_two_losses, reference_two_losses
-
-rng = seed_everything(0)
-
 # %% [markdown]
 # # 07 · Exercise 2: where are the wanted items lost?
 #
@@ -29,6 +14,21 @@ rng = seed_everything(0)
 # (U, k) are item ids per user (the final list is a reordering of some candidates), `wanted` is a
 # list of U sets. Return the three shares *of all wanted (user, item) pairs*, in the order above.
 # They add up to 1.
+
+# %%
+# Setup: seeds first, so every number below is the same on every run.
+import matplotlib.pyplot as plt
+import numpy as np
+
+from lineage.metrics import test_users
+from lineage.models.registry import make_model
+from lineage.reproducibility import seed_everything
+from lineage.splits import split
+from lineage.world import generate_world
+from lineage.lessons import world_config
+from workshop.serving_and_ranking import check_two_losses, reference_two_losses
+
+rng = seed_everything(0)
 
 # %%
 def two_losses(candidates, final, wanted):

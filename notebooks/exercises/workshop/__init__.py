@@ -10,10 +10,13 @@ one module per walkthrough notebook, named like the notebook without its number.
     two_towers.py                            04 · 1  the in-batch softmax loss                check_in_batch_loss
                                              04 · 2  logQ correction and accidental hits      check_logq_logits
     negatives.py                             05 · 1  negatives from skipped impressions       check_impression_negatives
+                                             05 · 2  mixing negatives                          check_mixed_negatives
     cold_start_side_information_leakage.py   06 · 1  a point-in-time count feature            check_point_in_time_counts
                                              06 · 2  a genre profile that embeds new items    check_genre_profile
+                                             06 · 3  a leak inside a model's features          check_leaking_fields
     serving_and_ranking.py                   07 · 1  recall of approximate search vs exact    check_search_recall
                                              07 · 2  where the wanted items are lost          check_two_losses
+                                             07 · 3  one feature of the GBDT ranker            check_genre_affinity
     checking.py                              what every check shares (the three outcomes, array helpers)
 
 The exercise notebooks run with this folder as their working directory, so they import a

@@ -2,12 +2,15 @@
 
     06 · 1: a point-in-time count feature
     06 · 2: a genre profile that embeds new items
+    06 · 3: a leak inside a model's features
 
 See `workshop/__init__.py` for how a check reports its three outcomes (`checking.py`)."""
 from __future__ import annotations
 
 import numpy as np
 
+from lineage.data import Interactions
+from twotower_mini.features import FeatureBuilder
 from workshop.checking import as_array, diagnose, fail, first_difference, is_close, not_answered, ok
 
 DAY = 86400.0
@@ -97,3 +100,65 @@ def check_genre_profile(profile, train, item_genre, n_genres: int, full_log=None
                             "events only, or it leaks the answers into the features."))
     fail(f"profile differs from the training genre shares ({first_difference(answer, expected)})."
           f"{diagnose(answer, mistakes)}")
+
+
+# ---- 06 · 3: a leak inside a model's features -----------------------------------------------------
+class MysteryFeatures(FeatureBuilder):
+    """A feature builder with one field built from the whole log (the future included): find which."""
+
+    def user_features(self, users, times, target_items=None):
+        out = super().user_features(users, times, target_items)
+        if "liked_history" in out:
+            users = np.asarray(users, dtype=np.int64)
+            times = np.broadcast_to(np.asarray(times, dtype=np.float64), users.shape)
+            positions = self.user_likes.last_before(users, times, self.config.history_length, leaky=True)
+            event = self.user_likes.take(positions, -1)
+            out["liked_history"] = np.where(event >= 0, self.train.items[event] + 2, 0)
+        return out
+
+
+def scrambled_after(data: Interactions, t: float, seed: int = 0) -> Interactions:
+    """The same log before t; from t on, who viewed what (and liked it) is shuffled."""
+    rng = np.random.default_rng(seed)
+    future = data.times >= t
+    users, items, values = data.users.copy(), data.items.copy(), data.values.copy()
+    order = rng.permutation(int(future.sum()))
+    users[future], items[future] = users[future][order], rng.permutation(items[future])
+    values[future] = rng.permutation(values[future])
+    return Interactions(users=users, items=items, times=data.times, values=values, user_ids=data.user_ids,
+                        item_ids=data.item_ids, user_features=data.user_features, item_features=data.item_features)
+
+
+def reference_leaking_fields(builder_class, data: Interactions, config, side, t: float, users, items) -> set[str]:
+    """Fields whose value as of t changes when only the log from t on changes: they read the future."""
+    before = builder_class(data, config, side)
+    after = builder_class(scrambled_after(data, t), config, side)
+    leaking = set()
+    for name, values in before.user_features(users, t).items():
+        if not np.array_equal(values, after.user_features(users, t)[name]):
+            leaking.add(name)
+    for name, values in before.item_features(items, t).items():
+        if not np.array_equal(values, after.item_features(items, t)[name]):
+            leaking.add(name)
+    return leaking
+
+
+def check_leaking_fields(answer, builder_class, data, config, side, t, users, items) -> bool:
+    """Exercise 06 · 3: the set of field names of `builder_class` that leak the future."""
+    if answer is None:
+        return not_answered("leaking should be a set of field names, e.g. {'history'}: the fields whose value "
+                             "as of t changes when only events after t change.")
+    answer = {answer} if isinstance(answer, str) else set(answer)
+    expected = reference_leaking_fields(builder_class, data, config, side, t, users, items)
+    honest = reference_leaking_fields(FeatureBuilder, data, config, side, t, users, items)
+    if answer == expected:
+        return ok(f"{sorted(expected)} reads the future; every other field is point-in-time "
+                   f"(the honest builder has {len(honest)} leaking fields).")
+    if "history_weights" in answer or "weights" in " ".join(answer):
+        fail("Weights follow their bag: name the bag field itself.")
+    missing, extra = expected - answer, answer - expected
+    if missing and not extra:
+        fail(f"Some leaking field is missing from your answer ({len(missing)} of them). Compare every user *and* "
+              "item field as of t on the true log and on a log scrambled from t on.")
+    fail(f"{sorted(extra)} do(es) not change when only the future changes: "
+          f"{'that field is point-in-time' if extra else ''}. Compare each field as of t on the two logs.")

@@ -1,11 +1,13 @@
 """Checks and reference answers for the exercises of notebook 05 (negatives):
 
     05 · 1: negatives from skipped impressions
+    05 · 2: mixing negatives (Yang et al. 2020)
 
 See `workshop/__init__.py` for how a check reports its three outcomes (`checking.py`)."""
 from __future__ import annotations
 
 import numpy as np
+
 
 from workshop.checking import fail, not_answered, ok, to_numpy
 
@@ -59,3 +61,22 @@ def check_impression_negatives(negatives, positive_sessions, positive_items, imp
     fail(f"row {row}: expected {expected[row].tolist()}, got {answer[row].tolist()}. Take the impressions of the "
           f"positive's own session (session {int(np.asarray(positive_sessions)[row])}), not chosen, in the order "
           f"they were shown, keep the first {max_negatives} and pad with -1.")
+
+
+# ---- 05 · 2: mixing negatives ---------------------------------------------------------------------
+def check_mixed_negatives(config) -> bool:
+    """Exercise 05 · 2: a TrainConfig with in-batch negatives (logQ-corrected) *and* uniform catalogue ones."""
+    if config is None:
+        return not_answered("mixed should be a TrainConfig with in-batch negatives and some uniform negatives.")
+    for name in ("in_batch", "uniform_negatives", "logq", "impression_negatives"):
+        if not hasattr(config, name):
+            fail(f"mixed should be a TrainConfig (twotower_mini.train), got {type(config).__name__}")
+    if not config.in_batch:
+        fail("Mixed negative sampling keeps the in-batch negatives: in_batch=True.")
+    if config.uniform_negatives <= 0:
+        fail("Add uniform catalogue negatives: uniform_negatives=N with N > 0 (a few hundred, say).")
+    if config.logq == "none":
+        fail("The in-batch negatives are drawn by popularity: keep their logQ correction (logq='exact').")
+    if config.impression_negatives:
+        fail("This exercise mixes in-batch and uniform negatives only: impression_negatives=0.")
+    return ok(f"in-batch negatives with logQ plus {config.uniform_negatives} uniform negatives per batch.")

@@ -2,6 +2,7 @@
 
     07 · 1: recall of approximate search vs exact
     07 · 2: where the wanted items are lost
+    07 · 3: one feature of the gradient-boosted-tree ranker
 
 See `workshop/__init__.py` for how a check reports its three outcomes (`checking.py`)."""
 from __future__ import annotations
@@ -10,7 +11,9 @@ from typing import Callable
 
 import numpy as np
 
-from workshop.checking import NotAnswered, call_learner, diagnose, fail, is_close, not_answered, ok
+from lineage.data import Interactions
+from twotower_mini.ranker_features import FEATURE_NAMES, RankingFeatures
+from workshop.checking import NotAnswered, as_array, call_learner, diagnose, fail, first_difference, is_close, not_answered, ok
 
 
 # ---- 07 · 1: recall of approximate search vs exact --------------------------------------------------
@@ -121,3 +124,34 @@ def check_two_losses(two_losses: Callable | None) -> bool:
                   "who wants five items weighs five times as much as a user who wants one.")
         fail(f"{where}. Count, over all users: wanted pairs, those among the candidates, those in the final list.")
     return ok("two_losses splits every wanted (user, item) pair into exactly one of the three buckets.")
+
+
+# ---- 07 · 3: one feature of the GBDT ranker -------------------------------------------------------
+def reference_genre_affinity(train: Interactions, users, items, times) -> np.ndarray:
+    """(n,) share of each user's views strictly before `times` in the item's genre (0 with no views)."""
+    column = FEATURE_NAMES.index("genre_affinity")
+    return RankingFeatures(train).compute(users, items, np.asarray(times, dtype=np.float64))[:, column].astype(np.float64)
+
+
+def check_genre_affinity(answer, train: Interactions, users, items, times) -> bool:
+    """Exercise 07 · 3: genre_affinity[j] = share of users[j]'s views before times[j] in items[j]'s genre."""
+    if answer is None:
+        return not_answered(f"genre_affinity should be a ({len(users)},) array of shares between 0 and 1.")
+    answer = as_array(answer, "genre_affinity", (len(users),), "one share per row")
+    expected = reference_genre_affinity(train, users, items, times)
+    if is_close(answer, expected):
+        return ok(f"genre_affinity matches twotower_mini.ranker_features for {len(users)} rows.")
+    genre = np.asarray(train.item_features["genre"]).astype(str)
+    times = np.asarray(times, dtype=np.float64)
+    including = np.array([np.mean(genre[train.items[(train.users == u) & (train.times <= t)]] == genre[i])
+                          if ((train.users == u) & (train.times <= t)).any() else 0.0
+                          for u, i, t in zip(users, items, times)])
+    everything = np.array([np.mean(genre[train.items[train.users == u]] == genre[i]) if (train.users == u).any() else 0.0
+                           for u, i in zip(users, items)])
+    if is_close(answer, everything):
+        fail("You used every view of the user, the future included: count only views strictly before the row's time.")
+    if is_close(answer, including):
+        fail("You counted views at the row's own time (<= t): a feature must be known before the request, use < t.")
+    if np.isnan(answer).any():
+        fail("A user with no views before t has share 0, not NaN (0 / 0).")
+    fail("Not yet: " + first_difference(answer, expected))

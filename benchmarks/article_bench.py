@@ -1,0 +1,121 @@
+"""The negatives table (notebook 05) and the ranker comparison (notebook 07), over world seeds.
+
+    python benchmarks/article_bench.py --seeds 0,1,2 --parts negatives,rankers
+
+Negatives: the five retrievers of notebook 05 (uniform N with and without log(N/|I|), in-batch + logQ,
+impressions only, in-batch + impressions) on the default world, temporal split, 2 epochs each; logged
+recall@10, true recall@10 and the share of recommendations from a hated genre, mean and range over seeds.
+Rankers: notebook 07's pipeline (towers trained on train minus its last 10%), then retrieval order, the
+logistic ranker and the LightGBM LambdaRank ranker on the same 200 candidates per test user; logged
+nDCG@10 and true recall@10. Results go to benchmarks/results/ and benchmarks/REPORT.md (report.py).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.report import record, write_report  # noqa: E402
+from lineage.lessons import world_config  # noqa: E402
+from lineage.metrics import evaluate_lists, test_users, true_recall_at_k  # noqa: E402
+from lineage.splits import split  # noqa: E402
+from lineage.world import generate_world  # noqa: E402
+from twotower_mini.features import FeatureConfig, SideLog  # noqa: E402
+from twotower_mini.gbdt_ranker import GBDTRanker, GBDTRankerConfig  # noqa: E402
+from twotower_mini.pipeline import PipelineConfig, TwoStagePipeline  # noqa: E402
+from twotower_mini.recommender import TwoTowerConfig, TwoTowerRecommender  # noqa: E402
+from twotower_mini.towers import TowerConfig  # noqa: E402
+from twotower_mini.train import TrainConfig  # noqa: E402
+
+RETRIEVERS = {  # notebook 05's names -> TrainConfig switches
+    "uniform N=256": dict(in_batch=False, uniform_negatives=256, logq="none"),
+    "uniform N=256 + log(N/n_items)": dict(in_batch=False, uniform_negatives=256),
+    "in-batch + logQ": dict(),
+    "impressions only": dict(in_batch=False, impression_negatives=7),
+    "in-batch + impressions": dict(impression_negatives=7, impression_weight=1.0),
+}
+
+
+def world_parts(seed: int):
+    world = generate_world(world_config(seed=seed))
+    parts = split(world.interactions(), "temporal", test_fraction=0.2, seed=42)
+    users = test_users(parts.test)
+    true_top = world.true_top_items(users, 10, released_before=parts.test.times.max() + 1, exclude=parts.train.to_csr())
+    return world, parts, users, true_top
+
+
+def negatives(seed: int) -> dict[str, dict]:
+    world, parts, users, true_top = world_parts(seed)
+    side, genre, hated = SideLog.from_world(world), world.items["genre_index"], world.taste < -2.0
+    out = {}
+    for name, switches in RETRIEVERS.items():
+        config = TwoTowerConfig(features=FeatureConfig(history_length=20, drop=("counts",)),
+                                towers=TowerConfig(embedding_dim=32, output_dim=32, hidden=(64,)),
+                                training=TrainConfig(progress=False, epochs=2, batch_size=1024, **switches), refit=False)
+        lists = TwoTowerRecommender(config, side=side).fit(parts.train).recommend(users, k=10)
+        out[name] = {"recall@10": evaluate_lists(lists, users, parts.train, parts.test, 10)["recall@10"],
+                     "true recall@10": true_recall_at_k(lists, true_top, 10),
+                     "hated-genre share": float(hated[users[:, None], genre[lists]].mean())}
+        print(f"seed {seed} {name:<28} " + "  ".join(f"{k} {v:.4f}" for k, v in out[name].items()), flush=True)
+    return out
+
+
+def rankers(seed: int) -> dict[str, dict]:
+    world, parts, users, true_top = world_parts(seed)
+    towers = TwoTowerConfig(features=FeatureConfig(history_length=20, drop=("counts",)),
+                            towers=TowerConfig(embedding_dim=32, hidden=(64,), output_dim=32),
+                            training=TrainConfig(epochs=3, batch_size=1024, progress=False))
+    pipeline = TwoStagePipeline(PipelineConfig(tower=towers), side=SideLog.from_world(world))
+    pipeline.fit(parts.train, world.impressions)
+    gbdt = GBDTRanker(GBDTRankerConfig()).fit(parts.train, world.impressions, retrieval=pipeline.tower_scores(),
+                                              since=pipeline.ranker_since_)
+    ids, scores = pipeline.retrieve(users, 200)
+    orders = {"retrieval order": ids, "logistic ranker": pipeline.ranker_.rerank(users, ids, scores),
+              "LightGBM LambdaRank": gbdt.rerank(users, ids, scores)}
+    out = {}
+    for name, lists in orders.items():
+        out[name] = {"ndcg@10": evaluate_lists(lists[:, :10], users, parts.train, parts.test, 10)["ndcg@10"],
+                     "true recall@10": true_recall_at_k(lists[:, :10], true_top, 10)}
+        print(f"seed {seed} {name:<22} " + "  ".join(f"{k} {v:.4f}" for k, v in out[name].items()), flush=True)
+    return out
+
+
+def summarise(per_seed: list[dict[str, dict]]) -> list[dict]:
+    rows = []
+    for name in per_seed[0]:
+        row = {"model": name}
+        for metric in per_seed[0][name]:
+            values = np.array([result[name][metric] for result in per_seed])
+            row[f"{metric} mean"] = float(values.mean())
+            row[f"{metric} min-max"] = f"{values.min():.4f}-{values.max():.4f}"
+        rows.append(row)
+    return rows
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", default="0,1,2", help="world seeds, comma-separated (default 0,1,2)")
+    parser.add_argument("--parts", default="negatives,rankers", help="negatives, rankers or both")
+    args = parser.parse_args(argv)
+    seeds = [int(s) for s in args.seeds.split(",")]
+    command = f"python benchmarks/article_bench.py --seeds {args.seeds} --parts {args.parts}"
+    if "negatives" in args.parts:
+        record("article_negatives", "Negatives on the world (notebook 05)", command,
+               summarise([negatives(s) for s in seeds]),
+               f"World seeds {args.seeds}, temporal 80/20 split, 2 epochs each, full-catalogue top 10, seen items "
+               "removed; hated genre: taste < -2. Mean and min-max over the seeds.")
+    if "rankers" in args.parts:
+        record("article_rankers", "Rankers over 200 retrieved candidates (notebook 07)", command,
+               summarise([rankers(s) for s in seeds]),
+               f"World seeds {args.seeds}; towers trained on train minus its last 10%, rankers on that period's "
+               "impressions plus 16 unshown candidates per request; the same 200 candidates per test user.")
+    write_report()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
