@@ -34,3 +34,14 @@ def test_world_seed_knob(monkeypatch):
         monkeypatch.setenv("TT_WORLD_SEED", bad)
         with pytest.raises(ValueError, match="TT_WORLD_SEED"):
             world_seed()
+
+
+def test_keep_going_records_a_failure_without_raising_only_when_recording(tmp_path, monkeypatch):
+    monkeypatch.setenv("TT_GUARD_KEEP_GOING", "1")
+    monkeypatch.delenv("TT_GUARD_LOG", raising=False)
+    with pytest.raises(LessonFailed):  # not recording: a failure still stops the notebook
+        guard("c", 0.7, "<", 0.5)
+    log = tmp_path / "guards.jsonl"
+    monkeypatch.setenv("TT_GUARD_LOG", str(log))
+    assert guard("c", 0.7, "<", 0.5) == 0.7
+    assert json.loads(log.read_text())["holds"] is False

@@ -167,7 +167,7 @@ print(f"largest difference between the model's scores and P[u] . Q[i]: {differen
 guard("MF by hand: largest difference", difference, "<", 1e-5)
 mf_ndcg, als_ndcg = results["two towers, ids only (= MF)"]["ndcg@10"], results["ALS"]["ndcg@10"]
 guard("id-only towers / ALS ndcg", mf_ndcg / als_ndcg, ">", 0.8)
-guard("id-only towers / popularity ndcg", mf_ndcg / results["popularity"]["ndcg@10"], ">", 2.5)
+guard("id-only towers / popularity ndcg", mf_ndcg / results["popularity"]["ndcg@10"], ">", 1.8)  # 2.3-4.1 on worlds 0-9
 
 # %% [markdown]
 # Three epochs of a softmax bring the same factorisation within reach of ALS. From here on we keep
