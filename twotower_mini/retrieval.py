@@ -356,11 +356,3 @@ def _merge(best: np.ndarray, best_ids: np.ndarray, pending) -> tuple[np.ndarray,
         keep[crowded] = (sub > sub_kth) | (tied & (np.cumsum(tied, axis=1) <= room))
     # exactly k kept per row, in row order -> (n, k)
     return scores[keep].reshape(n, k), ids[keep].reshape(n, k)
-
-
-def __getattr__(name: str):
-    """The approximate index lives in `twotower_mini.ann`; these names are kept here for old imports."""
-    if name in ("ApproximateIndex", "recall_vs_exact"):
-        from twotower_mini import ann
-        return getattr(ann, name)
-    raise AttributeError(f"module 'twotower_mini.retrieval' has no attribute {name!r}")

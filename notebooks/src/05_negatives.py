@@ -346,7 +346,7 @@ feed_in_batch, feed_alone = feed_results["in-batch + logQ"], feed_results["impre
 guard("L7 liked feed: impressions-only / in-batch true recall",
       feed_alone["true_recall@10"] / feed_in_batch["true_recall@10"], "<", 0.85)  # 0.32-0.70 on worlds 0-9
 guard("L7 liked feed: impressions-only / in-batch hated share",
-      feed_alone["hated@10"] / max(feed_in_batch["hated@10"], 1e-3), ">", 4.0)
+      feed_alone["hated@10"] / max(feed_in_batch["hated@10"], 1e-3), ">", 2.5)  # 4.0-15 on worlds 0-9
 
 # %% [markdown]
 # In the liked-genres feed, the model trained on impressions alone is confused exactly as the article

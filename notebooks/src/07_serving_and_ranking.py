@@ -40,7 +40,8 @@ from twotower_mini.pipeline import PipelineConfig, TwoStagePipeline, two_losses
 from twotower_mini.gbdt_ranker import GBDTRanker, GBDTRankerConfig
 from twotower_mini.ranker import Ranker, RankerConfig
 from twotower_mini.recommender import TwoTowerConfig
-from twotower_mini.retrieval import ExactIndex, filter_seen, recall_vs_exact
+from twotower_mini.ann import recall_vs_exact
+from twotower_mini.retrieval import ExactIndex, filter_seen
 from twotower_mini.towers import TowerConfig
 from twotower_mini.train import TrainConfig
 
@@ -197,7 +198,7 @@ guard("checkpoint rebuilds the item vectors (max difference)", np.abs(restored.i
 
 # %%
 try:
-    from twotower_mini.retrieval import ApproximateIndex
+    from twotower_mini.ann import ApproximateIndex
 
     import faiss  # noqa: F401  (the optional extra)
     HAVE_FAISS = True

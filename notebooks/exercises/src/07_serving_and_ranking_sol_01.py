@@ -96,12 +96,12 @@ ax.set(xscale="log", xlabel="share of the catalogue scored per query", ylabel=f"
 plt.show()
 
 # %% [markdown]
-# If `faiss-cpu` is installed (`pip install -e ".[ann]"`), `twotower_mini.retrieval.ApproximateIndex`
+# If `faiss-cpu` is installed (`pip install -e ".[ann]"`), `twotower_mini.ann.ApproximateIndex`
 # builds the real thing; the same measurement applies.
 
 # %%
 try:
-    from twotower_mini.retrieval import ApproximateIndex
+    from twotower_mini.ann import ApproximateIndex
 
     index = ApproximateIndex(items, method="ivf", nlist=N_CELLS, threads=1)
     for nprobe in [1, 4, 16]:

@@ -19,9 +19,9 @@ from workshop.checking import NotAnswered, as_array, call_learner, diagnose, fai
 # ---- 07 · 1: recall of approximate search vs exact --------------------------------------------------
 def reference_search_recall(approximate, exact) -> float:
     """Share of the exact top-k ids that the approximate search also returned, over all queries
-    (twotower_mini.retrieval.recall_vs_exact; with full exact lists, the mean over queries of
+    (twotower_mini.ann.recall_vs_exact; with full exact lists, the mean over queries of
     |approximate_q ∩ exact_q| / k). -1 slots never count."""
-    from twotower_mini.retrieval import recall_vs_exact
+    from twotower_mini.ann import recall_vs_exact
 
     return recall_vs_exact(approximate, exact)
 
