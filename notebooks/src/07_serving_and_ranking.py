@@ -366,8 +366,8 @@ base_ndcg, base_true = ranking["retrieval order"]
 only_ndcg, only_true = ranking["logistic: impressions only"]
 mixed_ndcg, mixed_true = ranking["logistic: + unshown candidates"]
 gbdt_ndcg, gbdt_true = ranking["LightGBM LambdaRank: + unshown"]
-guard("L7 impressions-only ranker / retrieval true recall", only_true / base_true, ">", 1.3)
-guard("ranker + unshown / retrieval true recall", mixed_true / base_true, ">", 1.1)
+guard("L7 impressions-only ranker / retrieval true recall", only_true / base_true, ">", 1.15)  # 1.32-1.68 on worlds 0-9
+guard("ranker + unshown / retrieval true recall", mixed_true / base_true, ">", 1.05)  # 1.12-1.27 on worlds 0-9
 guard("ranker + unshown / retrieval nDCG", mixed_ndcg / base_ndcg, ">", 1.02)
 guard("ranker + unshown / impressions-only nDCG", mixed_ndcg / only_ndcg, ">", 1.02)
 guard("impressions-only / + unshown true recall", only_true / mixed_true, ">", 1.02)
