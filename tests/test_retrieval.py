@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from twotower_mini import retrieval
+from twotower_mini import ann
 from harness.cli import main
 from twotower_mini.ann import recall_vs_exact
 from twotower_mini.retrieval import ExactIndex, MissingDependencyError, filter_seen
@@ -193,7 +193,7 @@ def test_bad_exclusion_rows():
 
 def test_missing_faiss_is_a_one_line_error_not_an_import_failure(monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "faiss", None)  # makes `import faiss` raise ImportError
-    module = importlib.reload(retrieval)  # importing the module never needs faiss
+    module = importlib.reload(ann)  # importing the module never needs faiss
     try:
         with pytest.raises(ValueError) as error:
             module.ApproximateIndex(np.ones((10, 4), dtype=np.float32))
@@ -206,7 +206,7 @@ def test_missing_faiss_is_a_one_line_error_not_an_import_failure(monkeypatch, ca
         assert err[-1].startswith("error:") and "pip install faiss-cpu" in err[-1]
     finally:
         monkeypatch.undo()
-        importlib.reload(retrieval)
+        importlib.reload(ann)
 
 
 def test_missing_dependency_error_is_both_kinds():
