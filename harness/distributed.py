@@ -35,6 +35,7 @@ from pathlib import Path
 import torch
 
 from harness import leaderboard, options
+from lineage.outputs import check_output, write_text_atomic
 from lineage.splits import validation_split
 from twotower_mini import checkpoint
 from twotower_mini.features import FeatureBuilder, FeatureConfig, SideLog
@@ -64,6 +65,11 @@ def run(args) -> dict | None:
             raise ValueError(f"--batch-size {args.batch_size} must divide by the number of processes ({group.size})")
         torch.set_num_threads(args.threads)
         config = options.leaderboard_config(args)
+        # outputs are checked before any loading or training (on every rank, so all stop together)
+        inputs = options._inputs(config)
+        check_output(args.out, "--out", inputs, args.overwrite)
+        if args.checkpoint:
+            check_output(args.checkpoint, "--checkpoint", inputs, args.overwrite)
         data, world, parts, _ = leaderboard.prepare(config, log=lambda message: None)
         side = SideLog.from_world(world) if world is not None else None
         inner = validation_split(parts.train, config.protocol, 0.1, config.seed)
@@ -96,7 +102,7 @@ def run(args) -> dict | None:
             checkpoint.save(args.checkpoint, recommender, options.data_spec(config), parts.train)
             report["checkpoint"] = args.checkpoint
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
+        write_text_atomic(args.out, json.dumps(report, indent=2) + "\n")
         finished_cleanly = True
         return report
     finally:
@@ -130,6 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
     out = parser.add_argument_group("output")
     out.add_argument("--out", required=True, help="JSON report written by rank 0")
     out.add_argument("--checkpoint", help="also save the best weights as a checkpoint (rank 0)")
+    options._add_overwrite(out)
     out.add_argument("--verbose", action="store_true", help="rank 0 shows a progress bar and one line per epoch")
     return parser
 

@@ -149,6 +149,22 @@ def test_2c_train_out_onto_a_directory_is_refused_before_training(d, capsys):
     assert len((d / "test.csv").read_text().splitlines()) == N_ROWS + 1
 
 
+def test_2d_the_ddp_launcher_checks_its_outputs_before_training(d, capsys):
+    from harness import distributed
+
+    (d.parent / "runs").mkdir()
+    (d.parent / "old.json").write_text("{}\n")
+    launcher = ["--dataset", "csv", "--interactions", "d/test.csv", "--epochs", "1"]
+    for out, extra, words in [("runs", [], ("--out", "is a directory")),
+                              ("d/test.csv", ["--overwrite"], ("--out", "input file")),
+                              ("old.json", [], ("--out", "file exists", "--overwrite"))]:
+        capsys.readouterr()
+        status = distributed.main(launcher + ["--out", out, *extra])
+        refused(status, capsys.readouterr().err.strip().splitlines(), *words)
+    assert len((d / "test.csv").read_text().splitlines()) == N_ROWS + 1
+    assert (d.parent / "old.json").read_text() == "{}\n"
+
+
 # ---- 3. corrupted checkpoints -------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
