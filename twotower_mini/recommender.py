@@ -14,7 +14,7 @@ with no training events is embedded from its side features (with its id embeddin
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
@@ -23,7 +23,7 @@ from lineage.data import Interactions
 from lineage.models.base import Recommender, top_k
 from lineage.splits import validation_split
 from twotower_mini.features import FeatureBuilder, FeatureConfig, SideLog
-from twotower_mini.towers import TowerConfig, TwoTowerModel
+from twotower_mini.towers import EnsembleModel, TowerConfig, TwoTowerModel
 from twotower_mini.train import TrainConfig, as_tensors, item_vectors, train_towers, user_vectors
 
 
@@ -40,6 +40,12 @@ class TwoTowerConfig:
     #   leave-last-out, where each user's test event follows their own history, not the global cut)
     serve_on_full_train: bool = True  # refit=False: serve with features built on all of train (histories
     #   and counts up to its end, like every other model), not only on the part the towers were fitted on
+    ensemble: int = 1  # K tower pairs trained independently (training seeds seed, seed+1, ...) and served as one,
+    #   their vectors concatenated (towers.EnsembleModel: still one dot product); K times the fit time
+
+    def __post_init__(self):
+        if self.ensemble < 1:
+            raise ValueError(f"TwoTowerConfig.ensemble: expected at least 1 tower pair, got {self.ensemble}")
 
 
 class TwoTowerRecommender(Recommender):
@@ -52,19 +58,25 @@ class TwoTowerRecommender(Recommender):
         self.config = config or TwoTowerConfig()
         self.side = side
 
-    def _build(self, train: Interactions) -> tuple[FeatureBuilder, TwoTowerModel]:
+    def _build(self, train: Interactions, members: int | None = None) -> tuple[FeatureBuilder, TwoTowerModel]:
+        """Features on `train` and fresh towers: one TwoTowerModel, or an EnsembleModel of `members`
+        (default: config.ensemble) of them, member k initialised from training seed + k."""
         features = FeatureBuilder(train, self.config.features, self.side)
-        torch.manual_seed(self.config.training.seed)  # the initial weights depend on the seed alone
-        model = TwoTowerModel(features.user_fields(), features.item_fields(), self.config.towers)
-        return features, model
+        models = []
+        for k in range(members or self.config.ensemble):
+            torch.manual_seed(self.config.training.seed + k)  # the initial weights depend on the seed alone
+            models.append(TwoTowerModel(features.user_fields(), features.item_fields(), self.config.towers))
+        return features, (models[0] if len(models) == 1 else EnsembleModel(models))
 
     def _fit(self, train: Interactions) -> None:
         cfg = self.config
         epochs = cfg.training.epochs
         self.history_ = []
         if cfg.validation_fraction > 0:
+            if cfg.ensemble > 1 and not cfg.refit:
+                raise ValueError("TwoTowerConfig.ensemble > 1 needs refit=True (early stopping runs one member)")
             inner = validation_split(train, cfg.validation_protocol, cfg.validation_fraction, cfg.training.seed)
-            features, model = self._build(inner.train)
+            features, model = self._build(inner.train, members=1)
             run = train_towers(model, features, cfg.training, validation=inner.test, side=self.side)
             self.history_ = run.history
             epochs = self.best_epoch_ = run.best_epoch
@@ -74,9 +86,12 @@ class TwoTowerRecommender(Recommender):
                 self._export()
                 return
         features, model = self._build(train)
-        run = train_towers(model, features, cfg.training, side=self.side, epochs=epochs)
-        self.model_, self.features_ = run.model, features
-        self.refit_history_ = run.history
+        self.refit_history_ = []
+        for k, member in enumerate(model.members if cfg.ensemble > 1 else [model]):  # one after another
+            run = train_towers(member, features, replace(cfg.training, seed=cfg.training.seed + k), side=self.side,
+                               epochs=epochs)
+            self.refit_history_ += [dict(row, member=k) for row in run.history] if cfg.ensemble > 1 else run.history
+        self.model_, self.features_ = model.eval(), features
         self._export()
 
     def _serving_features(self, train: Interactions, fitted: FeatureBuilder) -> FeatureBuilder:
@@ -119,7 +134,7 @@ class TwoTowerRecommender(Recommender):
             for start in range(0, len(users), 8192):
                 inputs = self.features_.user_features(users[start:start + 8192], times[start:start + 8192])
                 out.append(self.model_.user_tower(as_tensors(inputs)).numpy())
-        return np.concatenate(out) if out else np.zeros((0, self.model_.config.output_dim), dtype=np.float32)
+        return np.concatenate(out) if out else np.zeros((0, self.model_.width), dtype=np.float32)
 
     def new_user_vector(self) -> np.ndarray:
         """(D,) the vector of a user we know nothing about: every input empty (padding or zeros)."""

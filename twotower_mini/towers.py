@@ -118,6 +118,46 @@ class TwoTowerModel(nn.Module):
     def scale(self) -> float:
         return 1.0 / self.config.temperature if self.config.l2_normalize else 1.0
 
+    @property
+    def width(self) -> int:
+        """The length of the exported vectors: D."""
+        return self.config.output_dim
+
     def forward(self, user_inputs, item_inputs) -> torch.Tensor:
         """(B, B) scores of every user in the batch against every item in the batch."""
         return self.user_tower(user_inputs) @ self.item_tower(item_inputs).T * self.scale
+
+
+class ConcatTower(nn.Module):
+    """Towers side by side: their outputs concatenated, (B, width_1 + ... + width_K)."""
+
+    def __init__(self, members: list[Tower]):
+        super().__init__()
+        self.members = nn.ModuleList(members)
+
+    def forward(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+        return torch.cat([member(inputs) for member in self.members], dim=1)
+
+
+class EnsembleModel(nn.Module):
+    """K independently trained two-tower models served as one (bagging-style ensembles: Dietterich 2000).
+
+    The user vector is the concatenation of the K user vectors and the item vector that of the K item
+    vectors, so the score is still one dot product, <[u_1..u_K], [v_1..v_K]> x scale = the sum of the
+    members' scores, and exporting, exact and approximate search work unchanged. The members share one
+    configuration (and so one scale); `members[k]` is a plain TwoTowerModel, trained on its own."""
+
+    def __init__(self, members: list[TwoTowerModel]):
+        super().__init__()
+        self.config = members[0].config
+        self.user_tower = ConcatTower([member.user_tower for member in members])
+        self.item_tower = ConcatTower([member.item_tower for member in members])
+        self.members = list(members)  # a plain list: their weights are registered once, through the towers
+
+    scale = TwoTowerModel.scale
+
+    @property
+    def width(self) -> int:
+        return sum(member.width for member in self.members)
+
+    forward = TwoTowerModel.forward

@@ -142,7 +142,7 @@ def item_vectors(model: TwoTowerModel, features: FeatureBuilder, at_time: float 
             items = np.arange(start, min(start + batch_size, n_items))
             times = features.serving_times(items) if at_time is None else at_time
             out.append(model.item_tower(as_tensors(features.item_features(items, times))).numpy())
-    return np.concatenate(out) if out else np.zeros((0, model.config.output_dim), dtype=np.float32)
+    return np.concatenate(out) if out else np.zeros((0, model.width), dtype=np.float32)
 
 
 def user_vectors(model: TwoTowerModel, features: FeatureBuilder, users, at_time: float,
@@ -154,7 +154,7 @@ def user_vectors(model: TwoTowerModel, features: FeatureBuilder, users, at_time:
         for start in range(0, len(users), batch_size):
             chunk = users[start:start + batch_size]
             out.append(model.user_tower(as_tensors(features.user_features(chunk, at_time))).numpy())
-    return np.concatenate(out) if out else np.zeros((0, model.config.output_dim), dtype=np.float32)
+    return np.concatenate(out) if out else np.zeros((0, model.width), dtype=np.float32)
 
 
 def validation_metric(model: TwoTowerModel, features: FeatureBuilder, validation: Interactions, k: int,
