@@ -62,7 +62,7 @@ def main() -> None:
                                                                                    / "shared" / "datasets" / "ml-100k")))
     parser.add_argument("--outer-seeds", type=int, nargs="+", default=[42, 1])
     parser.add_argument("--fraction", type=float, default=0.25)
-    parser.add_argument("--train-seeds", type=int, nargs="+", default=[0, 1])
+    parser.add_argument("--train-seeds", type=int, nargs="*", default=[0, 1], help="none: EASE only")
     parser.add_argument("--members", type=int, default=1, help="towers per training seed run, for ensembles")
     parser.add_argument("--ease-scales", type=float, nargs="*", default=[8.0, 16.0, 32.0])
     parser.add_argument("--set", action="append", default=[], help="config override, e.g. towers.temperature=0.07")

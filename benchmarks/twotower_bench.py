@@ -7,8 +7,8 @@ Four results, written with benchmarks/report.py to benchmarks/results/ and bench
 
 1. ML-100K, Microsoft Recommenders protocol (per-item random 75/25, seen removed, k=10), split
    seeds 42, 1, 2: nDCG@10 etc. of the two-tower next to ALS and popularity (mean and std).
-   Target nDCG@10 >= 0.47 (best published row BiVAE 0.469; EASE about 0.48).
-   The same three seeds for EASE when the suite has it: the two-tower's target is EASE's mean.
+   The same three seeds for EASE when the suite has it: the two-tower's target is EASE's mean nDCG@10
+   in the same run (without EASE: >= 0.47; best published row BiVAE 0.469).
 2. ML-100K, TensorFlow Recommenders basic-retrieval protocol (random 80/20, seen NOT excluded,
    hit rate per test interaction at 100). Target >= 0.40 (tutorial 0.233; popularity about 0.30).
 3. The world, temporal split: warm- and cold-item recall, true recall against the oracle.
@@ -57,15 +57,21 @@ def ml100k_microsoft(data_dir: Path, seeds: list[int]) -> list[dict]:
     models = with_available(("popularity", "als", "ease", "twotower"))
     runs = [run(LeaderboardConfig(dataset="ml-100k", data_dir=str(data_dir), protocol="per-item", seed=seed,
                                   models=models, k=10), log=print) for seed in seeds]
+
+    def mean_ndcg(name: str) -> float:
+        return float(np.mean([r["models"][name]["ndcg@10"] for r in runs]))
+
+    # the two-tower's target: EASE's mean in the same run when the suite has EASE, else the published 0.47
+    target = mean_ndcg("ease") if "ease" in models else 0.47
     rows = []
     for name in models:
         rows.append({"model": name, "seeds": ",".join(map(str, seeds)),
                      **{metric: mean_std([r["models"][name][metric] for r in runs])
                         for metric in ("precision@10", "recall@10", "ndcg@10", "map@10")},
                      "fit seconds": float(np.mean([r["models"][name]["fit_seconds"] for r in runs])),
-                     "target ndcg@10": ">= 0.47" if name == "twotower" else "",
-                     "meets target": ("yes" if np.mean([r["models"][name]["ndcg@10"] for r in runs]) >= 0.47 else "no")
-                     if name == "twotower" else ""})
+                     "target ndcg@10": (f">= {target:.4f} (EASE's mean)" if "ease" in models else ">= 0.47")
+                     if name == "twotower" else "",
+                     "meets target": ("yes" if mean_ndcg(name) >= target else "no") if name == "twotower" else ""})
     return rows
 
 
