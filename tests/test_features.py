@@ -76,7 +76,8 @@ log_shapes = dict(seed=st.integers(0, 10_000), n_events=st.integers(2, 60), n_us
 @settings(max_examples=150, deadline=None)
 @given(**log_shapes)
 def test_no_feature_depends_on_an_event_at_or_after_its_time(seed, n_events, n_users, n_items, n_times):
-    assert check_point_in_time(FeatureConfig(min_token_count=1, item_age=True), seed, n_events, n_users, n_items, n_times)
+    config = FeatureConfig(min_token_count=1, item_age=True, recent_length=2)
+    assert check_point_in_time(config, seed, n_events, n_users, n_items, n_times)
 
 
 def test_a_leaky_builder_fails_the_same_check():
@@ -95,6 +96,30 @@ def test_history_holds_exactly_the_items_before_t_most_recent_last():
     assert history[0].tolist() == [0, 0, 1 + 2]
     assert history[1][0] == 1 + 2 and sorted(history[1][1:].tolist()) == [0 + 2, 2 + 2]
     assert history[2][-1] == 3 + 2 and sorted(history[2][:2].tolist()) == [0 + 2, 2 + 2]
+
+
+def test_recent_history_holds_the_last_items_before_t_by_a_slow_scan():
+    rng = np.random.default_rng(5)
+    n = 300
+    data = Interactions(users=rng.integers(0, 6, n), items=rng.integers(0, 20, n), times=np.arange(n) * 60.0,
+                        values=np.ones(n), user_ids=np.array([f"u{u}" for u in range(6)]),
+                        item_ids=np.array([f"i{i}" for i in range(20)]))
+    builder = FeatureBuilder(data, FeatureConfig(history_length=10, recent_length=3, count_windows_days=()))
+    users, times = rng.integers(0, 6, 50), rng.uniform(0, n * 60.0, 50)
+    recent = builder.user_features(users, times)["recent_history"]  # (50, 3) item + 2, oldest first
+    for row, (user, t) in enumerate(zip(users, times)):
+        before = data.items[(data.users == user) & (data.times < t)][-3:] + 2  # times ascend: the last three
+        expected = np.r_[np.zeros(3 - len(before), dtype=np.int64), before]  # padded on the left
+        assert recent[row].tolist() == expected.tolist()
+
+
+def test_recent_history_needs_point_in_time_histories():
+    data = Interactions(users=[0, 1], items=[0, 1], times=[0, 1], values=[1, 1], user_ids=np.array(["a", "b"]),
+                        item_ids=np.array(["x", "y"]))
+    with pytest.raises(ValueError, match="recent_length=3: expected history_mode 'before'"):
+        FeatureBuilder(data, FeatureConfig(recent_length=3, history_mode="all-but-target"))
+    with pytest.raises(ValueError, match="at most history_length=2"):
+        FeatureBuilder(data, FeatureConfig(recent_length=3, history_length=2))
 
 
 def test_dynamic_counts_use_only_the_window_before_t():

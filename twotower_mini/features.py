@@ -45,6 +45,8 @@ class FeatureConfig:
     #   training event except the example itself (only for random splits, where "before" has no meaning)
     recency_half_life_days: float | None = 14.0  # history weight halves every this many days before t
     #   (None: all history items weigh the same)
+    recent_length: int = 0  # a second history bag, "recent_history": the last this many items before t, with
+    #   embeddings of their own (what the user took just now, as against their taste); 0 = off
     search_words: int = 20  # most recent search words kept
     count_windows_days: tuple[float, ...] = (1.0, 7.0, 28.0)  # dynamic view/like count windows; () = none.
     #   Windows, not all-time counts: an all-time count grows with the log, so at serving time it
@@ -201,6 +203,9 @@ class FeatureBuilder:
 
     def __post_init__(self):
         cfg, train = self.config, self.train
+        if cfg.recent_length and not (cfg.history_mode == "before" and cfg.recent_length <= cfg.history_length):
+            raise ValueError(f"FeatureConfig.recent_length={cfg.recent_length}: expected history_mode 'before' (got "
+                             f"{cfg.history_mode!r}) and at most history_length={cfg.history_length}")
         self.now = float(train.times.max()) + 1.0 if len(train) else 0.0  # serving time: just after training
         span_days = float(train.times.max() - train.times.min()) / DAY if len(train) else 0.0
         self.count_windows = tuple(cfg.count_windows_days)  # in days, fractions resolved on this log
@@ -236,6 +241,8 @@ class FeatureBuilder:
         cfg = self.config
         specs = [FieldSpec("history", "bag", self.train.n_items + 2, weighted=True),
                  FieldSpec("liked_history", "bag", self.train.n_items + 2)]
+        if cfg.recent_length:
+            specs.append(FieldSpec("recent_history", "bag", self.train.n_items + 2))
         if self.search_index is not None:
             specs.append(FieldSpec("search_words", "bag", len(self.search_vocab)))
         if cfg.use_user_id:
@@ -279,6 +286,8 @@ class FeatureBuilder:
         weights = weights / np.maximum(weights.sum(axis=1, keepdims=True), 1e-9)  # a weighted mean
         if "history" in names:
             out["history"], out["history_weights"] = items, weights.astype(np.float32)
+        if "recent_history" in names:  # the last few of the same history (a plain mean of their embeddings)
+            out["recent_history"] = items[:, -cfg.recent_length:]  # (n, recent_length): columns run oldest first
         if "liked_history" in names:
             liked_positions = self.user_likes.last_before(users, times, cfg.history_length, leaky=everything)
             liked_event = self.user_likes.take(liked_positions, -1)

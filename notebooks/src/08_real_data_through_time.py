@@ -251,7 +251,12 @@ if HAVE_DATA:
 #   seed we tried; compare with the leaderboard, `python -m twotower_mini leaderboard --dataset ml-100k
 #   --protocol temporal`);
 # - where it does not win: on a random split, or on data where time barely matters, the dynamic
-#   inputs buy little and the simpler denoising preset of notebook 04 is as good.
+#   inputs buy little and the simpler denoising preset of notebook 04 is as good;
+# - a different question, **the very next rating** (the leave-last-out protocol: each user's last
+#   event is the test): there the last few movies a user rated say more than their whole history, and
+#   the suite's leave-last-out preset gives them a bag of their own in the user tower (the last 5
+#   items, next to the full history). Compare it with EASE, the strongest classic model there:
+#   `python -m twotower_mini leaderboard --dataset ml-100k --protocol leave-last-out --models ease,twotower`.
 
 # %%
 if HAVE_DATA:
