@@ -199,7 +199,8 @@ def main() -> int:
     record("lineage_2_world", "Lineage models on the world (temporal split)", command, rows,
            notes=("Default world (seed 0), global temporal split 80/20 (seed 42), k = 10, seen items removed. "
                   "cold-items: recall@10 on test items with no training events; cold-users: nDCG@10 of users with "
-                  "no training events; true_recall@10: overlap with each user's 10 highest-utility released items."))
+                  "no training events, served by the leaderboard's default cold-user policy (popularity) for every "
+                  "model that cannot score them, hence one value; true_recall@10: overlap with each user's 10 highest-utility released items."))
 
     datasets = [("world", None)] + ([("ml-100k", str(data_dir))] if use_ml100k else [])
     rows = bench_als(datasets, factors=[64, 128], iterations=15, repeats=args.repeats)
