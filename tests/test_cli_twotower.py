@@ -19,6 +19,12 @@ def test_presets_exist_for_every_dataset_and_protocol():
             # a cosine schedule decays over a fixed run: early stopping would cut it short
             assert config.training.lr_schedule == "constant" or config.validation_fraction == 0
     assert preset("ml-100k", "per-item").features.history_mode == "all-but-target"
+    for dataset in ("ml-100k", "csv"):  # real data split by time: the time-aware recipe, served at each
+        #   user's own last event on leave-last-out, with the last few items as a bag of their own
+        assert preset(dataset, "leave-last-out").training.time_softmax
+        assert preset(dataset, "leave-last-out").serve_at == "last-event"
+        assert preset(dataset, "leave-last-out").features.recent_length > 0
+        assert preset(dataset, "temporal").features.recent_length == 0
     assert tfrs_tutorial_config().training.batch_size == 8192
 
 

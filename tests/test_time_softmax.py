@@ -100,3 +100,45 @@ def test_serving_at_the_last_event_uses_each_users_own_moment():
     from twotower_mini.train import item_vectors
     expected = item_vectors(model.model_, model.features_, served[u]) @ vector * model.model_.scale
     np.testing.assert_allclose(model.score(np.array([u]))[0], expected, rtol=1e-5)
+
+
+def test_a_recent_bag_learns_what_follows_the_last_item():
+    """Each user takes two random items, then an item a and its fixed successor next[a], twice: r r a next[a]
+    r r b next[b]. Leave-last-out asks for next[b]. A bag of the whole history cannot tell which of its
+    items came last, so it votes for the successor of every one; a bag of the last item alone points at
+    the answer. The time-aware recipe with recent_length=1 must find it for about two users in three, far more
+    often than the same recipe without the recent bag."""
+    from lineage.metrics import evaluate
+    from lineage.splits import split
+
+    rng = np.random.default_rng(0)
+    n_users, n_items = 200, 30
+    successor = rng.permutation(n_items)
+    sequences = []
+    while len(sequences) < n_users:
+        r1, r2, a, r3, r4, b = rng.choice(n_items, 6, replace=False)
+        sequence = np.array([r1, r2, a, successor[a], r3, r4, b, successor[b]])
+        if len(np.unique(sequence)) == len(sequence):  # no item twice: the answer is never a seen item
+            sequences.append(sequence)
+    length = len(sequences[0])
+    users = np.repeat(np.arange(n_users), length)
+    times = (np.tile(np.arange(length), n_users) + rng.uniform(0, 0.5, len(users))) * DAY
+    data = Interactions(users=users, items=np.concatenate(sequences), times=times, values=np.ones(len(users)),
+                        user_ids=np.array([f"u{u}" for u in range(n_users)]),
+                        item_ids=np.array([f"i{i}" for i in range(n_items)]))
+    parts = split(data, "leave-last-out", seed=0)
+
+    def hit_rate(recent_length):
+        config = TwoTowerConfig(
+            features=FeatureConfig(history_mode="before", history_length=length, recency_half_life_days=None,
+                                   recent_length=recent_length, count_windows_days=(), drop=("liked_history",)),
+            towers=TowerConfig(linear_only=True, l2_normalize=False, output_dim=32, bias=True),
+            training=TrainConfig(time_softmax=True, full_softmax=True, logq="none", epochs=40, batch_size=64,
+                                 learning_rate=0.01, progress=False),
+            validation_fraction=0.0, serve_at="last-event")
+        model = TwoTowerRecommender(config).fit(parts.train)
+        return evaluate(model, parts.train, parts.test, k=1)["hitrate@1"]
+
+    with_recent, without = hit_rate(1), hit_rate(0)
+    # measured: 0.66 and 0.135 (0.65 / 0.145 at learning rate 0.02, 0.69 / 0.115 with 16-d towers)
+    assert with_recent > 0.45 and with_recent > without + 0.3, (with_recent, without)
