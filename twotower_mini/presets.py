@@ -45,6 +45,8 @@ mean over both outer seeds, training seeds 0 and 100 unless said), where it lose
   so the score is one dot product = the sum of the pairs' scores), seeds s = 0 and 100:
      history_dropout 0.7: K = 2 0.266, 3 0.268, 4 0.271, 6 0.272 (s = 100 only)
      history_dropout 0.8: K = 2 0.271, 3 0.273, 4 0.274 (0.278 / 0.270; EASE 0.266 / 0.265): the preset
+  After its test run (0.481 vs EASE 0.483), single pairs on outer seed 42 only, against the preset's pair
+  0.273 / 0.271: plain dot products (no L2 norm) 0.266 / 0.263; 512-d 0.271; 45 epochs 0.271 / 0.274. None kept.
 The ensemble's gain is variance reduction (Dietterich 2000, "Ensemble methods in machine learning"): the
 members differ only in their random initialisation, dropout masks and batch order.
 MovieLens 100K, random protocol (TFRS basic retrieval, seen items not excluded): validation
