@@ -2,13 +2,18 @@
 
     python benchmarks/tune_twotower_per_item.py                                   # the preset, 2 outer seeds
     python benchmarks/tune_twotower_per_item.py --set towers.temperature=0.07 --train-seeds 0 1
-    python benchmarks/tune_twotower_per_item.py --members 4                      # ensembles of 1, 2, 4 towers
+    python benchmarks/tune_twotower_per_item.py --set ensemble=1 --members 8     # ensembles of 1..8 tower pairs
+    python benchmarks/tune_twotower_per_item.py --set ensemble=1 --train-keep 0.5625 0.75 1   # a learning curve
 
 Never looks at test: for each outer split seed S, `outer = split(ml100k, "per-item", 0.25, S)` (the
 leaderboard's split), `inner = validation_split(outer.train, "per-item", --fraction, seed=0)`; every model is
 fitted on inner.train and scored on inner.test (nDCG@10, seen items excluded). The default fraction, 0.25,
 gives validation users as many held-out items, relative to their history, as test users have (with 0.1 the
 preset beat EASE on validation but not on test). EASE is scored at several lambdas on the same parts.
+
+Learning curve: with --train-keep 0.5625 0.75 1, the models are fitted on per-item shares of inner.train
+(with the 25% part: 32%, 42% and 56% of the data) and scored on the same validation part, to see how a
+model's edge changes as the training set grows towards the test's 75%.
 
 Ensembles: with --members M, M towers are trained with training seeds seed, seed+1, ...; an ensemble of
 K of them scores the sum of their scores, which is what concatenated vectors give (TwoTowerConfig.ensemble).
@@ -34,6 +39,8 @@ from lineage.topk import mask_items, top_k
 from twotower_mini.presets import preset
 from twotower_mini.recommender import TwoTowerRecommender
 
+KEEP_SEED = 7  # the split seed of the learning curve's training shares (--train-keep)
+
 
 def with_overrides(config, assignments: list[str]):
     """config with "part.field=value" assignments applied (value parsed as JSON, else a string)."""
@@ -46,7 +53,10 @@ def with_overrides(config, assignments: list[str]):
             value = text
         if isinstance(value, list):
             value = tuple(value)
-        config = replace(config, **{part: replace(getattr(config, part), **{name: value})})
+        if name:  # a field of one part, e.g. towers.temperature
+            config = replace(config, **{part: replace(getattr(config, part), **{name: value})})
+        else:  # a top-level field, e.g. ensemble
+            config = replace(config, **{part: value})
     return config
 
 
@@ -62,37 +72,50 @@ def main() -> None:
                                                                                    / "shared" / "datasets" / "ml-100k")))
     parser.add_argument("--outer-seeds", type=int, nargs="+", default=[42, 1])
     parser.add_argument("--fraction", type=float, default=0.25)
+    parser.add_argument("--validation-seeds", type=int, nargs="+", default=[0], help="seeds of the validation carve")
     parser.add_argument("--train-seeds", type=int, nargs="*", default=[0, 1], help="none: EASE only")
     parser.add_argument("--members", type=int, default=1, help="towers per training seed run, for ensembles")
     parser.add_argument("--ease-scales", type=float, nargs="*", default=[8.0, 16.0, 32.0])
+    parser.add_argument("--train-keep", type=float, nargs="+", default=[1.0],
+                        help="fit on these per-item shares of the inner train part (a learning curve; 1: all of it)")
     parser.add_argument("--set", action="append", default=[], help="config override, e.g. towers.temperature=0.07")
     args = parser.parse_args()
     torch.set_num_threads(1)
     data = load_movielens_100k(args.data_dir)
     for outer_seed in args.outer_seeds:
         outer = split(data, "per-item", 0.25, outer_seed)
-        inner = validation_split(outer.train, "per-item", args.fraction, seed=0)
-        users = test_users(inner.test)
-        for scale in args.ease_scales:
-            model = EASE(EASEConfig(regularization_scale=scale)).fit(inner.train)
-            print(json.dumps({"outer": outer_seed, "fraction": args.fraction, "model": f"ease scale {scale:g}",
-                              "ndcg@10": round(ndcg(model.score(users), users, inner.train, inner.test), 4)}), flush=True)
-        for train_seed in args.train_seeds:
-            summed, results = None, {}
-            for member in range(args.members):
-                config = with_overrides(preset("ml-100k", "per-item"), args.set)
-                config = replace(config, training=replace(config.training, seed=train_seed * 100 + member, threads=1))
-                start = time.perf_counter()
-                model = TwoTowerRecommender(config).fit(inner.train)
-                seconds = time.perf_counter() - start
-                scores = model.score(users)
-                summed = scores if summed is None else summed + scores
-                results[member + 1] = ndcg(summed, users, inner.train, inner.test)
-                print(json.dumps({"outer": outer_seed, "fraction": args.fraction, "model": "twotower",
-                                  "set": args.set, "seed": train_seed * 100 + member, "members": member + 1,
-                                  "ndcg@10 single": round(ndcg(scores, users, inner.train, inner.test), 4),
-                                  "ndcg@10 ensemble": round(results[member + 1], 4),
-                                  "fit_seconds": round(seconds, 1)}), flush=True)
+        for validation_seed in args.validation_seeds:
+            inner = validation_split(outer.train, "per-item", args.fraction, seed=validation_seed)
+            for keep in args.train_keep:
+                # a learning curve: the same validation part, a per-item share of inner.train to fit on
+                train = inner.train if keep == 1.0 else split(inner.train, "per-item", 1.0 - keep, KEEP_SEED).train
+                where = {"outer": outer_seed, "fraction": args.fraction, "validation_seed": validation_seed,
+                         "keep": keep, "n_train": len(train)}
+                measure(args, train, inner.test, where)
+
+
+def measure(args, train, validation, where: dict) -> None:
+    """Print EASE at each lambda scale and the two-tower runs, fitted on `train`, scored on `validation`."""
+    users = test_users(validation)
+    for scale in args.ease_scales:
+        model = EASE(EASEConfig(regularization_scale=scale)).fit(train)
+        print(json.dumps({**where, "model": f"ease scale {scale:g}",
+                          "ndcg@10": round(ndcg(model.score(users), users, train, validation), 4)}), flush=True)
+    for train_seed in args.train_seeds:
+        summed = None
+        for member in range(args.members):
+            config = with_overrides(preset("ml-100k", "per-item"), args.set)
+            config = replace(config, training=replace(config.training, seed=train_seed * 100 + member, threads=1))
+            start = time.perf_counter()
+            model = TwoTowerRecommender(config).fit(train)
+            seconds = time.perf_counter() - start
+            scores = model.score(users)
+            summed = scores if summed is None else summed + scores
+            print(json.dumps({**where, "model": "twotower", "set": args.set, "seed": train_seed * 100 + member,
+                              "members": member + 1,
+                              "ndcg@10 single": round(ndcg(scores, users, train, validation), 4),
+                              "ndcg@10 ensemble": round(ndcg(summed, users, train, validation), 4),
+                              "fit_seconds": round(seconds, 1)}), flush=True)
 
 
 if __name__ == "__main__":

@@ -293,7 +293,8 @@ class UserBatchLoss:
         if cfg.history_negative_weight != 1.0:  # the visible history as weighted (hard) negatives
             visible = np.zeros((len(rows), n_items), dtype=np.float32)  # (B, n_items)
             shown = (history != PAD) & ~hidden
-            visible[np.nonzero(shown)[0], history[shown] - 2] = np.log(cfg.history_negative_weight)
+            log_weight = np.log(cfg.history_negative_weight) if cfg.history_negative_weight > 0 else -np.inf
+            visible[np.nonzero(shown)[0], history[shown] - 2] = log_weight  # -inf: out of the softmax
             logits = logits + torch.from_numpy(visible)
         log_p = torch.log_softmax(logits, dim=1)  # (B, n_items)
         b, j = np.nonzero(hidden)  # one positive per hidden item

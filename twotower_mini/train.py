@@ -84,7 +84,8 @@ class TrainConfig:
     #   is then one pass over the users (batch_size users a batch)
     history_negative_weight: float = 1.0  # user_batches: weight of the items left visible in the softmax
     #   denominator. > 1 teaches the towers to rank a user's own history below other items: right where an
-    #   item is consumed once (a movie is rated once) and the evaluation does not exclude seen items (TFRS)
+    #   item is consumed once (a movie is rated once) and the evaluation does not exclude seen items (TFRS);
+    #   0 leaves them out of the softmax, as serving leaves seen items out of the lists
     time_softmax: bool = False  # softmax over the catalogue as of each event's time (time_softmax.py; additive
     #   linear item towers): for time-ordered data with dynamic item inputs
     snapshot_days: float | None = None  # time_softmax: item inputs precomputed every this many days (None: the
@@ -105,9 +106,10 @@ class TrainConfig:
         for name in ("id_dropout", "history_dropout"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 _refuse(name, f"expected a share in [0, 1), got {getattr(self, name)}")
-        for name in ("impression_weight", "history_negative_weight"):
-            if getattr(self, name) <= 0:
-                _refuse(name, f"expected a positive weight, got {getattr(self, name)}")
+        if self.impression_weight <= 0:
+            _refuse("impression_weight", f"expected a positive weight, got {self.impression_weight}")
+        if self.history_negative_weight < 0:
+            _refuse("history_negative_weight", f"expected a weight >= 0, got {self.history_negative_weight}")
         if self.user_batches:  # the denoising loss: a share of each history is the targets
             if self.history_dropout == 0.0:
                 _refuse("history_dropout", "user_batches predicts the hidden share of each history: "
