@@ -37,6 +37,15 @@ def as_tensors(arrays: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
 HISTORY_FIELDS = ("history", "liked_history")  # the bags that history dropout thins out
 
 
+def history_offset(history: np.ndarray, selected: np.ndarray, n_items: int, value: float) -> torch.Tensor:
+    """(B, n_items) logit offsets: `value` at the items of `history` (item index + 2) where `selected`,
+    0 elsewhere. -inf takes those items out of the softmax; log(w) weighs them w times as negatives."""
+    offset = np.zeros((len(history), n_items), dtype=np.float32)  # (B, n_items)
+    rows, columns = np.nonzero(selected)
+    offset[rows, history[rows, columns] - 2] = value
+    return torch.from_numpy(offset)
+
+
 def drop_history(arrays: dict[str, np.ndarray], rate: float, rng: np.random.Generator) -> dict[str, np.ndarray]:
     """Each history token set to padding with probability `rate`; kept recency weights renormalised.
 
@@ -291,11 +300,8 @@ class UserBatchLoss:
                                                                             self.features.serving_times(everything))))
         logits = (users * model.scale) @ catalogue.T  # (B, n_items); catalogue: (n_items, D)
         if cfg.history_negative_weight != 1.0:  # the visible history as weighted (hard) negatives
-            visible = np.zeros((len(rows), n_items), dtype=np.float32)  # (B, n_items)
-            shown = (history != PAD) & ~hidden
             log_weight = np.log(cfg.history_negative_weight) if cfg.history_negative_weight > 0 else -np.inf
-            visible[np.nonzero(shown)[0], history[shown] - 2] = log_weight  # -inf: out of the softmax
-            logits = logits + torch.from_numpy(visible)
+            logits = logits + history_offset(history, (history != PAD) & ~hidden, n_items, log_weight)
         log_p = torch.log_softmax(logits, dim=1)  # (B, n_items)
         b, j = np.nonzero(hidden)  # one positive per hidden item
         if len(b) == 0:

@@ -44,6 +44,8 @@ class TwoTowerConfig:
     #   their vectors concatenated (towers.EnsembleModel: still one dot product); K times the fit time
 
     def __post_init__(self):
+        if self.serve_at not in ("now", "last-event"):
+            raise ValueError(f"TwoTowerConfig.serve_at: expected 'now' or 'last-event', got {self.serve_at!r}")
         if self.ensemble < 1:
             raise ValueError(f"TwoTowerConfig.ensemble: expected at least 1 tower pair, got {self.ensemble}")
 
@@ -119,22 +121,12 @@ class TwoTowerRecommender(Recommender):
         now = np.full(len(users), self.features_.now)
         if self.config.serve_at == "now":
             return now
-        if self.config.serve_at != "last-event":
-            raise ValueError(f"serve_at={self.config.serve_at!r}: expected 'now' or 'last-event'")
         last = np.full(self.features_.train.n_users, -np.inf)
         np.maximum.at(last, self.features_.train.users, self.features_.train.times)
         return np.where(np.isfinite(last[users]), last[users] + 1.0, now)  # 1 s after it (inputs are "< t")
 
     def user_vectors(self, users) -> np.ndarray:
-        users = np.asarray(users, dtype=np.int64)
-        if self.config.serve_at == "now":
-            return user_vectors(self.model_, self.features_, users, self.features_.now)  # (len(users), D)
-        times, out = self.serving_time(users), []
-        with torch.no_grad():
-            for start in range(0, len(users), 8192):
-                inputs = self.features_.user_features(users[start:start + 8192], times[start:start + 8192])
-                out.append(self.model_.user_tower(as_tensors(inputs)).numpy())
-        return np.concatenate(out) if out else np.zeros((0, self.model_.width), dtype=np.float32)
+        return user_vectors(self.model_, self.features_, users, self.serving_time(users))  # (len(users), D)
 
     def new_user_vector(self) -> np.ndarray:
         """(D,) the vector of a user we know nothing about: every input empty (padding or zeros)."""

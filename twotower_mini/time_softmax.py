@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from lineage.data import Interactions
-from twotower_mini.batches import as_tensors, drop_history
+from twotower_mini.batches import as_tensors, drop_history, history_offset
 from twotower_mini.features import DAY, PAD, FeatureBuilder
 
 MAX_SNAPSHOT_VALUES = 50_000_000  # snapshots x items x numeric inputs kept in memory (200 MB of float32)
@@ -94,10 +94,7 @@ class TimeSoftmaxLoss:
             at = numeric[self.snapshot_of_example[rows]]  # (B, n_items, F)
             logits = logits + torch.einsum("bf,bnf->bn", weights, at)
         if history.size:  # the user's earlier items are no candidates (they are excluded when serving)
-            mask = np.zeros((len(rows), self.n_items + 2), dtype=np.float32)  # (B, n_items + 2)
-            r, c = np.nonzero(history != PAD)
-            mask[r, history[r, c]] = -np.inf
-            logits = logits + torch.from_numpy(mask[:, 2:])
+            logits = logits + history_offset(history, history != PAD, self.n_items, -np.inf)
         return torch.nn.functional.cross_entropy(logits, torch.from_numpy(data.items[rows]))
 
 

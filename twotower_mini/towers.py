@@ -79,9 +79,8 @@ class Tower(nn.Module):
         lets the time-aware softmax score every item at many moments cheaply (`time_softmax`)."""
         if self.mlp is not None or self.config.l2_normalize:
             raise ValueError("static_part needs an additive tower: TowerConfig(linear_only=True, l2_normalize=False)")
-        bags = {spec.name: inputs[spec.name] for spec in self.fields if spec.kind == "bag"}
         numeric = {name: torch.zeros_like(inputs[name]) for name in self.numeric_names}
-        return self.forward({**inputs, **bags, **numeric})
+        return self.forward({**inputs, **numeric})
 
     def forward(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
         parts = []

@@ -147,15 +147,16 @@ def item_vectors(model: TwoTowerModel, features: FeatureBuilder, at_time: float 
     return np.concatenate(out) if out else np.zeros((0, model.width), dtype=np.float32)
 
 
-def user_vectors(model: TwoTowerModel, features: FeatureBuilder, users, at_time: float,
+def user_vectors(model: TwoTowerModel, features: FeatureBuilder, users, at_time,
                  batch_size: int = 8192) -> np.ndarray:
-    """(len(users), D) user embeddings with features as of `at_time`."""
+    """(len(users), D) user embeddings with features as of `at_time`: one moment, or one per user."""
     users = np.asarray(users, dtype=np.int64)
+    times = np.broadcast_to(np.asarray(at_time, dtype=np.float64), users.shape)  # (len(users),)
     out = []
     with torch.no_grad():
         for start in range(0, len(users), batch_size):
-            chunk = users[start:start + batch_size]
-            out.append(model.user_tower(as_tensors(features.user_features(chunk, at_time))).numpy())
+            chunk = slice(start, start + batch_size)
+            out.append(model.user_tower(as_tensors(features.user_features(users[chunk], times[chunk]))).numpy())
     return np.concatenate(out) if out else np.zeros((0, model.width), dtype=np.float32)
 
 
