@@ -24,7 +24,7 @@ import numpy as np
 
 from harness.leaderboard import LeaderboardConfig, format_table, run
 from lineage.lessons import guard, world_config
-from lineage.metrics import (average_precision_at_k, evaluate_lists, ndcg_at_k, precision_at_k,
+from lineage.metrics import (average_precision_at_k, evaluate_lists, hit_matrix, ndcg_at_k, precision_at_k,
                              recall_at_k, test_users, true_recall_at_k)
 from lineage.models import Popularity, PopularityConfig
 from lineage.reproducibility import seed_everything
@@ -279,9 +279,8 @@ shown_in_test = np.zeros((data.n_users, data.n_items), dtype=bool)  # (n_users, 
 shown_in_test[world.impressions["user"][in_test], world.impressions["item"][in_test]] = True
 shown_share = {}
 for name, lists in lists_of.items():
-    valid = lists >= 0  # (n_test_users, K) a list may be shorter than K
-    rows_of = np.repeat(eval_users[:, None], K, axis=1)
-    shown_share[name] = shown_in_test[rows_of[valid], lists[valid]].mean()
+    # hit_matrix: (n_test_users, K), True where the slot's item was shown; a list may be shorter than K
+    shown_share[name] = hit_matrix(lists, shown_in_test[eval_users])[lists >= 0].mean()
     print(f"{name:<26} share of recommended items the app showed the user during test: {shown_share[name]:.1%}")
 
 # %%

@@ -31,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
+from harness.leaderboard import user_segments
 from lineage.lessons import guard
 from lineage.datasets.movielens import load_movielens_100k
 from lineage.metrics import evaluate_lists, test_users
@@ -66,12 +67,12 @@ K = 10
 
 
 def ndcg_by_segment(lists, users, train, test):
-    """nDCG@10 over all test users, users with training history, and users without."""
-    new = train.user_counts()[users] == 0
-    out = {"all": evaluate_lists(lists, users, train, test, K)[f"ndcg@{K}"]}
-    out["with history"] = evaluate_lists(lists[~new], users[~new], train, test, K)[f"ndcg@{K}"] if (~new).any() else np.nan
-    out["without"] = evaluate_lists(lists[new], users[new], train, test, K)[f"ndcg@{K}"] if new.any() else np.nan
-    return out
+    """nDCG@10 over all test users, users with training history, and users without (the leaderboard's
+    segments; nan for an empty one)."""
+    segments = user_segments(lists, users, train.user_counts()[users] > 0, train, test, K, exclude_seen=True)
+    return {"all": evaluate_lists(lists, users, train, test, K)[f"ndcg@{K}"],
+            "with history": segments["with_history"].get(f"ndcg@{K}", np.nan),
+            "without": segments["without_history"].get(f"ndcg@{K}", np.nan)}
 
 
 def show(rows):
@@ -106,7 +107,8 @@ if HAVE_DATA:
     print("temporal split")
     show(by_time)
     random_seeds = (0, 1, 2)  # a random split depends on its seed: we average three
-    at_random = [baselines(split(ratings, "random", 0.2, seed)) for seed in random_seeds]
+    random_splits = [split(ratings, "random", 0.2, seed) for seed in random_seeds]
+    at_random = [baselines(parts) for parts in random_splits]
     random_gain = np.mean([r["recent popularity"]["all"] / r["popularity"]["all"] for r in at_random])
     temporal_gain = by_time["recent popularity"]["all"] / by_time["popularity"]["all"]
     print(f"\nrecent / all-time popularity, nDCG@10: temporal {temporal_gain:.2f}, "
@@ -134,17 +136,17 @@ if HAVE_DATA:
 if HAVE_DATA:
     users = test_users(temporal.test)
     new_users = temporal.train.user_counts()[users] == 0
-    random_parts = split(ratings, "random", 0.2, 0)
+    random_parts = random_splits[0]
     random_users = test_users(random_parts.test)
     random_new = (random_parts.train.user_counts()[random_users] == 0).mean()
     print(f"temporal split: {len(users)} test users, {new_users.sum()} of them ({new_users.mean():.0%}) "
           f"without any training history; random split: {random_new:.1%}")
     guard("08 most temporal test users are new", new_users.mean(), ">", 0.5)
 
-    knn_alone = make_model("itemknn", "ml-100k").fit(temporal.train)
-    knn_fallback = ColdUserFallback(make_model("itemknn", "ml-100k"), RecentPopularity()).fit(temporal.train)
-    classic = {"item-kNN, no fallback": ndcg_by_segment(knn_alone.recommend(users, K), users, temporal.train, temporal.test),
-               "item-kNN + recent popularity": ndcg_by_segment(knn_fallback.recommend(users, K), users,
+    knn = ColdUserFallback(make_model("itemknn", "ml-100k"), RecentPopularity()).fit(temporal.train)
+    classic = {"item-kNN, no fallback": ndcg_by_segment(knn.model.recommend(users, K), users, temporal.train,
+                                                        temporal.test),  # the fitted item-kNN, served alone
+               "item-kNN + recent popularity": ndcg_by_segment(knn.recommend(users, K), users,
                                                                temporal.train, temporal.test)}
     show({**by_time, **classic})
 
@@ -184,9 +186,9 @@ if HAVE_DATA:
 
 # %%
 if HAVE_DATA:
-    def fit_twotower(dynamic: bool, seed: int = 0):
+    def fit_twotower(dynamic: bool):
         config = preset("ml-100k", "temporal")
-        config.training.seed, config.training.epochs = seed, 3
+        config.training.epochs = 3
         if not dynamic:
             config.features.count_windows_days, config.features.count_windows_fraction = (), ()
             config.features.item_age = False
@@ -220,7 +222,7 @@ if HAVE_DATA:
 
 # %%
 if HAVE_DATA:
-    fresh = ndcg_by_segment(tt.recommend(users, K), users, temporal.train, temporal.test)
+    fresh = towers["two-tower, dynamic item inputs"]  # fit() built the index as of the cut
     tt.refresh_items(at_time=tt.features_.now - 28 * DAY)
     stale = ndcg_by_segment(tt.recommend(users, K), users, temporal.train, temporal.test)
     tt.refresh_items()  # back to now
