@@ -11,6 +11,7 @@ one-line message on stderr and exit status 2, never a traceback.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from harness.options import (FORMATTER, SEED_MAX, _add_exclude_seen, _add_overwrite, _inputs, add_data_options,
@@ -52,7 +53,7 @@ def _add_leaderboard(sub) -> None:
 def _run_leaderboard(args) -> int:
     from harness import leaderboard
 
-    from lineage.outputs import check_output, check_output_dir
+    from lineage.outputs import check_distinct, check_output, check_output_dir
 
     config = leaderboard_config(args, models=args.models, k=args.k, exclude_seen=args.exclude_seen,
                                 cold_users=args.cold_users)
@@ -64,6 +65,9 @@ def _run_leaderboard(args) -> int:
     if args.save_recommendations:
         check_output_dir(args.save_recommendations, "--save-recommendations",
                          leaderboard.output_files(config.models), inputs, args.overwrite)
+        if args.json:
+            check_distinct([("--save-recommendations", os.path.join(args.save_recommendations, name))
+                            for name in leaderboard.output_files(config.models)] + [("--json", args.json)])
     result = leaderboard.run(config, save_dir=args.save_recommendations, log=_stderr)
     print(leaderboard.format_table(result))
     if args.json:

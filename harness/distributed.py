@@ -30,12 +30,11 @@ import argparse
 import json
 import os
 import sys
-from pathlib import Path
 
 import torch
 
 from harness import leaderboard, options
-from lineage.outputs import check_output, write_text_atomic
+from lineage.outputs import check_distinct, check_output, write_text_atomic
 from lineage.splits import validation_split
 from twotower_mini import checkpoint
 from twotower_mini.features import FeatureBuilder, FeatureConfig, SideLog
@@ -70,6 +69,7 @@ def run(args) -> dict | None:
         check_output(args.out, "--out", inputs, args.overwrite)
         if args.checkpoint:
             check_output(args.checkpoint, "--checkpoint", inputs, args.overwrite)
+            check_distinct([("--out", args.out), ("--checkpoint", args.checkpoint)])
         data, world, parts, _ = leaderboard.prepare(config, log=lambda message: None)
         side = SideLog.from_world(world) if world is not None else None
         inner = validation_split(parts.train, config.protocol, 0.1, config.seed)
@@ -101,7 +101,6 @@ def run(args) -> dict | None:
             recommender.model_ = result.model
             checkpoint.save(args.checkpoint, recommender, options.data_spec(config), parts.train)
             report["checkpoint"] = args.checkpoint
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         write_text_atomic(args.out, json.dumps(report, indent=2) + "\n")
         finished_cleanly = True
         return report

@@ -4,7 +4,8 @@ A command that runs for minutes must not lose its work at the end because an out
 wrong, and must never destroy its own input. So, before loading or fitting anything, every output
 path is checked (`check_output`):
 
-- it is not one of the input files (compared after resolving links, and by inode when both exist);
+- it is not one of the input files (compared after resolving links, and by inode when both exist),
+  nor another output of the same run (`check_distinct`: the second write would replace the first);
 - it does not exist yet, unless the command was given `--overwrite`;
 - it is not a directory, and no part of the path above it is a regular file;
 - its folder (or the nearest folder that exists) accepts a new file (probed by creating one).
@@ -65,6 +66,17 @@ def check_output(path, option: str, inputs: Iterable = (), overwrite: bool = Fal
     os.close(handle)
     os.remove(probe)
     return path
+
+
+def check_distinct(outputs: Iterable[tuple[str, object]]) -> None:
+    """Refuse two outputs of one run, given as (option, path) pairs, that name the same file."""
+    seen: list[tuple[str, Path]] = []
+    for option, path in outputs:
+        for earlier_option, earlier in seen:
+            if _same_file(Path(path), earlier):
+                raise OutputError(f"{option} {path}: the same file as {earlier_option} {earlier}; "
+                                  f"choose another path")
+        seen.append((option, Path(path)))
 
 
 def check_output_dir(directory, option: str, names: Iterable[str], inputs: Iterable = (),

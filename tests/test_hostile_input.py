@@ -149,6 +149,13 @@ def test_2c_train_out_onto_a_directory_is_refused_before_training(d, capsys):
     assert len((d / "test.csv").read_text().splitlines()) == N_ROWS + 1
 
 
+def test_2e_two_outputs_of_one_run_naming_the_same_file_are_refused_before_fitting(d, capsys):
+    status, _, err = run([*CSV, "--save-recommendations", "recs", "--json", "recs/test.csv"], capsys)
+    refused(status, err, "--json", "same file as --save-recommendations")
+    _no_work_done(err)
+    assert not (d.parent / "recs").exists()
+
+
 def test_2d_the_ddp_launcher_checks_its_outputs_before_training(d, capsys):
     from harness import distributed
 
@@ -157,7 +164,8 @@ def test_2d_the_ddp_launcher_checks_its_outputs_before_training(d, capsys):
     launcher = ["--dataset", "csv", "--interactions", "d/test.csv", "--epochs", "1"]
     for out, extra, words in [("runs", [], ("--out", "is a directory")),
                               ("d/test.csv", ["--overwrite"], ("--out", "input file")),
-                              ("old.json", [], ("--out", "file exists", "--overwrite"))]:
+                              ("old.json", [], ("--out", "file exists", "--overwrite")),
+                              ("runs/run.pt", ["--checkpoint", "runs/run.pt"], ("--checkpoint", "same file as --out"))]:
         capsys.readouterr()
         status = distributed.main(launcher + ["--out", out, *extra])
         refused(status, capsys.readouterr().err.strip().splitlines(), *words)
