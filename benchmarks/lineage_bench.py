@@ -27,7 +27,6 @@ Fit times are wall-clock seconds on a machine whose cores may be shared: expect 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
@@ -35,7 +34,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from report import ROOT, record, write_report  # noqa: E402
+from report import ROOT, default_data_dir, record, write_report  # noqa: E402
 
 from lineage.metrics import evaluate_lists, test_users  # noqa: E402
 from lineage.models.als import ALS, ALSConfig  # noqa: E402
@@ -54,15 +53,7 @@ TARGETS = {"itemknn": 0.41, "als": 0.46, "als-numpy": 0.46, "deepwalk": 0.39}
 ANCHOR_NOTE = ("Published anchors (Microsoft Recommenders examples/06_benchmarks, ML-100K, per-item 75/25, "
                "nDCG@10): popularity ~0.25, SAR 0.394, LightGCN 0.416, BPR 0.445, BiVAE 0.469 (best published "
                "row); EASE reaches about 0.48. Our targets: item-kNN >= 0.41, ALS >= 0.46, "
-               "DeepWalk >= 0.39 (two-tower >= 0.47, benchmarked separately).")
-
-
-def default_data_dir(given: str | None) -> Path:
-    if given:
-        return Path(given)
-    if os.environ.get("TT_ML100K_DIR"):
-        return Path(os.environ["TT_ML100K_DIR"])
-    return (ROOT / ".." / "shared" / "datasets" / "ml-100k").resolve()
+               "DeepWalk >= 0.39 (two-tower: at least EASE's mean in the same run, see twotower_bench.py).")
 
 
 def available(models: list[str]) -> list[str]:

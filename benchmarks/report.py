@@ -18,6 +18,15 @@ RESULTS = ROOT / "benchmarks" / "results"
 REPORT = ROOT / "benchmarks" / "REPORT.md"
 
 
+def default_data_dir(given: str | None) -> Path:
+    """The MovieLens 100K folder of a benchmark: `given`, else $TT_ML100K_DIR, else ../shared/datasets/ml-100k."""
+    if given:
+        return Path(given)
+    if os.environ.get("TT_ML100K_DIR"):
+        return Path(os.environ["TT_ML100K_DIR"])
+    return (ROOT / ".." / "shared" / "datasets" / "ml-100k").resolve()
+
+
 def machine() -> dict:
     cpu = platform.processor() or platform.machine()
     try:

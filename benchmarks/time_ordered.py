@@ -24,7 +24,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from report import RESULTS, commit, record, write_report  # noqa: E402
+from report import RESULTS, commit, default_data_dir, record, write_report  # noqa: E402
 
 from harness.leaderboard import LeaderboardConfig, available_models, run  # noqa: E402
 from lineage.models.cold_users import COLD_USER_POLICIES, DEFAULT_COLD_USER_POLICY  # noqa: E402
@@ -35,16 +35,6 @@ MODELS = ["popularity", "recent-popularity", "userknn", "itemknn", "als", "bpr",
 PROTOCOLS = ["temporal", "leave-last-out"]
 K = 10
 SEGMENTS = {"all": None, "with history": "with_history", "without history": "without_history"}
-
-
-def default_data_dir(given: str | None) -> Path:
-    import os
-
-    if given:
-        return Path(given)
-    if os.environ.get("TT_ML100K_DIR"):
-        return Path(os.environ["TT_ML100K_DIR"])
-    return (Path(__file__).resolve().parents[2] / "shared" / "datasets" / "ml-100k").resolve()
 
 
 def rows_of(result: dict) -> list[dict]:

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
+import sys
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -38,6 +38,9 @@ from lineage.splits import split, validation_split
 from lineage.topk import mask_items, top_k
 from twotower_mini.presets import preset
 from twotower_mini.recommender import TwoTowerRecommender
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from report import default_data_dir  # noqa: E402
 
 KEEP_SEED = 7  # the split seed of the learning curve's training shares (--train-keep)
 
@@ -68,8 +71,7 @@ def ndcg(scores: np.ndarray, users: np.ndarray, train, test) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data-dir", default=os.environ.get("TT_ML100K_DIR", str(Path(__file__).resolve().parents[2]
-                                                                                   / "shared" / "datasets" / "ml-100k")))
+    parser.add_argument("--data-dir", help="MovieLens 100K folder (default $TT_ML100K_DIR or ../shared/datasets/ml-100k)")
     parser.add_argument("--outer-seeds", type=int, nargs="+", default=[42, 1])
     parser.add_argument("--fraction", type=float, default=0.25)
     parser.add_argument("--validation-seeds", type=int, nargs="+", default=[0], help="seeds of the validation carve")
@@ -81,7 +83,11 @@ def main() -> None:
     parser.add_argument("--set", action="append", default=[], help="config override, e.g. towers.temperature=0.07")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    data = load_movielens_100k(args.data_dir)
+    try:  # a bad --set fails here, before any fit
+        base = with_overrides(preset("ml-100k", "per-item"), args.set)
+    except (TypeError, AttributeError) as error:
+        parser.error(f"--set {' '.join(args.set)}: {error}")
+    data = load_movielens_100k(default_data_dir(args.data_dir))
     for outer_seed in args.outer_seeds:
         outer = split(data, "per-item", 0.25, outer_seed)
         for validation_seed in args.validation_seeds:
@@ -91,11 +97,12 @@ def main() -> None:
                 train = inner.train if keep == 1.0 else split(inner.train, "per-item", 1.0 - keep, KEEP_SEED).train
                 where = {"outer": outer_seed, "fraction": args.fraction, "validation_seed": validation_seed,
                          "keep": keep, "n_train": len(train)}
-                measure(args, train, inner.test, where)
+                measure(args, base, train, inner.test, where)
 
 
-def measure(args, train, validation, where: dict) -> None:
-    """Print EASE at each lambda scale and the two-tower runs, fitted on `train`, scored on `validation`."""
+def measure(args, base, train, validation, where: dict) -> None:
+    """Print EASE at each lambda scale and the two-tower runs (config `base`, one per training seed and
+    member), fitted on `train`, scored on `validation`."""
     users = test_users(validation)
     for scale in args.ease_scales:
         model = EASE(EASEConfig(regularization_scale=scale)).fit(train)
@@ -104,8 +111,7 @@ def measure(args, train, validation, where: dict) -> None:
     for train_seed in args.train_seeds:
         summed = None
         for member in range(args.members):
-            config = with_overrides(preset("ml-100k", "per-item"), args.set)
-            config = replace(config, training=replace(config.training, seed=train_seed * 100 + member, threads=1))
+            config = replace(base, training=replace(base.training, seed=train_seed * 100 + member, threads=1))
             start = time.perf_counter()
             model = TwoTowerRecommender(config).fit(train)
             seconds = time.perf_counter() - start

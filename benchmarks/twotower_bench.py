@@ -6,9 +6,8 @@
 Four results, written with benchmarks/report.py to benchmarks/results/ and benchmarks/REPORT.md:
 
 1. ML-100K, Microsoft Recommenders protocol (per-item random 75/25, seen removed, k=10), split
-   seeds 42, 1, 2: nDCG@10 etc. of the two-tower next to ALS and popularity (mean and std).
-   The same three seeds for EASE when the suite has it: the two-tower's target is EASE's mean nDCG@10
-   in the same run (without EASE: >= 0.47; best published row BiVAE 0.469).
+   seeds 42, 1, 2: nDCG@10 etc. of the two-tower next to ALS, EASE and popularity (mean and std).
+   The two-tower's target is EASE's mean nDCG@10 in the same run (best published row: BiVAE 0.469).
 2. ML-100K, TensorFlow Recommenders basic-retrieval protocol (random 80/20, seen NOT excluded,
    hit rate per test interaction at 100). Target >= 0.40 (tutorial 0.233; popularity about 0.30).
 3. The world, temporal split: warm- and cold-item recall, true recall against the oracle.
@@ -21,7 +20,6 @@ All numbers come from `harness.leaderboard.run`, i.e. what the leaderboard comma
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from dataclasses import replace
@@ -30,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from report import ROOT, record, write_report  # noqa: E402
+from report import ROOT, default_data_dir, record, write_report  # noqa: E402
 
 from lineage.metrics import evaluate  # noqa: E402
 from harness.leaderboard import LeaderboardConfig, prepare, run  # noqa: E402
@@ -38,39 +36,26 @@ from harness.leaderboard import LeaderboardConfig, prepare, run  # noqa: E402
 TFRS_EXAMPLES_PER_SECOND = 80_000 * 3 / 21.6  # TFRS 0.7.7, tutorial model, this machine (issue 4)
 
 
-def default_data_dir(given: str | None) -> Path:
-    return Path(given or os.environ.get("TT_ML100K_DIR") or ROOT.parent / "shared" / "datasets" / "ml-100k")
-
-
 def mean_std(values) -> str:
     return f"{np.mean(values):.4f} ± {np.std(values):.4f}"
 
 
-def with_available(models: tuple[str, ...]) -> tuple[str, ...]:
-    """The models of this list that this version of the suite has (ease and others arrive separately)."""
-    from harness.leaderboard import available_models
-
-    return tuple(name for name in models if name in available_models())
-
-
 def ml100k_microsoft(data_dir: Path, seeds: list[int]) -> list[dict]:
-    models = with_available(("popularity", "als", "ease", "twotower"))
+    models = ("popularity", "als", "ease", "twotower")
     runs = [run(LeaderboardConfig(dataset="ml-100k", data_dir=str(data_dir), protocol="per-item", seed=seed,
                                   models=models, k=10), log=print) for seed in seeds]
 
     def mean_ndcg(name: str) -> float:
         return float(np.mean([r["models"][name]["ndcg@10"] for r in runs]))
 
-    # the two-tower's target: EASE's mean in the same run when the suite has EASE, else the published 0.47
-    target = mean_ndcg("ease") if "ease" in models else 0.47
+    target = mean_ndcg("ease")  # the two-tower's target: EASE's mean in the same run
     rows = []
     for name in models:
         rows.append({"model": name, "seeds": ",".join(map(str, seeds)),
                      **{metric: mean_std([r["models"][name][metric] for r in runs])
                         for metric in ("precision@10", "recall@10", "ndcg@10", "map@10")},
                      "fit seconds": float(np.mean([r["models"][name]["fit_seconds"] for r in runs])),
-                     "target ndcg@10": (f">= {target:.4f} (EASE's mean)" if "ease" in models else ">= 0.47")
-                     if name == "twotower" else "",
+                     "target ndcg@10": f">= {target:.4f} (EASE's mean)" if name == "twotower" else "",
                      "meets target": ("yes" if mean_ndcg(name) >= target else "no") if name == "twotower" else ""})
     return rows
 
