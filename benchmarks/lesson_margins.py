@@ -35,6 +35,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from report import ROOT, RESULTS, record, write_report  # noqa: E402
 
+from lineage.lessons import (GUARD_LOG_VARIABLE, KEEP_GOING_VARIABLE, NOTEBOOK_VARIABLE,  # noqa: E402
+                             WORLD_SEED_VARIABLE)
+
 NAME = "lesson_margins"
 EXACT = "=="
 
@@ -103,8 +106,8 @@ def run_one(path: Path, seed: int, log_dir: Path, timeout: int) -> tuple[dict, l
     log = log_dir / f"{path.stem}.seed{seed}.jsonl"
     # keep going past a failed guard: every guard of the notebook is measured on every seed, and the
     # failures are counted from the records
-    env = dict(os.environ, TT_WORLD_SEED=str(seed), TT_GUARD_LOG=str(log), TT_NOTEBOOK=path.stem,
-               TT_GUARD_KEEP_GOING="1")
+    env = dict(os.environ, **{WORLD_SEED_VARIABLE: str(seed), GUARD_LOG_VARIABLE: str(log),
+                              NOTEBOOK_VARIABLE: path.stem, KEEP_GOING_VARIABLE: "1"})
     child = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--execute-one", str(path),
                             "--timeout", str(timeout)], capture_output=True, text=True, env=env)
     run = {"notebook": path.stem, "seed": seed}
@@ -115,8 +118,6 @@ def run_one(path: Path, seed: int, log_dir: Path, timeout: int) -> tuple[dict, l
         tail = (child.stderr.strip().splitlines() or ["no output"])[-1]
         run.update(status="error", error=f"runner exited with {child.returncode}: {tail[:300]}")
     records = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
-    for r in records:  # the child names the notebook and seed too; keep what we launched
-        r["notebook"], r["world_seed"] = path.stem, seed
     failed = [r for r in records if not r["holds"]]
     if failed and run["status"] == "ok":  # it kept going past them (TT_GUARD_KEEP_GOING)
         first = failed[0]
@@ -176,17 +177,13 @@ def summarise(records: list[dict], runs: list[dict]) -> tuple[list[dict], list[s
         if failed:
             failures.append(f"{notebook}: guard {lesson!r} ({op} {_number(threshold)}) failed on seed(s) "
                             f"{','.join(map(str, failed))}")
+    failed_runs = {(r["notebook"], r["world_seed"]) for r in records if not r["holds"]}
     for run in sorted(runs, key=lambda r: (r["notebook"], r["seed"])):
         if run["status"] == "error":
             failures.append(f"{run['notebook']}: seed {run['seed']}: error (not a lesson): {run['error']}")
-        elif run["status"] == "lesson-failed" and not any(
-                not r["holds"] and r["world_seed"] == run["seed"] for r in groups_of(groups, run["notebook"])):
+        elif run["status"] == "lesson-failed" and (run["notebook"], run["seed"]) not in failed_runs:
             failures.append(f"{run['notebook']}: seed {run['seed']}: {run['error']}")
     return rows, failures
-
-
-def groups_of(groups: dict, notebook: str) -> list[dict]:
-    return [r for (nb, _), group in groups.items() if nb == notebook for r in group]
 
 
 def merge_with_previous(rows: list[dict], notebooks: set[str]) -> list[dict]:

@@ -1,6 +1,7 @@
 """Run every benchmark script in turn; each rewrites benchmarks/REPORT.md with its section.
 
-    python benchmarks/run_all.py            # all of them (several minutes on 2 cores)
+    python benchmarks/run_all.py            # all of them: long (lesson_margins.py alone runs every world
+                                            #   walkthrough on ten worlds, ten notebook runs' worth)
     python benchmarks/run_all.py --list     # what would run
 """
 from __future__ import annotations

@@ -2,6 +2,7 @@
 
     harness.leaderboard   every model on one split, one table and JSON (the contract other tools use)
     harness.cli           the command line, `python -m twotower_mini --help`
+    harness.options       its checked option types and the data options every subcommand shares
     harness.distributed   the DDP launcher (`torchrun ... -m harness.distributed`) over the one
                           training loop of `twotower_mini.train`
 

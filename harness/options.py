@@ -1,7 +1,7 @@
 """The command line's options: value types checked by argparse, and the options every subcommand shares.
 
 Each type turns a bad value into argparse's one-line error that names the option and the allowed
-range (`--k: expected a whole number of at least 1, got 0`). The data options (`--dataset`,
+range (`argument --k: expected an integer of at least 1, got 0`). The data options (`--dataset`,
 `--protocol`, the CSV columns ...) are shared by the leaderboard, `train` and the DDP launcher;
 `leaderboard_config` turns them into the leaderboard's config and `data_spec` into what a
 checkpoint remembers of its data.

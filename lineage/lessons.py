@@ -22,6 +22,7 @@ import os
 WORLD_SEED_VARIABLE = "TT_WORLD_SEED"
 GUARD_LOG_VARIABLE = "TT_GUARD_LOG"
 KEEP_GOING_VARIABLE = "TT_GUARD_KEEP_GOING"  # "1": record a failed guard and go on (the margins benchmark)
+NOTEBOOK_VARIABLE = "TT_NOTEBOOK"  # the notebook's name, written into each guard record
 
 _OPERATORS = {">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le, "==": operator.eq}
 
@@ -65,7 +66,7 @@ def guard(lesson: str, value: float, op: str, threshold: float) -> float:
     path = os.environ.get(GUARD_LOG_VARIABLE)
     if path:
         record = {"lesson": lesson, "value": value, "op": op, "threshold": float(threshold), "holds": holds,
-                  "world_seed": world_seed(), "notebook": os.environ.get("TT_NOTEBOOK", "")}
+                  "world_seed": world_seed(), "notebook": os.environ.get(NOTEBOOK_VARIABLE, "")}
         with open(path, "a", encoding="utf-8") as log:
             log.write(json.dumps(record) + "\n")
     if not holds and not (path and os.environ.get(KEEP_GOING_VARIABLE) == "1"):
