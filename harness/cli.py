@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from pathlib import Path
 
 from harness.options import (FORMATTER, SEED_MAX, _add_exclude_seen, _add_overwrite, _inputs, add_data_options,
                              data_spec, int_in, leaderboard_config, model_list)
@@ -60,18 +61,15 @@ def _run_leaderboard(args) -> int:
     leaderboard.check_models(config.models)
     # every output is checked before any loading or fitting, so no work is lost at the end
     inputs = _inputs(config)
-    if args.json:
+    if args.json is not None:
         check_output(args.json, "--json", inputs, args.overwrite)
-    if args.save_recommendations:
-        check_output_dir(args.save_recommendations, "--save-recommendations",
-                         leaderboard.output_files(config.models), inputs, args.overwrite)
-        if args.json:
-            check_distinct([("--save-recommendations", os.path.join(args.save_recommendations, name))
-                            for name in leaderboard.output_files(config.models)] + [("--json", args.json)])
-    result = leaderboard.run(config, save_dir=args.save_recommendations, log=_stderr)
-    print(leaderboard.format_table(result))
-    if args.json:
-        leaderboard.write_json(result, args.json)
+    if args.save_recommendations is not None:
+        names = leaderboard.output_files(config.models)
+        check_output_dir(args.save_recommendations, "--save-recommendations", names, inputs, args.overwrite)
+        check_distinct([("--save-recommendations", os.path.join(args.save_recommendations, name)) for name in names]
+                       + ([("--json", args.json)] if args.json is not None else []))
+    leaderboard.run(config, save_dir=args.save_recommendations, json_path=args.json, overwrite=args.overwrite,
+                    log=_stderr, report=lambda result: print(leaderboard.format_table(result), flush=True))
     return 0
 
 
@@ -107,9 +105,50 @@ def _run_train(args) -> int:
     model.config = replace(model.config, training=training)
     _stderr(f"training on {len(parts.train):,} interactions of {data.name} ...")
     model.fit(parts.train)
-    checkpoint.save(args.out, model, data_spec(config), parts.train)
+    checkpoint.save(args.out, model, data_spec(config), parts.train, overwrite=args.overwrite, option="--out")
     _stderr(f"saved {args.out}")
     return 0
+
+
+def _moved_data(spec: dict, args, where: str) -> dict:
+    """The checkpoint's data spec with --data-dir / --interactions applied where the data moved to;
+    an option that does not apply to the checkpoint's dataset is refused in one line."""
+    dataset = spec.get("dataset")
+    if dataset == "world" and (args.data_dir is not None or args.interactions is not None):
+        option = "--data-dir" if args.data_dir is not None else "--interactions"
+        raise ValueError(f"{option}: {where} was trained on the synthetic world, which is generated from its "
+                         f"seed and reads no files; remove {option}")
+    if dataset != "csv":
+        if args.interactions is not None:
+            raise ValueError(f"--interactions: {where} was trained on the {dataset} dataset, not csv; "
+                             f"use --data-dir for MovieLens")
+        return {**spec, "data_dir": args.data_dir} if args.data_dir is not None else spec
+    if args.data_dir is not None and args.interactions is not None:
+        raise ValueError("--data-dir: give the folder the csv files moved to, or --interactions FILE, not both")
+    options = dict(spec.get("csv_options") or {})
+    if args.interactions is not None:
+        options["interactions_path"] = args.interactions
+    elif args.data_dir is not None:
+        options = _moved_csv_files(options, Path(args.data_dir), where)
+    return {**spec, "csv_options": options}
+
+
+def _moved_csv_files(options: dict, folder: Path, where: str) -> dict:
+    """Each csv file of the checkpoint looked up in `folder`: by its old name, else by the standard one."""
+    if not folder.is_dir():
+        raise ValueError(f"--data-dir {folder}: not a folder")
+    moved = dict(options)
+    for key, standard in (("interactions_path", "interactions.csv"), ("items_path", "items.csv"),
+                          ("users_path", "users.csv")):
+        if moved.get(key) is None and key != "interactions_path":
+            continue
+        old_name = Path(moved.get(key) or standard).name
+        found = next((folder / name for name in (old_name, standard) if (folder / name).is_file()), None)
+        if found is None:
+            raise ValueError(f"--data-dir {folder}: holds neither {old_name} nor {standard}, the "
+                             f"{key.removesuffix('_path')} file of {where}")
+        moved[key] = str(found)
+    return moved
 
 
 def _load_checkpoint(args):
@@ -123,13 +162,7 @@ def _load_checkpoint(args):
     spec = dict(payload["data"])
     spec.pop("fingerprint")
     spec = checkpoint.check_fields(leaderboard.LeaderboardConfig, spec, f"{args.checkpoint}: data")
-    if args.data_dir is not None:
-        spec["data_dir"] = args.data_dir
-    if args.interactions is not None:
-        if spec.get("dataset") != "csv":
-            raise ValueError(f"--interactions: the checkpoint was trained on the {spec.get('dataset')} dataset, "
-                             f"not csv; use --data-dir for MovieLens")
-        spec["csv_options"] = {**spec.get("csv_options", {}), "interactions_path": args.interactions}
+    spec = _moved_data(spec, args, f"the checkpoint {args.checkpoint}")
     config = leaderboard.LeaderboardConfig(**spec)
     data, world, parts, _ = leaderboard.prepare(config, log=_stderr)
     try:
@@ -141,8 +174,9 @@ def _load_checkpoint(args):
 
 def _add_checkpoint_data_options(p) -> None:
     p.add_argument("--data-dir", default=None,
-                   help="where the checkpoint's data is now, if it moved (MovieLens folder; csv: the folder of "
-                        "interactions.csv); checked against the checkpoint's fingerprint")
+                   help="where the checkpoint's data is now, if it moved (MovieLens folder; csv: the folder its "
+                        "files moved to, under their old names or interactions.csv / items.csv / users.csv); "
+                        "checked against the checkpoint's fingerprint")
     p.add_argument("--interactions", default=None,
                    help="csv dataset: where the interactions file is now, if it moved; checked against the "
                         "checkpoint's fingerprint")
@@ -239,20 +273,22 @@ def _add_bench(sub) -> None:
 
 
 def _run_bench_retrieval(args) -> int:
-    import json
-
-    from lineage.outputs import check_output, write_text_atomic
+    from lineage.outputs import check_output, json_text, write_text_atomic
     from twotower_mini.bench import run_retrieval
 
-    if args.json:
+    if args.json is not None:
         check_output(args.json, "--json", (), args.overwrite)
+    if args.approximate is not None:
+        from twotower_mini.ann import _import_faiss
+
+        _import_faiss()  # refused before the exact timing runs, not after
     result = run_retrieval(args.items, args.dim, args.users, args.k, repeats=args.repeats, seed=args.seed,
                            approximate=args.approximate, threads=args.threads, nlist=args.nlist,
                            clusters=args.clusters, log=_stderr)
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.json:
-        write_text_atomic(args.json, text + "\n")
+    text = json_text(result)
+    print(text, end="")
+    if args.json is not None:
+        write_text_atomic(args.json, text, overwrite=args.overwrite, option="--json")
     return 0
 
 

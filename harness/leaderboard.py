@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,7 +38,7 @@ from lineage.datasets import open_dataset
 from lineage.metrics import METRIC_NAMES, evaluate_lists, segment_recall, test_users, true_recall_at_k
 from lineage.models.cold_users import COLD_USER_POLICIES, DEFAULT_COLD_USER_POLICY, with_cold_user_policy
 from lineage.models.registry import MODELS, make_model
-from lineage.outputs import write_text_atomic
+from lineage.outputs import json_text, text_writer, write_files_atomic, write_text_atomic
 from lineage.splits import PROTOCOLS, split
 
 DEFAULT_TEST_FRACTION = {"per-item": 0.25}  # Microsoft Recommenders' 75/25; 0.2 for the others
@@ -101,12 +100,14 @@ def prepare(config: LeaderboardConfig, log=print):
 
 
 def check_models(models) -> None:
-    """Refuse an empty or unknown model list before any work (a one-line ValueError)."""
+    """Refuse an empty, unknown or repeated model list before any work (a one-line ValueError)."""
     if not models:
         raise ValueError(f"--models: no model names given; expected some of {','.join(available_models())}")
-    for name in models:
+    for position, name in enumerate(models):
         if name not in available_models():
             raise ValueError(f"--models: unknown model {name!r}; expected some of {','.join(available_models())}")
+        if name in models[:position]:
+            raise ValueError(f"--models: {name!r} is named twice; each model is fitted once, name it once")
 
 
 def cap_k(k: int, n_items: int, log=print) -> int:
@@ -127,8 +128,13 @@ def load_report(data: Interactions) -> dict:
             "dropped": dict(sorted(report.counts.items())) if report is not None else {}}
 
 
-def run(config: LeaderboardConfig, save_dir: str | None = None, log=print) -> dict:
-    """Fit and evaluate every model; returns the JSON-ready result."""
+def run(config: LeaderboardConfig, save_dir: str | None = None, log=print, json_path: str | None = None,
+        overwrite: bool = False, report=None) -> dict:
+    """Fit and evaluate every model; returns the JSON-ready result.
+
+    `report(result)`, if given, is called before any file is written (the command line prints the
+    table there, so a failed write never hides the results). Then the JSON (`json_path`) and the
+    recommendation files (`save_dir`) are written together, all or nothing (lineage.outputs)."""
     check_models(config.models)
     if config.cold_users not in COLD_USER_POLICIES:
         raise ValueError(f"unknown cold-user policy {config.cold_users!r}; expected one of {', '.join(COLD_USER_POLICIES)}")
@@ -181,8 +187,14 @@ def run(config: LeaderboardConfig, save_dir: str | None = None, log=print) -> di
         result["models"][name] = scores
         recommendations[name] = lists
         log(f"  {name}: fitted in {fit_seconds:.1f} s, ndcg@{k}={scores[f'ndcg@{k}']:.4f}")
+    if report is not None:
+        report(result)
+    files = {}
     if save_dir is not None:
-        save_recommendations(save_dir, data, train, test, users, recommendations, config.exclude_seen)
+        files.update(recommendation_files(save_dir, data, train, test, users, recommendations, config.exclude_seen))
+    if json_path is not None:
+        files[Path(json_path)] = ("--json", text_writer(json_text(result)))
+    write_files_atomic(files, overwrite=overwrite)
     return result
 
 
@@ -200,9 +212,18 @@ def user_segments(lists: np.ndarray, users: np.ndarray, has_history: np.ndarray,
     return out
 
 
-def save_recommendations(directory: str, data: Interactions, train: Interactions, test: Interactions,
-                         users: np.ndarray, recommendations: dict[str, np.ndarray], exclude_seen: bool) -> None:
-    """test.csv: the relevant test events (user,item); <model>.csv: user,item,rank (rank 1 = best).
+def _csv_text(header: list[str], rows) -> str:
+    text = io.StringIO()
+    writer = csv.writer(text)
+    writer.writerow(header)
+    writer.writerows(rows)
+    return text.getvalue()
+
+
+def recommendation_files(directory: str, data: Interactions, train: Interactions, test: Interactions,
+                         users: np.ndarray, recommendations: dict[str, np.ndarray], exclude_seen: bool) -> dict:
+    """What `--save-recommendations DIR` writes, as {path: (option, writer)} for write_files_atomic:
+    test.csv (user,item), users.csv (user,train_events) and <model>.csv (user,item,rank; 1 = best).
 
     With exclude_seen, test events of items the user already had in train are left out of test.csv,
     exactly as the metrics leave them out."""
@@ -211,27 +232,23 @@ def save_recommendations(directory: str, data: Interactions, train: Interactions
     if exclude_seen:
         seen = train.to_csr(binary=True)
         keep = np.asarray(seen[test.users, test.items]).ravel() == 0
-    text = io.StringIO()
-    writer = csv.writer(text)
-    writer.writerow(["user", "item"])
-    for u, i in zip(test.users[keep], test.items[keep]):
-        writer.writerow([data.user_ids[u], data.item_ids[i]])
-    write_text_atomic(out / "test.csv", text.getvalue())
-    train_events = train.user_counts()
-    text = io.StringIO()  # which test users have a training history
-    writer = csv.writer(text)
-    writer.writerow(["user", "train_events"])
-    for u in users:
-        writer.writerow([data.user_ids[u], int(train_events[u])])
-    write_text_atomic(out / "users.csv", text.getvalue())
+    texts = {"test.csv": _csv_text(["user", "item"], ((data.user_ids[u], data.item_ids[i])
+                                                       for u, i in zip(test.users[keep], test.items[keep])))}
+    train_events = train.user_counts()  # which test users have a training history
+    texts["users.csv"] = _csv_text(["user", "train_events"], ((data.user_ids[u], int(train_events[u])) for u in users))
     for name, lists in recommendations.items():
-        text = io.StringIO()
-        writer = csv.writer(text)
-        writer.writerow(["user", "item", "rank"])
-        for u, row in zip(users, lists):
-            for rank, i in enumerate(row[row >= 0], start=1):
-                writer.writerow([data.user_ids[u], data.item_ids[i], rank])
-        write_text_atomic(out / f"{name}.csv", text.getvalue())
+        texts[f"{name}.csv"] = _csv_text(["user", "item", "rank"], (
+            (data.user_ids[u], data.item_ids[i], rank)
+            for u, row in zip(users, lists) for rank, i in enumerate(row[row >= 0], start=1)))
+    return {out / name: ("--save-recommendations", text_writer(text)) for name, text in texts.items()}
+
+
+def save_recommendations(directory: str, data: Interactions, train: Interactions, test: Interactions,
+                         users: np.ndarray, recommendations: dict[str, np.ndarray], exclude_seen: bool,
+                         overwrite: bool = False) -> None:
+    """Write `recommendation_files(...)` all or nothing."""
+    write_files_atomic(recommendation_files(directory, data, train, test, users, recommendations, exclude_seen),
+                       overwrite=overwrite)
 
 
 SEGMENT_LABELS = {"with_history": "with-hist", "without_history": "no-hist"}  # the table's column suffixes
@@ -273,9 +290,9 @@ def format_table(result: dict) -> str:
     return "\n".join(lines)
 
 
-def write_json(result: dict, path: str) -> None:
-    """The result as JSON, written atomically (a temporary file in the same folder, then renamed)."""
-    write_text_atomic(path, json.dumps(result, indent=2, sort_keys=False) + "\n")
+def write_json(result: dict, path: str, overwrite: bool = False) -> None:
+    """The result as strict JSON (NaN as null), written atomically (lineage.outputs)."""
+    write_text_atomic(path, json_text(result), overwrite=overwrite, option="--json")
 
 
 def output_files(models) -> list[str]:

@@ -26,7 +26,7 @@ def _import_faiss():
         import faiss
     except ImportError:
         raise MissingDependencyError("approximate search needs faiss: pip install faiss-cpu "
-                                     "(or pip install -e .[ann])") from None
+                                     "(it is a dependency of this project: reinstall with pip install -e .)") from None
     return faiss
 
 
