@@ -67,7 +67,9 @@ def test_version_comparison():
     assert check_env.satisfies("1.24", ">=1.24") and check_env.satisfies("1.24.0", ">=1.24")
     assert not check_env.satisfies("1.9.3", ">=1.10")
     assert check_env.satisfies("0.7.3", ">=0.7.2") and not check_env.satisfies("0.7.1", ">=0.7.2")
-    assert check_env.satisfies("8.0.0rc1", ">=8")
+    assert not check_env.satisfies("8.0.0rc1", ">=8")  # PEP 440: a release candidate comes before 8.0
+    assert check_env.satisfies("2.3.0rc1", ">=2.2")  # an installed pre-release still counts
+    assert check_env.satisfies("1.0", "")
 
 
 def test_an_optional_extra_never_fails(capsys):
@@ -81,3 +83,35 @@ def test_a_too_old_python_fails(tmp_path):
     result = run("--pyproject", str(pyproject), "--no-compute")
     assert result.returncode == 1
     assert "[FAIL] Python" in result.stdout and "fix:" in result.stdout
+
+
+UNUSABLE_PYPROJECTS = {
+    "missing": lambda path: None,
+    "a folder": lambda path: path.mkdir(),
+    "not UTF-8": lambda path: path.write_bytes('[project]\ndescription = "caf\u00e9"\n'.encode("latin-1")),
+    "malformed TOML": lambda path: path.write_text('[project\ndependencies = ["numpy>=99"]\n'),
+    "an invalid requirement": lambda path: path.write_text('[project]\ndependencies = ["numpy>>1"]\n'),
+}
+
+
+@pytest.mark.parametrize("case", list(UNUSABLE_PYPROJECTS))
+def test_an_unusable_pyproject_is_one_line_and_a_failure(tmp_path, case):
+    pyproject = tmp_path / "pyproject.toml"
+    UNUSABLE_PYPROJECTS[case](pyproject)
+    result = run("--pyproject", str(pyproject), "--no-compute")
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.stdout == "" and "Traceback" not in result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"check_env: {pyproject}: "), result.stderr
+
+
+def test_a_direct_reference_does_not_hide_the_other_requirements(tmp_path):
+    pyproject = tmp_path / "pyproject.toml"
+    pyproject.write_text('[project]\ndependencies = [\n    "numpy>=99",\n'
+                         '    "scipy @ https://example.invalid/scipy.whl",\n]\n')
+    result = run("--pyproject", str(pyproject), "--no-compute")
+    assert result.returncode == 1, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert any(line.startswith("[FAIL] numpy") and "does not satisfy >=99" in line for line in lines)
+    assert any(line.startswith("[ OK ] scipy") and "from https://example.invalid/scipy.whl" in line for line in lines)
+    assert "1 check(s) failed" in result.stdout

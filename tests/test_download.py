@@ -48,7 +48,7 @@ class Server:
                 pass
 
         self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
 
     @property
     def url(self) -> str:
@@ -126,3 +126,52 @@ def test_unknown_release_and_unreachable_server(tmp_path):
         with pytest.raises(DownloadError, match="download failed"):
             download_movielens("ml-100k", tmp_path / "data", url=missing, progress=False)
     assert list((tmp_path / "data").iterdir()) == []
+
+
+def test_a_file_that_matches_its_sha256_but_is_not_a_zip_is_refused(tmp_path):
+    payload = b"<html>this mirror serves a web page, not a zip</html>\n"
+    dest = tmp_path / "data"
+    with Server(payload) as server, pytest.raises(DownloadError) as error:
+        download_movielens("ml-100k", dest, url=server.url, expected_sha256=hashlib.sha256(payload).hexdigest(),
+                           progress=False)
+    message = str(error.value)
+    assert "\n" not in message and str(dest / "ml-100k.zip") in message and "not a zip archive" in message
+    assert not (dest / "ml-100k").exists()
+
+
+def test_a_destination_that_is_a_file_is_refused_before_downloading(tmp_path):
+    dest = tmp_path / "data"
+    dest.write_text("not a folder")
+    with Server(b"") as server, pytest.raises(DownloadError) as error:
+        download_movielens("ml-100k", dest, url=server.url, expected_sha256="0" * 64, progress=False)
+    message = str(error.value)
+    assert "\n" not in message and message.startswith(str(dest)) and "is a file, not a folder" in message
+    assert server.requests == 0 and dest.read_text() == "not a folder"
+
+
+def test_a_zip_path_that_is_a_folder_is_refused_before_downloading(tmp_path):
+    dest = tmp_path / "data"
+    (dest / "ml-100k.zip").mkdir(parents=True)
+    with Server(b"") as server, pytest.raises(DownloadError) as error:
+        download_movielens("ml-100k", dest, url=server.url, expected_sha256="0" * 64, progress=False)
+    message = str(error.value)
+    assert "\n" not in message and message.startswith(str(dest / "ml-100k.zip")) and "is a folder" in message
+    assert server.requests == 0 and [p.name for p in dest.iterdir()] == ["ml-100k.zip"]
+
+
+def test_a_sha256_in_upper_case_with_surrounding_spaces_is_accepted(tmp_path):
+    payload = build_zip(tmp_path / "served.zip", FILES)
+    dest = tmp_path / "data"
+    with Server(payload) as server:
+        pasted = "  " + hashlib.sha256(payload).hexdigest().upper() + " \n"  # as copied from a checksum file
+        assert download_movielens("ml-100k", dest, url=server.url, expected_sha256=pasted,
+                                  progress=False) == dest / "ml-100k"
+    assert (dest / "ml-100k" / "u.data").read_text() == FILES["ml-100k/u.data"]
+
+
+def test_a_sha256_that_is_not_64_hex_digits_is_refused_before_downloading(tmp_path):
+    with pytest.raises(ValueError, match=r"^download_movielens: expected_sha256 must be 64 hexadecimal digits, "
+                                         r"got 'md5:0e33'$"):
+        download_movielens("ml-100k", tmp_path / "data", url="http://127.0.0.1:9/never.zip",
+                           expected_sha256="md5:0e33", progress=False)
+    assert not (tmp_path / "data").exists()

@@ -12,6 +12,11 @@ data/README.md). Pass `expected_sha256=` (for a mirror, or a copy you checksumme
 the SHA-256 is checked instead. A zip whose digest differs is refused with a one-line error and
 deleted.
 
+Bad arguments are refused before anything is downloaded, each with a one-line error naming the
+path: a `dest` that is a file, a `<name>.zip` path that is a folder. A SHA-256 may be given in
+upper case or with surrounding spaces (as copied from a checksum file). A file that matches its
+checksum but is not a zip is refused too, naming it.
+
 Nothing partial is ever left behind: the download streams into a temporary file in `dest` and is
 renamed to `<name>.zip` only once it is complete and its checksum matches; the zip is extracted
 into a temporary folder, renamed to `<name>/` only when every member is out. Members whose path
@@ -27,6 +32,7 @@ import tempfile
 import urllib.error
 import urllib.request
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -68,6 +74,10 @@ def download_movielens(name: str, dest, *, url: str | None = None, expected_sha2
     if name not in RELEASES:
         raise ValueError(f"download_movielens: unknown release {name!r}; choose one of {', '.join(RELEASES)}")
     release = RELEASES[name]
+    if expected_sha256 is not None:
+        algorithm, expected = "sha256", _normalised_sha256(expected_sha256)
+    else:
+        algorithm, expected = "md5", release.md5
     dest = Path(dest)
     folder = dest / release.folder
     if all((folder / file).is_file() for file in release.required):
@@ -75,22 +85,41 @@ def download_movielens(name: str, dest, *, url: str | None = None, expected_sha2
     if folder.exists():  # never overwrite a folder we did not make
         raise DownloadError(folder, f"exists but lacks {', '.join(f for f in release.required if not (folder / f).is_file())}; "
                                     "move it away (or complete it) and call again")
-    dest.mkdir(parents=True, exist_ok=True)
-    url = url or release.url
     zip_path = dest / f"{name}.zip"
-    if expected_sha256 is not None:
-        algorithm, expected = "sha256", expected_sha256.lower()
-    else:
-        algorithm, expected = "md5", release.md5
-    _download_verified(url, zip_path, algorithm, expected, progress, timeout)
+    _prepare_destination(dest, zip_path)
+    _download_verified(url or release.url, zip_path, algorithm, expected, progress, timeout)
     _extract_safely(zip_path, dest, release)
     return folder
+
+
+def _normalised_sha256(text) -> str:
+    """A SHA-256 as 64 lower-case hex digits: surrounding spaces and upper case are accepted."""
+    digest = str(text).strip().lower()
+    if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+        raise ValueError(f"download_movielens: expected_sha256 must be 64 hexadecimal digits, got {text!r}")
+    return digest
+
+
+def _prepare_destination(dest: Path, zip_path: Path) -> None:
+    """Create folder `dest` if needed; refuse a `dest` that is a file or a `zip_path` that is a folder
+    (before anything is downloaded), with one line naming the path."""
+    if dest.exists() and not dest.is_dir():
+        raise DownloadError(dest, "is a file, not a folder; pass the folder to download into")
+    try:
+        dest.mkdir(parents=True, exist_ok=True)
+    except OSError as error:  # e.g. a parent that is a file, or no permission
+        raise DownloadError(dest, f"cannot create this folder ({error.strerror or error})") from None
+    if zip_path.exists() and not zip_path.is_file():
+        raise DownloadError(zip_path, "is a folder, not the zip file; move it away and call again")
 
 
 def _download_verified(url: str, target: Path, algorithm: str, expected: str, progress: bool, timeout: float) -> None:
     """Stream `url` into a temporary file next to `target`; rename it to `target` only when it is
     complete and its digest is `expected`."""
-    handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+    try:
+        handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+    except OSError as error:  # e.g. no permission to write in the folder
+        raise DownloadError(target.parent, f"cannot write in this folder ({error.strerror or error})") from None
     digest = hashlib.new(algorithm)
     received = 0
     try:
@@ -121,10 +150,22 @@ def _download_verified(url: str, target: Path, algorithm: str, expected: str, pr
         if actual != expected:
             raise DownloadError(url, f"{algorithm} checksum {actual} does not match the expected {expected}; "
                                      "the file was deleted (a corrupted download, or a different file at this address)")
-        os.replace(temporary, target)
+        try:
+            os.replace(temporary, target)
+        except OSError as error:  # e.g. the zip's path became a folder meanwhile
+            raise DownloadError(target, f"cannot be written ({error.strerror or error}); nothing was kept") from None
     finally:
         if os.path.exists(temporary):
             os.remove(temporary)
+
+
+def _open_zip(zip_path: Path) -> zipfile.ZipFile:
+    """`zip_path` opened as a zip archive, or a DownloadError naming it when it is not one."""
+    try:
+        return zipfile.ZipFile(zip_path)
+    except zipfile.BadZipFile:
+        raise DownloadError(zip_path, "is not a zip archive (yet it matches the expected checksum: is the "
+                                      "address or the checksum one of a different file?)") from None
 
 
 def _extract_safely(zip_path: Path, dest: Path, release: Release) -> None:
@@ -132,7 +173,7 @@ def _extract_safely(zip_path: Path, dest: Path, release: Release) -> None:
     it; the folder appears only once every member is out."""
     staging = Path(tempfile.mkdtemp(prefix=f".{release.folder}.", dir=dest))
     try:
-        with zipfile.ZipFile(zip_path) as archive:
+        with _open_zip(zip_path) as archive:
             for member in archive.infolist():
                 parts = PurePosixPath(member.filename.replace("\\", "/")).parts
                 is_link = (member.external_attr >> 16) & 0o170000 == 0o120000
@@ -140,7 +181,10 @@ def _extract_safely(zip_path: Path, dest: Path, release: Release) -> None:
                         or ":" in parts[0] or is_link):
                     raise DownloadError(zip_path, f"unsafe or unexpected member {member.filename!r}: every member "
                                                   f"must be a plain file or folder under {release.folder}/")
-            archive.extractall(staging)
+            try:
+                archive.extractall(staging)
+            except (zipfile.BadZipFile, zlib.error, EOFError) as error:  # a damaged member
+                raise DownloadError(zip_path, f"the zip is damaged ({error})") from None
         missing = [file for file in release.required if not (staging / release.folder / file).is_file()]
         if missing:
             raise DownloadError(zip_path, f"the zip has no {', '.join(missing)} under {release.folder}/")
