@@ -19,6 +19,14 @@ recorded in the JSON. Every metric is also reported per segment of users:
     "models": {name: {..., "segments": {"with_history":    {"precision@k", ..., "n_eval_users"},
                                         "without_history": {"precision@k", ..., "n_eval_users"}}}}
 
+On the time-ordered protocols (temporal, leave-last-out) every model is also compared with recent
+popularity (fitted as the reference when it is not in the list): its nDCG@k minus the reference's,
+with a paired bootstrap 95% interval over test users (`lineage.evidence`), for all users and per
+segment, printed below the table and stored as
+
+    "vs_recent-popularity": {"metric": "ndcg@10", "all": {"difference", "low", "high", "n_users"},
+                             "with_history": {...}, "without_history": {...}}
+
 Every model gets the same split, the same candidate set (the full catalogue) and the same
 evaluation (`lineage.metrics.evaluate_lists`). Hyperparameters are the documented defaults tuned
 on a validation split carved from train (`TUNED` in each model's module), never on test.
@@ -35,7 +43,9 @@ import numpy as np
 
 from lineage.data import Interactions
 from lineage.datasets import open_dataset
-from lineage.metrics import METRIC_NAMES, evaluate_lists, segment_recall, test_users, true_recall_at_k
+from lineage.evidence import compare
+from lineage.metrics import (METRIC_NAMES, evaluate_lists, per_user_metrics, relevance_matrix, segment_recall,
+                             test_users, true_recall_at_k)
 from lineage.models.cold_users import COLD_USER_POLICIES, DEFAULT_COLD_USER_POLICY, with_cold_user_policy
 from lineage.models.registry import MODELS, make_model
 from lineage.outputs import json_text, text_writer, write_files_atomic, write_text_atomic
@@ -154,7 +164,6 @@ def run(config: LeaderboardConfig, save_dir: str | None = None, log=print, json_
         "cold_users": config.cold_users,
         "models": {},
     }
-    cold_items, cold_users = parts.cold_items(), parts.cold_users()
     true_top = None
     if world is not None:
         # the oracle's best items, among those released by the end of the test period and, when
@@ -163,30 +172,23 @@ def run(config: LeaderboardConfig, save_dir: str | None = None, log=print, json_
                                         exclude=train.to_csr() if config.exclude_seen else None)
     recommendations = {}
     for name in config.models:
-        log(f"  {name}: fitting ...")
-        model = with_cold_user_policy(build_model(name, config.dataset, config.protocol, world), config.cold_users,
-                                      config.dataset, config.protocol)
-        start = time.perf_counter()
-        model.fit(train)
-        fit_seconds = time.perf_counter() - start
-        lists = model.recommend(users, k=k, exclude_seen=config.exclude_seen)  # (n_test_users, k)
+        lists, fit_seconds = _fit_and_recommend(name, config, world, train, users, k, log)
         scores = evaluate_lists(lists, users, train, test, k, config.exclude_seen)
         scores["fit_seconds"] = round(fit_seconds, 3)
-        if cold_items.any():
-            scores[f"recall@{k}/cold-items"] = segment_recall(lists, users, train, test, k, cold_items,
-                                                              config.exclude_seen)
-            scores[f"recall@{k}/warm-items"] = segment_recall(lists, users, train, test, k, ~cold_items,
-                                                              config.exclude_seen)
-        if cold_users.any():
-            warm_rows = ~cold_users[users]
-            scores[f"ndcg@{k}/cold-users"] = evaluate_lists(lists[~warm_rows], users[~warm_rows], train, test, k,
-                                                            config.exclude_seen)[f"ndcg@{k}"]
+        scores.update(_item_and_user_segments(lists, users, parts, k, config.exclude_seen))
         if true_top is not None:
             scores[f"true_recall@{k}"] = true_recall_at_k(lists, true_top, k)
         scores["segments"] = user_segments(lists, users, has_history, train, test, k, config.exclude_seen)
         result["models"][name] = scores
         recommendations[name] = lists
         log(f"  {name}: fitted in {fit_seconds:.1f} s, ndcg@{k}={scores[f'ndcg@{k}']:.4f}")
+    if config.protocol in TIME_PROTOCOLS:
+        reference = recommendations.get(REFERENCE)
+        if reference is None:
+            reference, _ = _fit_and_recommend(REFERENCE, config, world, train, users, k, log, note=" (the reference)")
+        for name, comparison in reference_intervals(recommendations, reference, users, has_history, train, test, k,
+                                                    config.exclude_seen).items():
+            result["models"][name][f"vs_{REFERENCE}"] = comparison
     if report is not None:
         report(result)
     files = {}
@@ -196,6 +198,58 @@ def run(config: LeaderboardConfig, save_dir: str | None = None, log=print, json_
         files[Path(json_path)] = ("--json", text_writer(json_text(result)))
     write_files_atomic(files, overwrite=overwrite)
     return result
+
+
+REFERENCE = "recent-popularity"  # time-ordered protocols: every model is compared with this baseline
+
+
+def _fit_and_recommend(name: str, config: LeaderboardConfig, world, train: Interactions, users: np.ndarray,
+                       k: int, log, note: str = "") -> tuple[np.ndarray, float]:
+    """Fit one model (with the cold-user policy) and list k items for each test user: (lists, seconds)."""
+    log(f"  {name}: fitting{note} ...")
+    model = with_cold_user_policy(build_model(name, config.dataset, config.protocol, world), config.cold_users,
+                                  config.dataset, config.protocol)
+    start = time.perf_counter()
+    model.fit(train)
+    fit_seconds = time.perf_counter() - start
+    return model.recommend(users, k=k, exclude_seen=config.exclude_seen), fit_seconds  # (n_test_users, k)
+
+
+def _item_and_user_segments(lists: np.ndarray, users: np.ndarray, parts, k: int, exclude_seen: bool) -> dict:
+    """Recall on cold and warm items, and nDCG on cold users, where the split has them."""
+    train, test = parts.train, parts.test
+    cold_items, cold_users = parts.cold_items(), parts.cold_users()
+    scores = {}
+    if cold_items.any():
+        scores[f"recall@{k}/cold-items"] = segment_recall(lists, users, train, test, k, cold_items, exclude_seen)
+        scores[f"recall@{k}/warm-items"] = segment_recall(lists, users, train, test, k, ~cold_items, exclude_seen)
+    if cold_users.any():
+        cold_rows = cold_users[users]
+        scores[f"ndcg@{k}/cold-users"] = evaluate_lists(lists[cold_rows], users[cold_rows], train, test, k,
+                                                        exclude_seen)[f"ndcg@{k}"]
+    return scores
+
+
+def reference_intervals(recommendations: dict[str, np.ndarray], reference: np.ndarray, users: np.ndarray,
+                        has_history: np.ndarray, train: Interactions, test: Interactions, k: int,
+                        exclude_seen: bool) -> dict[str, dict]:
+    """nDCG@k of each model minus the reference's, with a paired bootstrap 95% interval over test
+    users (lineage.evidence), for all users and per segment: {model: {"all": {...}, "with_history": ...}}."""
+    relevant = relevance_matrix(test, users, train if exclude_seen else None)
+    scored = np.diff(relevant.indptr) > 0  # users with something to find
+    baseline = per_user_metrics(reference, relevant, k)["ndcg"]
+    out = {}
+    for name, lists in recommendations.items():
+        if name == REFERENCE:
+            continue
+        ndcg = per_user_metrics(lists, relevant, k)["ndcg"]
+        out[name] = {"metric": f"ndcg@{k}"}
+        for segment, rows in (("all", scored), ("with_history", scored & has_history),
+                              ("without_history", scored & ~has_history)):
+            if rows.any():
+                c = compare(ndcg[rows], baseline[rows], name, REFERENCE)
+                out[name][segment] = {"difference": c.estimate, "low": c.low, "high": c.high, "n_users": c.n_users}
+    return out
 
 
 SEGMENTS = ("with_history", "without_history")
@@ -287,7 +341,24 @@ def format_table(result: dict) -> str:
             value = flat.get(column, float("nan"))
             cells.append(f"{value:.1f}".rjust(width) if column == "fit_seconds" else f"{value:.4f}".rjust(width))
         lines.append("  ".join(cells))
+    lines += _interval_lines(result)
     return "\n".join(lines)
+
+
+def _interval_lines(result: dict) -> list[str]:
+    """Below the table: each model's nDCG minus the reference's, with its paired 95% interval."""
+    key = f"vs_{REFERENCE}"
+    compared = {name: scores[key] for name, scores in result["models"].items() if key in scores}
+    if not compared:
+        return []
+    lines = [f"{next(iter(compared.values()))['metric']} minus {REFERENCE}, paired bootstrap 95% interval over "
+             f"test users (an interval holding 0: no difference we can measure here):"]
+    width = max(len(name) for name in compared)
+    for name, comparison in compared.items():
+        cells = [f"{label} {c['difference']:+.4f} [{c['low']:+.4f}, {c['high']:+.4f}]"
+                 for segment, label in (("all", "all"), *SEGMENT_LABELS.items()) if (c := comparison.get(segment))]
+        lines.append(f"  {name.ljust(width)}  " + "   ".join(cells))
+    return lines
 
 
 def write_json(result: dict, path: str, overwrite: bool = False) -> None:
