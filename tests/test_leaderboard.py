@@ -142,3 +142,34 @@ def test_segments_and_cold_user_policy_on_a_time_split(ml100k_dir, tmp_path):
 def test_unknown_cold_user_policy_is_a_one_line_error():
     result = run_cli("leaderboard", "--dataset", "world", "--world-size", "tiny", "--cold-users", "oracle")
     assert result.returncode == 2 and "--cold-users" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_time_ordered_protocols_carry_paired_intervals_against_recent_popularity(tmp_path):
+    out = tmp_path / "out.json"
+    assert main(["leaderboard", "--world-size", "tiny", "--models", "popularity,itemknn,recent-popularity",
+                 "--json", str(out)]) == 0
+    result = json.loads(out.read_text())
+    reference = result["models"]["recent-popularity"]
+    assert "vs_recent-popularity" not in reference
+    for name in ("popularity", "itemknn"):
+        scores = result["models"][name]
+        versus = scores["vs_recent-popularity"]
+        assert versus["metric"] == "ndcg@10"
+        # each difference is the gap between the table's nDCG means over the same users
+        assert versus["all"]["difference"] == pytest.approx(scores["ndcg@10"] - reference["ndcg@10"], abs=1e-12)
+        for segment in ("with_history", "without_history"):
+            gap = scores["segments"][segment]["ndcg@10"] - reference["segments"][segment]["ndcg@10"]
+            assert versus[segment]["difference"] == pytest.approx(gap, abs=1e-12)
+            assert versus[segment]["n_users"] == scores["segments"][segment]["n_eval_users"]
+        for c in versus.values():
+            if isinstance(c, dict):
+                assert c["low"] <= c["difference"] <= c["high"]
+    assert result["models"]["itemknn"]["vs_recent-popularity"]["with_history"]["low"] > 0  # a clear win is seen
+    alone = tmp_path / "alone.json"  # the reference is fitted even when not asked for
+    assert main(["leaderboard", "--world-size", "tiny", "--models", "popularity", "--json", str(alone)]) == 0
+    assert json.loads(alone.read_text())["models"]["popularity"]["vs_recent-popularity"] == \
+        result["models"]["popularity"]["vs_recent-popularity"]
+    random = tmp_path / "random.json"
+    assert main(["leaderboard", "--world-size", "tiny", "--protocol", "random", "--models", "popularity",
+                 "--json", str(random)]) == 0
+    assert "vs_recent-popularity" not in json.loads(random.read_text())["models"]["popularity"]
