@@ -19,14 +19,18 @@ from workshop import serving_and_ranking as ranking07  # noqa: E402
 
 
 def test_mixed_negatives_check():
-    base = TrainConfig(progress=False)
-    assert negatives05.check_mixed_negatives(replace(base, uniform_negatives=256))
-    assert negatives05.check_mixed_negatives(None) is False
+    base = TrainConfig(progress=False, epochs=2, batch_size=512)
+    assert negatives05.check_mixed_negatives(replace(base, uniform_negatives=256), base)
+    assert negatives05.check_mixed_negatives(None, base) is False
     for wrong, message in [(base, "uniform_negatives"), (replace(base, uniform_negatives=256, in_batch=False), "in_batch"),
                            (replace(base, uniform_negatives=256, logq="none"), "logQ"),
-                           (replace(base, uniform_negatives=256, impression_negatives=7), "impression")]:
+                           (replace(base, uniform_negatives=256, impression_negatives=7), "impression"),
+                           (replace(base, uniform_negatives=100), "256"),
+                           (replace(base, uniform_negatives=256, epochs=5), "epochs"),
+                           (replace(base, uniform_negatives=256, batch_size=1024), "batch_size"),
+                           (replace(base, uniform_negatives=256, learning_rate=1e-2), "learning_rate")]:
         with pytest.raises(AssertionError, match=message):
-            negatives05.check_mixed_negatives(wrong)
+            negatives05.check_mixed_negatives(wrong, base)
 
 
 @pytest.fixture(scope="module")

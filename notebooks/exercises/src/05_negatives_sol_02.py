@@ -41,7 +41,7 @@ mixed = replace(base, uniform_negatives=256)
 # END SOLUTION
 
 # %%
-passed = check_mixed_negatives(mixed)
+passed = check_mixed_negatives(mixed, base)
 
 # %%
 world = generate_world(world_config("tiny"))

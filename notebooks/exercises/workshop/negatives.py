@@ -64,19 +64,31 @@ def check_impression_negatives(negatives, positive_sessions, positive_items, imp
 
 
 # ---- 05 · 2: mixing negatives ---------------------------------------------------------------------
-def check_mixed_negatives(config) -> bool:
-    """Exercise 05 · 2: a TrainConfig with in-batch negatives (logQ-corrected) *and* uniform catalogue ones."""
+MIXED_UNIFORM_NEGATIVES = 256  # what exercise 05 · 2 asks for
+
+
+def check_mixed_negatives(config, base) -> bool:
+    """Exercise 05 · 2: `base` with 256 uniform catalogue negatives added, every other field unchanged
+    (in-batch negatives with logQ kept; no impressions), compared field by field."""
+    from dataclasses import fields, replace
+
     if config is None:
         return not_answered("mixed should be a TrainConfig with in-batch negatives and some uniform negatives.")
-    for name in ("in_batch", "uniform_negatives", "logq", "impression_negatives"):
-        if not hasattr(config, name):
-            fail(f"mixed should be a TrainConfig (twotower_mini.train), got {type(config).__name__}")
+    if type(config) is not type(base):
+        fail(f"mixed should be a TrainConfig (twotower_mini.train), like base; got {type(config).__name__}")
     if not config.in_batch:
         fail("Mixed negative sampling keeps the in-batch negatives: in_batch=True.")
-    if config.uniform_negatives <= 0:
-        fail("Add uniform catalogue negatives: uniform_negatives=N with N > 0 (a few hundred, say).")
+    if config.uniform_negatives != MIXED_UNIFORM_NEGATIVES:
+        fail(f"Add {MIXED_UNIFORM_NEGATIVES} uniform catalogue negatives per batch: uniform_negatives="
+             f"{MIXED_UNIFORM_NEGATIVES} (got {config.uniform_negatives}).")
     if config.logq == "none":
-        fail("The in-batch negatives are drawn by popularity: keep their logQ correction (logq='exact').")
+        fail("The in-batch negatives are drawn by popularity: keep their logQ correction (logq as in base).")
     if config.impression_negatives:
         fail("This exercise mixes in-batch and uniform negatives only: impression_negatives=0.")
-    return ok(f"in-batch negatives with logQ plus {config.uniform_negatives} uniform negatives per batch.")
+    expected = replace(base, uniform_negatives=MIXED_UNIFORM_NEGATIVES)
+    for field in fields(expected):
+        if getattr(config, field.name) != getattr(expected, field.name):
+            fail(f"Change one thing only: {field.name} is {getattr(config, field.name)!r} where base has "
+                 f"{getattr(expected, field.name)!r} (start from dataclasses.replace(base, ...)), so the "
+                 f"comparison with base measures the negatives and nothing else.")
+    return ok(f"base plus {config.uniform_negatives} uniform negatives per batch, everything else unchanged.")
