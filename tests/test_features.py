@@ -1,7 +1,8 @@
 """Point-in-time features (lesson L6): no feature of an example may depend on an event at or
-after the example's time. Checked as a property over random small logs: scrambling everything
-from time t on (who did what, and which searches were whose) must not change any feature as of t.
-A deliberately leaky builder must fail the same check."""
+after the example's time. Checked as a property over random small logs: changing the log from time
+t on (events removed and added, searches added: `twotower_mini.leakage`) must not change any
+feature as of t. A deliberately leaky builder, and a leaky all-time count, must fail the same check
+(the count passes a test that only shuffles the future, which keeps every total)."""
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -10,6 +11,7 @@ from hypothesis import strategies as st
 from lineage.data import Interactions, is_liked
 from lineage.world import WorldConfig, generate_world
 from twotower_mini.features import DAY, EventIndex, FeatureBuilder, FeatureConfig, SideLog, Vocabulary
+from twotower_mini.leakage import change_future, fields_that_read_the_future
 
 WORDS = ["space", "ship", "love", "paris", "war", "chef", "goal", "song"]
 
@@ -31,23 +33,6 @@ def make_log(rng, n_events, n_users, n_items, n_times):
     return data, side
 
 
-def scramble_from(data, side, t, rng):
-    """The same log up to (not including) t; from t on, events and searches shuffled among themselves."""
-    future = data.times >= t
-    users, items, values = data.users.copy(), data.items.copy(), data.values.copy()
-    users[future] = rng.permutation(users[future])
-    items[future] = rng.permutation(items[future])
-    values[future] = rng.permutation(values[future])
-    scrambled = Interactions(users=users, items=items, times=data.times, values=values, user_ids=data.user_ids,
-                             item_ids=data.item_ids, user_features=data.user_features, item_features=data.item_features)
-    later = side.search_times >= t
-    search_users = side.search_users.copy()
-    search_users[later] = rng.permutation(search_users[later])
-    queries = np.array(side.search_queries, dtype=object)
-    queries[later] = rng.permutation(queries[later])
-    return scrambled, SideLog(search_users=search_users, search_times=side.search_times, search_queries=list(queries))
-
-
 def features_at(builder, user, item, t):
     return builder.user_features(np.array([user]), np.array([t])), builder.item_features(np.array([item]), np.array([t]))
 
@@ -61,9 +46,9 @@ def check_point_in_time(config, seed, n_events, n_users, n_items, n_times):
     data, side = make_log(rng, n_events, n_users, n_items, n_times)
     example = rng.integers(0, n_events)
     user, item, t = data.users[example], data.items[example], data.times[example]
-    scrambled, scrambled_side = scramble_from(data, side, t, rng)
+    changed, changed_side = change_future(data, t, seed, side)
     original = FeatureBuilder(data, config, side)
-    other = FeatureBuilder(scrambled, config, scrambled_side)
+    other = FeatureBuilder(changed, config, changed_side)
     u1, i1 = features_at(original, user, item, t)
     u2, i2 = features_at(other, user, item, t)
     return same(u1, u2) and same(i1, i2)
@@ -176,3 +161,53 @@ def test_a_like_has_one_definition_for_views_and_ratings():
     assert is_liked(log.values).sum() == world.views["liked"].sum() > 0
     assert np.array_equal(FeatureBuilder(log).liked, is_liked(log.values))
 
+
+
+class AllTimeViews(FeatureBuilder):
+    """A deliberately leaky builder: each item's total views over the whole log, the future included."""
+
+    def item_features(self, items, times):
+        out = super().item_features(items, times)
+        out["all_time_views"] = self.train.item_counts()[np.asarray(items)][:, None]
+        return out
+
+
+def _shuffled_future(data, t, rng):
+    """The old test: future events shuffled among themselves (every item's future total kept)."""
+    future = data.times >= t
+    users, items = data.users.copy(), data.items.copy()
+    users[future], items[future] = rng.permutation(users[future]), rng.permutation(items[future])
+    return Interactions(users=users, items=items, times=data.times, values=data.values, user_ids=data.user_ids,
+                        item_ids=data.item_ids)
+
+
+def test_a_leaky_all_time_count_is_caught_by_changing_the_future_and_missed_by_shuffling_it():
+    rng = np.random.default_rng(11)
+    data, side = make_log(rng, 400, 12, 15, 40)
+    t = float(np.quantile(data.times, 0.5))
+    config = FeatureConfig(min_token_count=1)
+    users, items = np.arange(12), np.arange(15)
+    assert fields_that_read_the_future(AllTimeViews, data, config, side, t, users, items) == {"all_time_views"}
+    assert fields_that_read_the_future(FeatureBuilder, data, config, side, t, users, items) == set()
+    shuffled = AllTimeViews(_shuffled_future(data, t, rng), config, side).item_features(items, t)["all_time_views"]
+    assert np.array_equal(shuffled, AllTimeViews(data, config, side).item_features(items, t)["all_time_views"])
+
+
+def test_changing_the_future_keeps_the_past_and_the_vocabularies():
+    rng = np.random.default_rng(12)
+    data, side = make_log(rng, 300, 10, 12, 30)
+    t = float(np.quantile(data.times, 0.4))
+    changed, changed_side = change_future(data, t, seed=3, side=side, min_count=2)
+    past = data.times < t
+    order, changed_order = np.lexsort((data.items, data.users, data.times)), \
+        np.lexsort((changed.items, changed.users, changed.times))
+    before = np.c_[data.users, data.items, data.times][order][past[order]]
+    after = np.c_[changed.users, changed.items, changed.times][changed_order][changed.times[changed_order] < t]
+    assert np.array_equal(before, after)  # the past is untouched
+    assert not np.array_equal(np.bincount(changed.items[changed.times >= t], minlength=12),
+                              np.bincount(data.items[data.times >= t], minlength=12))  # the future's totals moved
+    assert set(changed.users.tolist()) == set(data.users.tolist())
+    assert set(changed.items.tolist()) == set(data.items.tolist())
+    assert changed.times.max() == data.times.max()
+    words = lambda s: {w for q in s.search_queries for w in str(q).split()}  # noqa: E731
+    assert len(changed_side.search_times) > len(side.search_times) and words(changed_side) <= words(side)
