@@ -9,6 +9,7 @@ from lineage.metrics import test_users as users_with_test_events
 from lineage.splits import split
 from lineage.world import WorldConfig, generate_world
 from twotower_mini.features import DAY, FeatureConfig, SideLog
+from twotower_mini.leakage import change_future
 from twotower_mini.pipeline import PipelineConfig, TwoStagePipeline, two_losses
 from twotower_mini.ranker import FEATURE_NAMES, Ranker, RankerConfig, RankingFeatures, retrieval_features
 from twotower_mini.recommender import TwoTowerConfig
@@ -49,13 +50,9 @@ def make_log(seed=0, n_users=40, n_items=30, n_events=600, n_impressions=1500, n
 
 
 def scramble_from(data, impressions, t, rng):
-    """The same logs before t; from t on, who did what is shuffled."""
-    future = data.times >= t
-    users, items = data.users.copy(), data.items.copy()
-    users[future], items[future] = rng.permutation(users[future]), rng.permutation(items[future])
-    scrambled = Interactions(users=users, items=items, times=data.times, values=data.values, user_ids=data.user_ids,
-                             item_ids=data.item_ids, user_features=data.user_features,
-                             item_features=data.item_features)
+    """The same logs before t; from t on, events removed and added (`change_future`: every future total
+    moves) and who was shown what shuffled."""
+    scrambled, _ = change_future(data, t, seed=int(rng.integers(2**31)))
     later = impressions["time"] >= t
     shown = {name: values.copy() for name, values in impressions.items()}
     for name in ("user", "item", "chosen"):

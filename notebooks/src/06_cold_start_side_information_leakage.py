@@ -308,8 +308,10 @@ guard("L6 leaky in production / honest", leak["leaky model, in production"] / ho
 # The leaky offline number is a promise production will not keep: the moment the model runs on
 # features as they really are when a request arrives, it falls back, to no better than the honest
 # model trained the same way. The honest model's offline
-# number is the one to trust. Build features point-in-time, and test that they are (our property
-# test scrambles everything from time t on and checks that no feature as of t changes).
+# number is the one to trust. Build features point-in-time, and test that they are: our property
+# test changes the log from time t on (`twotower_mini.leakage.change_future` removes some future events
+# and adds new ones) and checks that no feature as of t moves. Shuffling the future would not do: it
+# keeps every item's future total, so a feature built from an all-time count would pass.
 #
 # ## 5. Dynamic counts, and item vectors that go stale (L4)
 #

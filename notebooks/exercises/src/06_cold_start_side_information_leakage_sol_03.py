@@ -7,8 +7,10 @@
 # offline numbers of the model trained on it look great. One of its fields reads the future. Which?
 #
 # The test that finds it needs no model: a feature as of time t must not change when only what happens
-# *after* t changes. Build the features as of t twice, from the true log and from a log whose events after
-# t are shuffled (`scrambled_after(data, t)`), and compare field by field.
+# *after* t changes. Build the features as of t twice, from the true log and from a log whose future was
+# changed (`change_future(data, t)`: some events from t on removed, new ones added), and compare field by
+# field. Changing the future, rather than shuffling it, matters: a shuffle keeps every item's future total,
+# so a feature built from an all-time count would pass it.
 #
 # **Your task.** Set `leaking` to the set of field names (user or item fields) of `MysteryFeatures` whose
 # values as of `T` differ between the two logs, for the sampled `users` and `items`.
@@ -20,8 +22,9 @@ import numpy as np
 from lineage.reproducibility import seed_everything
 from lineage.world import generate_world
 from lineage.lessons import world_config
-from workshop.cold_start_side_information_leakage import MysteryFeatures, check_leaking_fields, scrambled_after
+from workshop.cold_start_side_information_leakage import MysteryFeatures, check_leaking_fields
 from twotower_mini.features import FeatureConfig, SideLog
+from twotower_mini.leakage import change_future
 
 rng = seed_everything(0)
 world = generate_world(world_config("tiny"))
@@ -36,7 +39,8 @@ print(MysteryFeatures(data, config, side).describe())
 # BEGIN SOLUTION
 # STUB: leaking = None  # YOUR CODE HERE: a set of field names
 before = MysteryFeatures(data, config, side)
-after = MysteryFeatures(scrambled_after(data, T), config, side)
+changed_data, changed_side = change_future(data, T, seed=0, side=side, min_count=config.min_token_count)
+after = MysteryFeatures(changed_data, config, changed_side)
 leaking = set()
 for name, values in before.user_features(users, T).items():
     if not np.array_equal(values, after.user_features(users, T)[name]):
@@ -51,6 +55,6 @@ passed = check_leaking_fields(leaking, MysteryFeatures, data, config, side, T, u
 
 # %% [markdown]
 # **To discuss.** The same test, run on `FeatureBuilder`, finds no leaking field: that is the property
-# test of `tests/test_features.py`. Why is scrambling the future a stronger test than checking a few
+# test of `tests/test_features.py`. Why is changing the future a stronger test than checking a few
 # examples by hand? Which fields could leak in a way this test would miss (hint: a field computed from a
 # side table, not from the event log)?
