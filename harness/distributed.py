@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 
@@ -67,7 +68,7 @@ def run(args) -> dict | None:
         # outputs are checked before any loading or training (on every rank, so all stop together)
         inputs = options._inputs(config)
         check_output(args.out, "--out", inputs, args.overwrite)
-        if args.checkpoint:
+        if args.checkpoint is not None:  # not truthiness: an empty path must reach the check and be refused
             check_output(args.checkpoint, "--checkpoint", inputs, args.overwrite)
             check_distinct([("--out", args.out), ("--checkpoint", args.checkpoint)])
         data, world, parts, _ = leaderboard.prepare(config, log=lambda message: None)
@@ -95,13 +96,14 @@ def run(args) -> dict | None:
             "validation_users": len(result.validation_users),
             "examples_per_second": sum(r["examples"] for r in history) / sum(r["seconds"] for r in history),
         }
-        if args.checkpoint:
+        if args.checkpoint is not None:
             recommender = TwoTowerRecommender(TwoTowerConfig(features=features.config, towers=towers,
                                                              training=training, refit=False))
             recommender.model_ = result.model
-            checkpoint.save(args.checkpoint, recommender, options.data_spec(config), parts.train)
+            checkpoint.save(args.checkpoint, recommender, options.data_spec(config), parts.train,
+                            overwrite=args.overwrite, option="--checkpoint")
             report["checkpoint"] = args.checkpoint
-        write_text_atomic(args.out, json.dumps(report, indent=2) + "\n")
+        write_text_atomic(args.out, json.dumps(report, indent=2) + "\n", overwrite=args.overwrite, option="--out")
         finished_cleanly = True
         return report
     finally:
@@ -111,7 +113,20 @@ def run(args) -> dict | None:
             dist.destroy_process_group()
 
 
+def positive_float(text: str) -> float:
+    """An argparse type: a finite number above 0 (a learning rate)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number above 0, got {text!r}") from None
+    if not (value > 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"expected a finite number above 0, got {text}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
+    """The launcher's options; every number is checked by argparse (one line naming the option)."""
+    int_in = options.int_in
     parser = argparse.ArgumentParser(
         prog="torchrun --nproc_per_node P -m harness.distributed",
         description="Train the two towers data-parallel with PyTorch DDP: each process takes a shard of every "
@@ -120,18 +135,22 @@ def build_parser() -> argparse.ArgumentParser:
                     "runs as one process.", formatter_class=options.FORMATTER)
     options.add_data_options(parser)
     group = parser.add_argument_group("training")
-    group.add_argument("--epochs", type=int, default=5, help="maximum number of epochs")
-    group.add_argument("--batch-size", type=int, default=512,
+    group.add_argument("--epochs", type=int_in(1), default=5, help="maximum number of epochs")
+    group.add_argument("--batch-size", type=int_in(1), default=512,
                        help="global batch: each of P processes trains on batch-size / P examples per step")
-    group.add_argument("--learning-rate", type=float, default=3e-3, help="Adam learning rate")
-    group.add_argument("--patience", type=int, default=2, help="epochs without validation improvement before stopping")
-    group.add_argument("--eval-users", type=int, default=2000, help="validation users scored by rank 0")
-    group.add_argument("--train-seed", type=int, default=0, help="model and shuffling seed")
-    group.add_argument("--threads", type=int, default=1, help="torch threads per process")
-    group.add_argument("--history-length", type=int, default=20, help="items in the user's history bag")
-    group.add_argument("--embedding-dim", type=int, default=32, help="width of each field embedding")
-    group.add_argument("--hidden", type=int, nargs="*", default=[64], help="tower MLP hidden layers")
-    group.add_argument("--output-dim", type=int, default=32, help="size of the user and item vectors")
+    group.add_argument("--learning-rate", type=positive_float, default=3e-3, help="Adam learning rate")
+    group.add_argument("--patience", type=int_in(1), default=2,
+                       help="epochs without validation improvement before stopping")
+    group.add_argument("--eval-users", type=int_in(1), default=2000, help="validation users scored by rank 0")
+    group.add_argument("--train-seed", type=int_in(0, options.SEED_MAX), default=0, help="model and shuffling seed")
+    group.add_argument("--threads", type=int_in(1, os.cpu_count() or 1), default=1,
+                       help="torch threads per process (at most the number of CPUs)")
+    group.add_argument("--history-length", type=int_in(0), default=20,
+                       help="items in the user's history bag (0: no history input)")
+    group.add_argument("--embedding-dim", type=int_in(1), default=32, help="width of each field embedding")
+    group.add_argument("--hidden", type=int_in(1), nargs="*", default=[64],
+                       help="tower MLP hidden layers (none: a linear tower)")
+    group.add_argument("--output-dim", type=int_in(1), default=32, help="size of the user and item vectors")
     out = parser.add_argument_group("output")
     out.add_argument("--out", required=True, help="JSON report written by rank 0")
     out.add_argument("--checkpoint", help="also save the best weights as a checkpoint (rank 0)")
@@ -146,8 +165,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         report = run(args)
-    except (DataError, ValueError, FileNotFoundError) as error:
-        print(f"error: {error}", file=sys.stderr)
+    except (DataError, ValueError, OSError) as error:  # OutputError is a ValueError; a full disk an OSError
+        lines = str(error).strip().splitlines() or [type(error).__name__]
+        print(f"error: {lines[0]}", file=sys.stderr)
         return 2
     if report is not None:
         print(f"{report['processes']} process(es): val recall@10 {report['val_recall@10']:.4f}, "

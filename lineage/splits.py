@@ -47,7 +47,28 @@ class Split:
 
 def split(data: Interactions, protocol: str = "temporal", test_fraction: float = 0.2,
           seed: int = 0) -> Split:
-    """Split `data` into train and test with one of `PROTOCOLS`."""
+    """Split `data` into train and test with one of `PROTOCOLS`.
+
+    Both parts must hold events: a split that leaves either one empty (too few events, one event
+    per user, a fraction that rounds to nothing or to everything, every event at one moment) is
+    refused with a one-line ValueError naming the protocol, the fraction and the counts, because
+    an empty test part has no metrics and an empty train part trains nothing."""
+    return _split(data, protocol, test_fraction, seed, held_out="test")
+
+
+def validation_split(train: Interactions, protocol: str = "temporal", fraction: float = 0.1,
+                     seed: int = 0) -> Split:
+    """Carve a validation part out of a training set, with the same protocol (for tuning).
+
+    Refused like `split` when either the fit part or the validation part would be empty."""
+    inner = _split(train, protocol, fraction, seed + 1_000_003, held_out="validation")
+    inner.train.name = f"{train.name}/fit"
+    inner.test.name = f"{train.name}/validation"
+    return inner
+
+
+def _split(data: Interactions, protocol: str, test_fraction: float, seed: int, held_out: str) -> Split:
+    """The split itself; `held_out` ("test" or "validation") names the held-out part in errors."""
     if not 0.0 < test_fraction < 1.0:
         raise ValueError(f"test_fraction must be between 0 and 1, got {test_fraction}")
     rng = np.random.default_rng(seed)
@@ -63,6 +84,7 @@ def split(data: Interactions, protocol: str = "temporal", test_fraction: float =
         is_test = _random(len(data), test_fraction, rng)
     else:
         raise ValueError(f"unknown protocol {protocol!r}; expected one of {', '.join(PROTOCOLS)}")
+    _refuse_empty_part(data, protocol, test_fraction, is_test, held_out)
     return Split(
         train=data.select(~is_test, name=f"{data.name}/train"),
         test=data.select(is_test, name=f"{data.name}/test"),
@@ -71,13 +93,55 @@ def split(data: Interactions, protocol: str = "temporal", test_fraction: float =
     )
 
 
-def validation_split(train: Interactions, protocol: str = "temporal", fraction: float = 0.1,
-                     seed: int = 0) -> Split:
-    """Carve a validation part out of a training set, with the same protocol (for tuning)."""
-    inner = split(train, protocol, fraction, seed + 1_000_003)
-    inner.train.name = f"{train.name}/fit"
-    inner.test.name = f"{train.name}/validation"
-    return inner
+def _refuse_empty_part(data: Interactions, protocol: str, fraction: float, is_test: np.ndarray,
+                       held_out: str) -> None:
+    """Raise a one-line ValueError if the train part or the held-out part of a split is empty.
+
+    The message names the protocol and fraction (as the command line spells them for the test
+    split), the counts of events, users and items, and what to change."""
+    n_test = int(is_test.sum())
+    if 0 < n_test < len(data):
+        return
+    train_empty = n_test == len(data) > 0
+    fraction_text = "" if protocol == "leave-last-out" else f"{fraction:g}"  # leave-last-out ignores it
+    if held_out == "test":
+        settings = f"--protocol {protocol}" + (f" --test-fraction {fraction_text}" if fraction_text else "")
+        option, empty = "--test-fraction", "train" if train_empty else "test"
+    else:
+        settings = (f"the validation split of the training part (--protocol {protocol}"
+                    + (f", validation fraction {fraction_text})" if fraction_text else ")"))
+        option, empty = "validation fraction", "fit" if train_empty else "validation"
+    counts = f"{len(data):,} events, {len(np.unique(data.users)):,} users, {len(np.unique(data.items)):,} items"
+    advice = _empty_part_advice(data, protocol, fraction, train_empty, option)
+    raise ValueError(f"{settings}: the {empty} part is empty ({counts}); {advice}")
+
+
+def _empty_part_advice(data: Interactions, protocol: str, fraction: float, train_empty: bool,
+                       option: str) -> str:
+    """Why a split left a part empty, and what to change (one clause for the error message)."""
+    n = len(data)
+    if n == 0:
+        return "the log has no events to split"
+    if protocol == "temporal":  # only the train part can be empty: ties at the cut all go to test
+        first = data.times.min()
+        at_first = int((data.times == first).sum())
+        if at_first == n:
+            return (f"every event has the same time ({first:g}), and ties at the cut all go to test; give distinct "
+                    f"times or use a protocol that ignores time (per-user, random)")
+        return (f"{at_first:,} of {n:,} events share the earliest time {first:g}, and ties at the cut all go to "
+                f"test; use a smaller {option} or a protocol that ignores time (per-user, random)")
+    if protocol == "random":
+        fix = "smaller" if train_empty else "larger"
+        return f"{fraction:g} of {n:,} events rounds to {round(fraction * n):,} test events; use a {fix} {option}"
+    if protocol == "leave-last-out":
+        return ("no user has two or more events, and a user's only event stays in train; use more events "
+                "per user or --protocol random")
+    group = "user" if protocol == "per-user" else "item"
+    if np.bincount(data.users if group == "user" else data.items).max() == 1:
+        return (f"every {group} has one event, and a {group}'s only event stays in train; use more events per "
+                f"{group} or --protocol random")
+    return (f"every {group} keeps round((1 - {fraction:g}) x its events), at least 1, in train, so none of "
+            f"its events goes to test; use a larger {option}")
 
 
 def _temporal(data: Interactions, test_fraction: float) -> np.ndarray:

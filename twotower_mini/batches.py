@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from lineage.data import Interactions
-from twotower_mini.features import PAD, UNKNOWN, FeatureBuilder
+from twotower_mini.features import PAD, UNKNOWN, FeatureBuilder, pad_empty_bags
 from twotower_mini.losses import StreamingFrequency, extra_negative_logits, in_batch_logits, softmax_loss
 from twotower_mini.towers import TwoTowerModel
 
@@ -49,7 +49,8 @@ def history_offset(history: np.ndarray, selected: np.ndarray, n_items: int, valu
 def drop_history(arrays: dict[str, np.ndarray], rate: float, rng: np.random.Generator) -> dict[str, np.ndarray]:
     """Each history token set to padding with probability `rate`; kept recency weights renormalised.
 
-    Then columns that are padding in every row are cut off (they cost time and add nothing)."""
+    Then columns that are padding in every row are cut off (they cost time and add nothing); a bag
+    left with no column at all (nobody in the batch has a history yet) keeps one padding column."""
     out = dict(arrays)
     for name in HISTORY_FIELDS:
         if name not in out:
@@ -62,7 +63,7 @@ def drop_history(arrays: dict[str, np.ndarray], rate: float, rng: np.random.Gene
         if f"{name}_weights" in out:
             weights = np.where(ids != PAD, out[f"{name}_weights"], 0.0)[:, keep]  # (B, L')
             out[f"{name}_weights"] = (weights / np.maximum(weights.sum(axis=1, keepdims=True), 1e-9)).astype(np.float32)
-    return out
+    return pad_empty_bags(out)
 
 
 def _drop_ids(inputs: dict[str, np.ndarray] | None, name: str, rate: float, rng) -> dict[str, np.ndarray] | None:

@@ -9,7 +9,7 @@ from typing import Iterable
 
 import numpy as np
 
-from lineage.data import Interactions, LoadReport, build_vocabulary
+from lineage.data import DataError, Interactions, LoadReport, build_vocabulary
 from lineage.datasets.parsing import (
     column, csv_rows, finish, floats, lookup, read_text, sep_name, strings, unique_ids,
 )
@@ -67,7 +67,7 @@ def load_csv(interactions_path, items_path=None, users_path=None, user_col: str 
       e.g. unix time; convert dates to numbers first) and optionally `value_col` (a number,
       e.g. a rating; without it every event has value 1.0). Ids can be any non-empty string.
       ``time_col=None`` means the file has no time: events get times 0, 1, 2, ... in file order
-      (a temporal split then splits by file order).
+      (a temporal split then splits by file order; the command line refuses the time protocols).
     items / users files (optional): a header row with the key column (`item_key` / `user_key`,
       default the same name as `item_col` / `user_col`); every other column becomes a feature.
       Feature columns are strings (str arrays: "01234" stays a zip code, convert numbers
@@ -77,6 +77,13 @@ def load_csv(interactions_path, items_path=None, users_path=None, user_col: str 
       With an items file the item vocabulary is its rows in file order and events of other
       items are dropped and counted ("unknown item id"); without one, the items of the log in
       order of first appearance. The same for users.
+
+    Dropped rows are counted in ``data.report`` (nothing is dropped silently): events of unknown
+    ids, and duplicate events. A duplicate is a row that repeats an earlier row's (user, item,
+    time), whatever its value; without a time column, a row that repeats an earlier row's
+    (user, item, value) exactly, or (user, item) without a value column. The first is kept.
+    Ids holding a NUL byte, and files that are not regular files (a pipe from ``<(command)``),
+    are refused.
 
     sep: one character (",", ";", "\\t"; "tab" and "\\\\t" are accepted for the command line);
     fields may be double-quoted. Lines may end in LF or CRLF. Files are read as `encoding`
@@ -119,7 +126,8 @@ def load_csv(interactions_path, items_path=None, users_path=None, user_col: str 
     users, user_known, user_ids, user_features = vocabulary(users_path, user_key or user_col, "user", raw_users)
 
     report = LoadReport(rows_read=len(rows))
-    users, items, times, values = finish(report, users, items, times, values, user_known, item_known)
+    users, items, times, values = finish(report, users, items, times, values, user_known, item_known,
+                                         timed=time_col is not None)
     return Interactions(
         users=users, items=items, times=times, values=values,
         user_ids=np.asarray(user_ids, dtype=str), item_ids=np.asarray(item_ids, dtype=str),

@@ -7,8 +7,10 @@ is one, and the expected format. Blank lines carry no data and are skipped.
 """
 from __future__ import annotations
 
+import codecs
 import csv
 import io
+import stat
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -17,9 +19,23 @@ import numpy as np
 from lineage.data import DataError, LoadReport
 
 def require_file(path: Path, expected: str) -> None:
-    if not path.is_file():
-        where = "is a directory, not a file" if path.is_dir() else "file not found"
-        raise DataError(path, f"{where}; expected {expected}")
+    """Raise a DataError unless `path` is a regular file (never opens it: opening a pipe blocks).
+
+    A pipe such as bash's `<(command)` (/dev/fd/63) is gone once read (a checkpoint that names it
+    could never reload its data), so it is refused with the advice to save it to a file first."""
+    try:
+        mode = path.stat().st_mode  # follows links: /dev/fd/63 -> the pipe itself
+    except (FileNotFoundError, NotADirectoryError):
+        raise DataError(path, f"file not found; expected {expected}") from None
+    except OSError as error:
+        raise DataError(path, f"cannot read it ({error.strerror or error}); expected {expected}") from None
+    if stat.S_ISREG(mode):
+        return
+    if stat.S_ISDIR(mode):
+        raise DataError(path, f"is a directory, not a file; expected {expected}")
+    kind = "a pipe (FIFO), e.g. from <(command)" if stat.S_ISFIFO(mode) else "a device or socket"
+    raise DataError(path, f"is not a regular file but {kind}; save it to a file first "
+                          f"(command > log.csv) and pass that file")
 
 
 def decode(path: Path, data: bytes, encoding: str = "utf-8", fallback: str | None = None,
@@ -27,6 +43,8 @@ def decode(path: Path, data: bytes, encoding: str = "utf-8", fallback: str | Non
                         "encoding='latin-1' to load_csv") -> str:
     """Decode bytes; with `fallback` (e.g. latin-1) use it when `encoding` fails, else raise a
     DataError naming the line and byte offset of the first undecodable byte."""
+    if fallback is None:
+        _refuse_wide_encoding(path, data, encoding)
     try:
         text = data.decode(encoding)
     except UnicodeDecodeError as error:
@@ -43,6 +61,22 @@ def decode(path: Path, data: bytes, encoding: str = "utf-8", fallback: str | Non
     if text.startswith("\ufeff"):  # a byte-order mark from spreadsheet exports
         text = text[1:]
     return text
+
+
+def _refuse_wide_encoding(path: Path, data: bytes, encoding: str) -> None:
+    """Refuse UTF-16 / UTF-32 for a file without a single zero byte: in those encodings every
+    comma, digit and line end holds a 0x00 byte, so such a file is not in them (usually UTF-8).
+
+    Decoding it anyway "succeeds" into one line of CJK-looking characters, and the error that
+    follows would quote kilobytes of them."""
+    try:
+        name = codecs.lookup(encoding).name
+    except LookupError:
+        raise ValueError(f"unknown text encoding {encoding!r}; expected e.g. utf-8, latin-1, cp1252") from None
+    if name.startswith(("utf-16", "utf-32")) and data and b"\x00" not in data[:65536]:
+        raise DataError(path, f"not {name} text: no 0x00 byte from byte offset 0 to {min(len(data), 65536):,}, "
+                              f"which every comma and line end in {name} holds; it is probably UTF-8: "
+                              f"drop --encoding {name} (encoding= for load_csv)")
 
 
 def read_text(path: Path, expected: str, encoding: str = "utf-8", fallback: str | None = None,
@@ -102,14 +136,12 @@ def csv_rows(path: Path, text: str, sep: str, required: Sequence[str], expected:
     seen = set()
     for name in header:
         if name in seen:
-            raise DataError(path, f"column {name!r} appears twice in the header "
-                            f"{sep_join(header, sep)!r}; expected {expected}", line=header_line)
+            raise DataError(path, f"column {shorten(name)!r} appears twice in the header "
+                            f"{shorten(sep_join(header, sep))!r}; expected {expected}", line=header_line)
         seen.add(name)
     missing = [name for name in required if name not in seen]
     if missing:
-        names = ", ".join(repr(name) for name in missing)
-        raise DataError(path, f"missing column{'s' if len(missing) > 1 else ''} {names}; header found: "
-                        f"{sep_join(header, sep)!r}; expected {expected}", line=header_line)
+        raise _missing_columns(path, header, sep, missing, expected, header_line)
     rows, lines = [], []
     n_fields = len(header)
     start = reader.line_num + 1
@@ -124,7 +156,7 @@ def csv_rows(path: Path, text: str, sep: str, required: Sequence[str], expected:
                     spans = (f"; this record runs from line {start} to line {reader.line_num}: "
                              f"is a double quote left open?")
                 raise DataError(path, f"expected {n_fields} fields (the header has {n_fields}: "
-                                f"{sep_join(header, sep)!r}), got {len(row)}{spans}", line=start)
+                                f"{shorten(sep_join(header, sep))!r}), got {len(row)}{spans}", line=start)
             rows.append(row)
             lines.append(start)  # a record is numbered by the line it starts on
             start = reader.line_num + 1
@@ -133,8 +165,22 @@ def csv_rows(path: Path, text: str, sep: str, required: Sequence[str], expected:
     return header, rows, lines
 
 
+def _missing_columns(path: Path, header: list[str], sep: str, missing: list[str], expected: str,
+                     line: int) -> DataError:
+    """The error for required columns missing from the header (shown cut to a short line)."""
+    names = ", ".join(repr(name) for name in missing)
+    wide = "; it holds NUL bytes: is the file UTF-16 (--encoding utf-16)?" if "\x00" in "".join(header) else ""
+    return DataError(path, f"missing column{'s' if len(missing) > 1 else ''} {names}; header found: "
+                           f"{shorten(sep_join(header, sep))!r}{wide}; expected {expected}", line=line)
+
+
 def sep_join(fields: Iterable[str], sep: str) -> str:
     return sep.join(fields)
+
+
+def shorten(text: str, limit: int = 80) -> str:
+    """`text` cut to `limit` characters (with the full length), so an error stays one short line."""
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text):,} characters)"
 
 
 def column(rows: list[list[str]], index: int) -> list[str]:
@@ -189,10 +235,15 @@ def floats(path, values, lines, what, fmt, allow_empty: bool = False) -> np.ndar
 
 
 def strings(path, values, lines, what, fmt) -> list[str]:
+    """Ids, stripped of spaces; an empty id or one holding a NUL byte is a DataError naming the line
+    (numpy str arrays drop trailing NULs, so "a\\x00" would silently become the id "a")."""
     out = [value.strip() for value in values]
     for value, line in zip(out, lines):
         if not value:
             raise DataError(path, f"empty {what}; expected {fmt}", line=line)
+        if "\x00" in value:
+            raise DataError(path, f"{what} {shorten(value, 40)!r} holds a NUL byte (0x00), which would merge it "
+                                  f"with another id; remove the NUL bytes from the file", line=line)
     return out
 
 
@@ -218,7 +269,9 @@ def index_sorted(vocabulary: np.ndarray, keys: np.ndarray) -> tuple[np.ndarray, 
 
 
 def duplicates(users: np.ndarray, items: np.ndarray, times: np.ndarray) -> np.ndarray:
-    """Mask of events that repeat an earlier (user, item, time); the first occurrence is kept."""
+    """Mask of events that repeat an earlier (user, item, time); the first occurrence is kept.
+
+    `times` may be any third key: `finish` passes the values for a log without times."""
     n = len(users)
     if n < 2:
         return np.zeros(n, dtype=bool)
@@ -230,11 +283,15 @@ def duplicates(users: np.ndarray, items: np.ndarray, times: np.ndarray) -> np.nd
     return mask
 
 
-def finish(report: LoadReport, users, items, times, values, user_known, item_known, invalid=()):
+def finish(report: LoadReport, users, items, times, values, user_known, item_known, invalid=(),
+           timed: bool = True):
     """Drop invalid rows, unknown ids and duplicates (counting each dropped row once, under the
     first reason that applies) and return the kept arrays.
 
-    invalid: (reason, mask) pairs checked first, in order, e.g. ("negative timestamp", times < 0)."""
+    invalid: (reason, mask) pairs checked first, in order, e.g. ("negative timestamp", times < 0).
+    Duplicates ("duplicate events"): with `timed`, a row repeating an earlier row's (user, item,
+    time), whatever its value; without (a log with no time column, `times` only the file order), a
+    row repeating an earlier row's (user, item, value) exactly. The first occurrence is kept."""
     valid = np.ones(len(users), dtype=bool)
     for reason, mask in invalid:
         report.add(reason, int((valid & mask).sum()))
@@ -248,7 +305,7 @@ def finish(report: LoadReport, users, items, times, values, user_known, item_kno
     keep &= item_known
     if not keep.all():
         users, items, times, values = users[keep], items[keep], times[keep], values[keep]
-    dup = duplicates(users, items, times)
+    dup = duplicates(users, items, times if timed else values)
     report.add("duplicate events", int(dup.sum()))
     if dup.any():
         users, items, times, values = users[~dup], items[~dup], times[~dup], values[~dup]
