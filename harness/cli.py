@@ -1,9 +1,9 @@
 """The command line: `python -m twotower_mini --help`.
 
     python -m twotower_mini leaderboard --dataset world --protocol temporal --models popularity,twotower
-    python -m twotower_mini train --dataset world --out runs/world.pt
-    python -m twotower_mini evaluate --checkpoint runs/world.pt
-    python -m twotower_mini recommend --checkpoint runs/world.pt --user u00017 --k 5
+    python -m twotower_mini train --dataset world --out runs/world.safetensors
+    python -m twotower_mini evaluate --checkpoint runs/world.safetensors
+    python -m twotower_mini recommend --checkpoint runs/world.safetensors --user u00017 --k 5
 
 Errors in the input (a malformed file, an unknown option value, a foreign checkpoint) end with a
 one-line message on stderr and exit status 2, never a traceback.
@@ -80,7 +80,7 @@ def _add_train(sub) -> None:
                                    "training part of the split, early-stopping on a validation part carved from "
                                    "train, and save a checkpoint.", formatter_class=FORMATTER)
     add_data_options(p)
-    p.add_argument("--out", required=True, help="checkpoint file to write (e.g. runs/world.pt)")
+    p.add_argument("--out", required=True, help="checkpoint file to write (e.g. runs/world.safetensors)")
     _add_overwrite(p)
     p.add_argument("--epochs", type=int_in(1), default=None,
                    help="override the preset's maximum number of epochs (at least 1)")

@@ -196,17 +196,23 @@ def _copy(trained, tmp_path) -> Path:
     return path
 
 
+def _write(payload: dict, path: Path) -> None:
+    """A hand-made checkpoint file from a payload: its tensors, and the rest as the JSON metadata."""
+    from safetensors.torch import save_file
+
+    document = {key: value for key, value in payload.items() if key != "state_dict"}
+    save_file(payload["state_dict"], path, metadata={"twotower_mini": json.dumps(document)})
+
+
 def _flip_a_weight_byte(path: Path) -> None:
-    """Flip one byte in the middle of the largest tensor's stored data (the zip member is stored
-    uncompressed, so the byte is a weight byte)."""
-    with zipfile.ZipFile(path) as archive:
-        member = max((i for i in archive.infolist() if "/data/" in i.filename), key=lambda i: i.file_size)
+    """Flip one byte in the middle of the largest tensor's stored data. A safetensors file is 8 bytes
+    of header length, the JSON header (each tensor's data_offsets), then the tensor bytes."""
     raw = bytearray(path.read_bytes())
-    header = member.header_offset
-    name_length = int.from_bytes(raw[header + 26:header + 28], "little")
-    extra_length = int.from_bytes(raw[header + 28:header + 30], "little")
-    position = header + 30 + name_length + extra_length + member.file_size // 2
-    raw[position] ^= 0x10
+    length = int.from_bytes(raw[:8], "little")
+    header = json.loads(bytes(raw[8:8 + length]))
+    begin, end = max((entry["data_offsets"] for name, entry in header.items() if name != "__metadata__"),
+                     key=lambda offsets: offsets[1] - offsets[0])
+    raw[8 + length + (begin + end) // 2] ^= 0x10
     path.write_bytes(bytes(raw))
 
 
@@ -222,11 +228,11 @@ def test_3a_flipped_weight_byte_and_nan_weights_are_refused(trained, tmp_path, c
     refused(status, err, "model.pt", "SHA-256")
     assert out == ""  # no metrics from a corrupted model
 
-    payload = torch.load(trained / "model.pt", weights_only=True)
+    payload = checkpoint.load(trained / "model.pt")
     name = next(iter(payload["state_dict"]))
     payload["state_dict"][name][0] = float("nan")
     payload["checksums"] = checkpoint.checksums(payload)  # consistent checksums: only the NaN is wrong
-    torch.save(payload, tmp_path / "nan.pt")
+    _write(payload, tmp_path / "nan.pt")
     status, out, err = run(["evaluate", "--checkpoint", tmp_path / "nan.pt"], capsys)
     refused(status, err, "NaN or infinite")
     assert out == ""
@@ -236,28 +242,30 @@ def test_3a_flipped_weight_byte_and_nan_weights_are_refused(trained, tmp_path, c
     (lambda p: p["data"].pop("fingerprint"), ["fingerprint"]),
     (lambda p: p.update(extra=1), ["unexpected ['extra']"]),
     (lambda p: p["config"]["towers"].update(embedding_dim="abc"), ["embedding_dim", "'abc'"]),
+    (lambda p: p["config"]["towers"].update(embedding_dim=10**12), ["embedding_dim", str(10**12)]),
     (lambda p: p["config"]["training"].update(learning_rat=0.1), ["learning_rat"]),
     (lambda p: p["data"].update(protocol=3), ["protocol"]),
+    (lambda p: p["data"]["csv_options"].update(interactions_path=7), ["interactions_path"]),
     (lambda p: p["state_dict"].update({next(iter(p["state_dict"])): torch.zeros(3, 3)}), ["shape"]),
 ])
 def test_3b_damaged_schema_is_a_one_line_error(trained, tmp_path, capsys, monkeypatch, damage, words):
     monkeypatch.chdir(trained)
-    payload = torch.load(trained / "model.pt", weights_only=True)
+    payload = checkpoint.load(trained / "model.pt")
     damage(payload)
-    torch.save(payload, tmp_path / "damaged.pt")
+    _write(payload, tmp_path / "damaged.pt")
     status, out, err = run(["evaluate", "--checkpoint", tmp_path / "damaged.pt"], capsys)
     refused(status, err, "damaged.pt")  # caught by the SHA-256 of the block already
     assert out == ""
     # with checksums recomputed after the damage, only the schema is wrong: the schema check names it
     payload["checksums"] = checkpoint.checksums(payload)
-    torch.save(payload, tmp_path / "damaged.pt")
+    _write(payload, tmp_path / "damaged.pt")
     status, out, err = run(["evaluate", "--checkpoint", tmp_path / "damaged.pt"], capsys)
     refused(status, err, "damaged.pt", *words)
     assert out == ""
 
 
 class ImportsCode:
-    """Unpickles as a call of os.system (torch 2.13 reports "unsupported GLOBAL posix.system")."""
+    """Unpickles as a call of os.system: what a malicious pickle checkpoint does."""
 
     def __init__(self, marker: Path):
         self.marker = marker
@@ -267,11 +275,12 @@ class ImportsCode:
 
 
 def test_3c_a_pickle_that_imports_code_gets_the_specific_message(tmp_path, capsys):
+    """An old-format (torch pickle) file is never unpickled: refused with how to retrain."""
     path = tmp_path / "evil.pt"
     marker = tmp_path / "the-code-ran"
     torch.save({"format": checkpoint.FORMAT, "payload": ImportsCode(marker)}, path)
     status, out, err = run(["evaluate", "--checkpoint", path], capsys)
-    refused(status, err, "evil.pt", "refused to load", "tries to import code")
+    refused(status, err, "evil.pt", "refused to load", "old checkpoint format", "python -m twotower_mini train")
     assert not marker.exists()
 
 
@@ -281,7 +290,7 @@ def test_4_checkpoints_work_from_another_folder_and_with_moved_data(trained, tmp
     monkeypatch.chdir(tmp_path)  # not the folder it was trained in, where d/test.csv was relative
     status, out, err = run(["evaluate", "--checkpoint", trained / "model.pt"], capsys)
     assert status == 0 and "ndcg@10" in out, err
-    payload = torch.load(trained / "model.pt", weights_only=True)
+    payload = checkpoint.load(trained / "model.pt")
     assert Path(payload["data"]["csv_options"]["interactions_path"]).is_absolute()
 
     moved = tmp_path / "elsewhere" / "log.csv"

@@ -1,11 +1,13 @@
 """The two-tower model: an id-only linear two-tower is matrix factorisation, training is
 deterministic, fallbacks for unknown users and cold items, and safe checkpoints."""
+import json
 import pickle
 from dataclasses import replace
 
 import numpy as np
 import pytest
 import torch
+from safetensors.torch import save_file
 
 from lineage.metrics import evaluate
 from lineage.models.popularity import Popularity
@@ -77,9 +79,9 @@ def test_unknown_and_historyless_users_and_cold_items_are_served(tiny, quick_two
 def test_checkpoint_round_trip_and_refusals(tiny, tmp_path, quick_twotower_config):
     world, parts = tiny
     model = TwoTowerRecommender(quick_twotower_config(), side=SideLog.from_world(world)).fit(parts.train)
-    path = tmp_path / "model.pt"
+    path = tmp_path / "model.safetensors"
     checkpoint.save(path, model, {"dataset": "world"}, parts.train)
-    payload = checkpoint.load(path)  # weights_only=True inside
+    payload = checkpoint.load(path)  # safetensors: tensors and JSON only, nothing unpickled
     restored = checkpoint.restore(payload, parts.train, side=SideLog.from_world(world))
     users = np.arange(10)
     assert np.allclose(restored.score(users), model.score(users), atol=1e-5)
@@ -88,18 +90,23 @@ def test_checkpoint_round_trip_and_refusals(tiny, tmp_path, quick_twotower_confi
     with pytest.raises(checkpoint.CheckpointError, match="training data differs"):
         checkpoint.restore(payload, other)
 
-    payload["version"] = "0.0.1"
-    torch.save(payload, tmp_path / "old.pt")
+    document = {key: value for key, value in payload.items() if key != "state_dict"}
+    document["version"] = "0.0.1"
+    save_file(payload["state_dict"], tmp_path / "old.safetensors",
+              metadata={checkpoint.METADATA_KEY: json.dumps(document)})
     with pytest.raises(checkpoint.CheckpointError, match="written by twotower_mini 0.0.1"):
-        checkpoint.load(tmp_path / "old.pt")
+        checkpoint.load(tmp_path / "old.safetensors")
 
     (tmp_path / "garbage.pt").write_bytes(b"\x00not a checkpoint at all")
     with pytest.raises(checkpoint.CheckpointError, match="not a readable twotower_mini checkpoint"):
         checkpoint.load(tmp_path / "garbage.pt")
 
-    torch.save({"format": "something/else"}, tmp_path / "foreign.pt")
+    save_file({"w": torch.zeros(2)}, tmp_path / "foreign.safetensors", metadata={"format": "something/else"})
     with pytest.raises(checkpoint.CheckpointError, match="not a twotower_mini checkpoint"):
-        checkpoint.load(tmp_path / "foreign.pt")
+        checkpoint.load(tmp_path / "foreign.safetensors")
+    torch.save({"format": "something/else"}, tmp_path / "old-format.pt")  # the pickle format of version 2
+    with pytest.raises(checkpoint.CheckpointError, match="old"):
+        checkpoint.load(tmp_path / "old-format.pt")
 
 
 class Exploit:

@@ -1,89 +1,130 @@
-"""Safe checkpoints: plain tensors and plain Python values, loaded with `weights_only=True`.
+"""Safe checkpoints: one safetensors file of plain tensors and JSON, so opening one can never run code.
 
-`torch.load` without `weights_only=True` unpickles arbitrary objects, so opening a checkpoint
-from someone else could run their code. We store only a dict of tensors, strings, numbers, lists
-and dicts, and load it with `weights_only=True`, which refuses anything else.
+Why not PyTorch's own save and load? They write and read a pickle, and unpickling may import and
+call anything: opening a checkpoint from someone else could run their code. A safetensors file (the
+format of the Hugging Face ecosystem: `safetensors.safe_open` in Python, or any program that reads
+8 bytes and some JSON) holds only numbers and text:
 
-A checkpoint holds:
+    8 bytes    the length N of the header (little-endian)
+    N bytes    a JSON header: each tensor's name, dtype, shape and byte range, and a free
+               "__metadata__" table of strings; ours is {"twotower_mini": "<the JSON below>"}
+    the rest   the tensor bytes, one tensor after another
+
+Format "twotower_mini.checkpoint/3" (2 was a torch pickle, refused with how to retrain). The tensors
+are the towers' `state_dict`, float32. The JSON in the metadata holds:
 - `format` and `version`: refused with a clear message when they do not match this code;
 - `config`: the TwoTowerConfig as a dict, rebuilt on load;
-- `data`: how the training data was made (dataset, options, split) and a fingerprint of it, so the
-  feature vocabularies can be rebuilt exactly; a different dataset is refused;
-- `state_dict`: the towers' weights;
-- `checksums`: the SHA-256 of `config`, of `data` and of every tensor of `state_dict`.
+- `data`: how the training data was made (dataset, protocol, seed, csv options ...) and the
+  `fingerprint` of the data the model saw (a SHA-256 of every event with its value, of the id
+  vocabularies and of the side features), so the features can be rebuilt exactly and other data,
+  even one changed rating, is refused;
+- `checksums`: the SHA-256 of `config`, of `data` and of every tensor.
 
-`load` verifies all of it before anything is used: the checksums (a flipped byte anywhere in the
-weights or the metadata is refused), finite weights, and the schema (keys, types; shapes are
-checked against the model rebuilt by `restore`), each failure a one-line `CheckpointError`.
-The data block stores absolute paths, so a checkpoint can be used from any folder; its
-fingerprint refuses other data (including data moved with `--data-dir` / `--interactions`).
+`load` checks everything before anything is used, each failure a one-line `CheckpointError` naming
+the file, in this order:
+1. the file is a safetensors file (an old torch/pickle checkpoint gets its own message);
+2. the metadata is strict JSON (no NaN, no duplicate keys) with our format and version;
+3. the schema: top-level keys and types; the checksum table (64 hex digits each, one per tensor);
+   every tensor float32 with 1 or 2 dimensions of at most MAX_DIM (before any tensor is read);
+4. the SHA-256 of the config, the data block and every tensor (a flipped bit anywhere is refused);
+5. finite weights;
+6. the config: every field's name and type, then the configs' own range checks (`__post_init__`),
+   so an embedding_dim of -5 or 10**12 is one line and never reaches torch;
+7. the data block: keys, types and values, csv_options included.
+`restore` then checks the data fingerprint and compares the tensor shapes with the model the config
+builds, built first on PyTorch's "meta" device (shapes without memory, so a config asking for a
+huge model costs nothing before it is refused). The data block stores absolute paths, so a
+checkpoint can be used from any folder; the fingerprint refuses other data (including data moved
+with `--data-dir` / `--interactions`).
 """
 from __future__ import annotations
 
 import hashlib
 import json
+import re
+import reprlib
 import types
 import typing
-from dataclasses import asdict, fields, is_dataclass
+from dataclasses import fields, is_dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
+from safetensors import safe_open
+from safetensors.torch import save as safetensors_bytes  # the whole file, as bytes
 
 import twotower_mini
 from lineage.data import Interactions
+from lineage.datasets import DATASETS
 from lineage.outputs import write_atomic
+from lineage.splits import PROTOCOLS
 from twotower_mini.features import FeatureConfig
 from twotower_mini.recommender import TwoTowerConfig
 from twotower_mini.towers import TowerConfig
-from twotower_mini.train import TrainConfig
+from twotower_mini.train import SEED_MAX, TrainConfig
 
-FORMAT = "twotower_mini.checkpoint/2"  # 2: SHA-256 checksums of every block and tensor
+FORMAT = "twotower_mini.checkpoint/3"  # 3: safetensors + JSON metadata; 2 was a torch pickle
+METADATA_KEY = "twotower_mini"  # the one key of the safetensors metadata: our JSON, as a string
+MAX_DIM = 100_000_000  # no tensor dimension may be larger (checked before anything is built)
+RETRAIN = "python -m twotower_mini train ... --out FILE"
+_HEX64 = re.compile(r"[0-9a-f]{64}")  # a SHA-256, as hexdigest() writes it
+_LINE_BREAKS = re.compile(r"[\n\r\v\f\x1c-\x1e\x85\u2028\u2029]+")  # what str.splitlines() splits on
+_REPR = reprlib.Repr()  # a value from the file, in a message: long strings, lists and numbers cut short
+_REPR.maxstring, _REPR.maxlist, _REPR.maxlong = 100, 6, 40
+_short = _REPR.repr
+_FIXED_DTYPES = {"b": "|b1", "i": "<i8", "u": "<u8", "f": "<f8"}  # numeric column kind -> one dtype to hash
+
+_TOP_LEVEL = {"format": str, "version": str, "config": dict, "data": dict, "checksums": dict}
+_PARTS = {"features": FeatureConfig, "towers": TowerConfig, "training": TrainConfig}
+DATA_FIELDS = {"dataset": str, "protocol": str, "seed": int, "test_fraction": float | None,
+               "data_dir": str | None, "csv_options": dict, "world_size": str, "world_seed": int,
+               "fingerprint": str}  # the data block (harness.options.data_spec, plus the fingerprint)
+CSV_OPTIONS = {"interactions_path": str | None, "items_path": str | None, "users_path": str | None,
+               "user_col": str, "item_col": str, "time_col": str | None, "value_col": str | None,
+               "item_key": str | None, "user_key": str | None, "sep": str, "encoding": str,
+               "list_columns": list[str] | None, "list_sep": str}  # load_csv's keyword arguments
 
 
 class CheckpointError(ValueError):
-    """A checkpoint that cannot be used: corrupted, foreign, or made for other code or data."""
+    """A checkpoint that cannot be used: corrupted, foreign, or made for other code or data.
+    The message is always one line (line breaks from the file's contents become spaces)."""
+
+    def __init__(self, message):
+        """Keep the message on one line: the file's contents may hold line breaks."""
+        super().__init__(_LINE_BREAKS.sub(" ", str(message)))
 
 
+class _Damaged(Exception):
+    """Inside `load`: the file is a twotower_mini checkpoint, but a check failed."""
+
+
+# ---- fingerprint and checksums --------------------------------------------------------------------
 def fingerprint(data: Interactions) -> str:
-    """A short hash of the training log (ids and events), to refuse a checkpoint on other data."""
-    digest = hashlib.sha256()
-    for array in (data.users, data.items, data.times):
-        digest.update(np.ascontiguousarray(array).tobytes())
-    digest.update("\x1f".join(data.user_ids.tolist()).encode())
-    digest.update("\x1f".join(data.item_ids.tolist()).encode())
-    return digest.hexdigest()[:16]
+    """SHA-256 of what the model learned from: every event (user, item, time and value, e.g. the
+    rating), the user and item id vocabularies and the side-feature columns. Fixed little-endian
+    dtypes, so the same data gives the same hash on every machine; one changed rating changes it."""
+    digest = hashlib.sha256(f"{len(data)} events\n".encode())
+    for array, dtype in ((data.users, "<i8"), (data.items, "<i8"), (data.times, "<f8"), (data.values, "<f4")):
+        digest.update(np.ascontiguousarray(array, dtype=dtype).tobytes())
+    for ids in (data.user_ids, data.item_ids):
+        digest.update(json.dumps([str(i) for i in ids.tolist()]).encode())
+    for side, columns in (("user", data.user_features), ("item", data.item_features)):
+        digest.update(f"{side} features\n".encode())
+        _digest_columns(digest, columns)
+    return digest.hexdigest()
 
 
-def _plain(value):
-    """Dataclasses, tuples and numpy scalars -> plain dicts, lists and Python numbers."""
-    if is_dataclass(value):
-        return {f.name: _plain(getattr(value, f.name)) for f in fields(value)}
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
-
-
-def config_to_dict(config: TwoTowerConfig) -> dict:
-    return _plain(config)
-
-
-def config_from_dict(values: dict) -> TwoTowerConfig:
-    """Rebuild a TwoTowerConfig, checking every field's name and type (one-line CheckpointError)."""
-    top = check_fields(TwoTowerConfig, values, "config")
-    parts = {"features": FeatureConfig, "towers": TowerConfig, "training": TrainConfig}
-    for name, cls in parts.items():
-        if name not in top:
-            raise CheckpointError(f"config has no {name!r} block")
-        top[name] = cls(**check_fields(cls, top[name], f"config.{name}"))
-    try:
-        return TwoTowerConfig(**top)
-    except (TypeError, ValueError) as error:  # a config's own validation
-        raise CheckpointError(f"config is not valid ({str(error).splitlines()[0][:160]})") from None
+def _digest_columns(digest, columns: dict) -> None:
+    """Feature columns into a hash, by sorted name: numbers as fixed little-endian bytes, any other
+    column (strings, lists of tokens) as JSON text."""
+    for name in sorted(columns):
+        column = columns[name]
+        digest.update(json.dumps(str(name)).encode())
+        kind = column.dtype.kind if isinstance(column, np.ndarray) else None
+        if kind in _FIXED_DTYPES:
+            digest.update(kind.encode() + np.ascontiguousarray(column, dtype=_FIXED_DTYPES[kind]).tobytes())
+        else:
+            digest.update(json.dumps(_plain(list(column)), default=str).encode())
 
 
 def _digest_block(block) -> str:
@@ -92,126 +133,93 @@ def _digest_block(block) -> str:
 
 
 def _digest_tensor(tensor: torch.Tensor) -> str:
-    """SHA-256 of a tensor's dtype, shape and bytes."""
+    """SHA-256 of a tensor's dtype, shape and values."""
+    values = tensor.detach().cpu().contiguous().view(-1)
     digest = hashlib.sha256(f"{tensor.dtype}{tuple(tensor.shape)}".encode())
-    digest.update(tensor.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
+    if values.dtype == torch.float32:
+        digest.update(values.numpy().astype("<f4").tobytes())  # little-endian, as in the file, on every machine
+    else:  # other dtypes are refused by load before any checksum is compared
+        digest.update(values.view(torch.uint8).numpy().tobytes())
     return digest.hexdigest()
 
 
 def checksums(payload: dict) -> dict:
-    """The SHA-256 of every metadata block and every tensor of a payload."""
+    """The SHA-256 of the config, of the data block and of every tensor of a payload."""
     return {"config": _digest_block(payload["config"]), "data": _digest_block(payload["data"]),
             "state_dict": {name: _digest_tensor(tensor) for name, tensor in payload["state_dict"].items()}}
 
 
-def save(path, model, data_spec: dict, train: Interactions) -> None:
-    """Write a fitted TwoTowerRecommender's weights, config and data description, with a SHA-256
-    of every block and tensor; written atomically (a temporary file in the same folder, renamed)."""
-    state = {name: tensor.detach().clone() for name, tensor in model.model_.state_dict().items()}
-    bad = [name for name, tensor in state.items() if tensor.is_floating_point() and not torch.isfinite(tensor).all()]
-    if bad:
-        raise CheckpointError(f"{path}: not saved: the weights {bad[0]!r} hold NaN or infinite values "
-                              f"(training diverged; lower the learning rate)")
-    payload = {
-        "format": FORMAT,
-        "version": twotower_mini.__version__,
-        "config": config_to_dict(model.config),
-        "data": {**_plain(data_spec), "fingerprint": fingerprint(train)},
-        "state_dict": state,
-    }
-    payload["checksums"] = checksums(payload)
-    write_atomic(path, lambda temporary: torch.save(payload, temporary))
+# ---- configs as plain dicts -----------------------------------------------------------------------
+def _plain(value):
+    """Dataclasses, tuples, paths and numpy scalars -> plain dicts, lists, strings and Python numbers."""
+    if is_dataclass(value):
+        return {f.name: _plain(getattr(value, f.name)) for f in fields(value)}
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
 
 
-_TOP_LEVEL = {"format": str, "version": str, "config": dict, "data": dict, "state_dict": dict, "checksums": dict}
+def config_to_dict(config: TwoTowerConfig) -> dict:
+    """A TwoTowerConfig as nested plain dicts (what the checkpoint's JSON stores)."""
+    return _plain(config)
 
 
-def load(path) -> dict:
-    """Read and check a checkpoint; returns its payload. Raises CheckpointError with one clear line.
+def config_from_dict(values: dict) -> TwoTowerConfig:
+    """Rebuild a TwoTowerConfig: every field present, of the right type, in range (one-line CheckpointError)."""
+    top = check_fields(TwoTowerConfig, values, "config", complete=True)
+    for name, cls in _PARTS.items():
+        top[name] = _build(cls, check_fields(cls, top[name], f"config.{name}", complete=True), f"config.{name}")
+    return _build(TwoTowerConfig, top, "config")
 
-    Checks, in order: the file unpickles with `weights_only=True`; format and version; the schema
-    (top-level keys and types, the checksum block); the SHA-256 of every block and tensor; the
-    config's fields and types; the data block; every weight is finite."""
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"{path}: no such checkpoint file")
+
+def _build(cls, values: dict, where: str):
+    """cls(**values), its own validation (__post_init__) turned into a one-line CheckpointError."""
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # torch raises several types; all mean "cannot use this file"
-        message = str(error).strip()
-        if "weights only load failed" in message.lower() and "unsupported global" in message.lower():
-            raise CheckpointError(f"{path}: refused to load: it holds objects other than tensors and plain "
-                                  f"values (it tries to import code, so loading it could run code)") from None
-        reason = type(error).__name__ if (not message or "Weights only load failed" in message) \
-            else message.splitlines()[0]
-        raise CheckpointError(f"{path}: not a readable twotower_mini checkpoint ({reason[:160]})") from None
-    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        found = payload.get("format") if isinstance(payload, dict) else type(payload).__name__
-        raise CheckpointError(f"{path}: not a twotower_mini checkpoint (format {found!r}, expected {FORMAT!r})")
-    if payload.get("version") != twotower_mini.__version__:
-        raise CheckpointError(f"{path}: written by twotower_mini {payload.get('version')}, this is "
-                              f"{twotower_mini.__version__}; retrain, or install the matching version")
-    _check_schema(path, payload)
-    return payload
+        return cls(**values)
+    except (TypeError, ValueError) as error:
+        raise CheckpointError(f"{where} is not valid ({_first_line(error)})") from None
 
 
-def _check_schema(path: Path, payload: dict) -> None:
-    def refuse(message: str):
-        raise CheckpointError(f"{path}: damaged checkpoint: {message}; retrain, or copy the file again")
-
-    missing = sorted(set(_TOP_LEVEL) - set(payload))
-    extra = sorted(set(payload) - set(_TOP_LEVEL))
-    if missing or extra:
-        refuse(f"top-level keys missing {missing}, unexpected {extra}")
-    for key, kind in _TOP_LEVEL.items():
-        if not isinstance(payload[key], kind):
-            refuse(f"{key!r} is a {type(payload[key]).__name__}, expected a {kind.__name__}")
-    state = payload["state_dict"]
-    for name, tensor in state.items():
-        if not isinstance(name, str) or not isinstance(tensor, torch.Tensor):
-            refuse(f"state_dict entry {name!r} is a {type(tensor).__name__}, expected a tensor")
-    sums = payload["checksums"]
-    if set(sums) != {"config", "data", "state_dict"} or not isinstance(sums["state_dict"], dict):
-        refuse("the checksum block is malformed")
-    if set(sums["state_dict"]) != set(state):
-        refuse(f"the tensors {sorted(set(state) ^ set(sums['state_dict']))} have no checksum or no data")
-    for block in ("config", "data"):
-        if _digest_block(payload[block]) != sums[block]:
-            refuse(f"the SHA-256 of its {block!r} block does not match the one stored at save time")
-    for name, tensor in state.items():
-        if _digest_tensor(tensor) != sums["state_dict"][name]:
-            refuse(f"the SHA-256 of the weights {name!r} does not match the one stored at save time")
-    try:
-        config_from_dict(payload["config"])
-    except CheckpointError as error:
-        refuse(str(error))
-    data = payload["data"]
-    if not isinstance(data.get("fingerprint"), str):
-        refuse("the data block has no 'fingerprint' string")
-    for name, tensor in state.items():
-        if tensor.is_floating_point() and not torch.isfinite(tensor).all():
-            refuse(f"the weights {name!r} hold NaN or infinite values")
+def check_fields(cls, raw, where: str, complete: bool = False) -> dict:
+    """Check a dict against a dataclass's fields and types (one-line CheckpointError); returns the
+    values with lists turned into tuples where the field is a tuple. complete: every field must be there."""
+    required = [f.name for f in fields(cls)] if complete else []
+    return check_schema(typing.get_type_hints(cls), raw, where, required)
 
 
-def check_fields(cls, raw, where: str) -> dict:
-    """Check a dict against a dataclass's fields and types (one-line CheckpointError); returns
-    the values with lists turned into tuples where the field is a tuple."""
+def check_schema(schema: dict, raw, where: str, required=()) -> dict:
+    """Check a dict against {key: type hint}: no unknown key, no missing required key, every value
+    of its type (one-line CheckpointError); returns the values, lists made tuples for tuple hints."""
     if not isinstance(raw, dict):
         raise CheckpointError(f"{where} is a {type(raw).__name__}, expected a dict")
-    hints = typing.get_type_hints(cls)
-    known = {f.name for f in fields(cls)}
-    unknown = sorted(set(raw) - known)
+    unknown = sorted(set(raw) - set(schema), key=str)
     if unknown:
-        raise CheckpointError(f"{where} has fields this version does not know: {unknown}")
+        raise CheckpointError(f"{where} has fields this version does not know: {_short(unknown)}")
+    missing = [name for name in required if name not in raw]
+    if missing:
+        raise CheckpointError(f"{where} is missing the fields {missing}")
     values = {}
     for name, value in raw.items():
-        if not _fits(value, hints[name]):
-            raise CheckpointError(f"{where}.{name} is {value!r} ({type(value).__name__}), expected {hints[name]}")
-        values[name] = tuple(value) if isinstance(value, list) and _is_tuple(hints[name]) else value
+        if not _fits(value, schema[name]):
+            raise CheckpointError(f"{where}.{name} is {_short(value)} ({type(value).__name__}), "
+                                  f"expected {_hint_name(schema[name])}")
+        values[name] = tuple(value) if isinstance(value, list) and _is_tuple(schema[name]) else value
     return values
 
 
+def _hint_name(hint) -> str:
+    """A type hint as a reader writes it: int, str | None, tuple[int, ...]."""
+    return hint.__name__ if isinstance(hint, type) else str(hint).replace("typing.", "")
+
+
 def _is_tuple(hint) -> bool:
+    """Whether a type hint is a tuple (JSON has only lists: they become tuples again on load)."""
     return hint is tuple or typing.get_origin(hint) is tuple
 
 
@@ -237,32 +245,265 @@ def _fits(value, hint) -> bool:
         return element is None or all(_fits(v, element) for v in value)
     if hint is dict or origin is dict:
         return isinstance(value, dict)
-    return True  # other types are not stored in configs
+    return True  # nested configs: checked by their own check_fields
 
 
+def _check_data(data: dict) -> dict:
+    """The data block: known keys of the right types, known dataset and protocol, seeds and
+    fraction in range, csv_options limited to load_csv's keywords (one-line CheckpointError)."""
+    values = check_schema(DATA_FIELDS, data, "data", required=("dataset", "fingerprint"))
+    if not _HEX64.fullmatch(values["fingerprint"]):
+        raise CheckpointError(f"data.fingerprint is {_short(values['fingerprint'])}, expected 64 hexadecimal digits")
+    for name, allowed in (("dataset", DATASETS), ("protocol", PROTOCOLS)):
+        if name in values and values[name] not in allowed:
+            raise CheckpointError(f"data.{name} is {_short(values[name])}, expected one of {', '.join(allowed)}")
+    for name in ("seed", "world_seed"):
+        if name in values and not 0 <= values[name] <= SEED_MAX:
+            raise CheckpointError(f"data.{name} is {_short(values[name])}, expected 0 to {SEED_MAX}")
+    fraction = values.get("test_fraction")
+    if fraction is not None and not 0 < fraction < 1:
+        raise CheckpointError(f"data.test_fraction is {_short(fraction)}, expected a share strictly between 0 and 1")
+    check_schema(CSV_OPTIONS, values.get("csv_options", {}), "data.csv_options")
+    return values
+
+
+# ---- save -----------------------------------------------------------------------------------------
+def save(path, model, data_spec: dict, train: Interactions, *, overwrite: bool = False,
+         option: str = "--out") -> None:
+    """Write a fitted TwoTowerRecommender as one safetensors file: its float32 weights, and as JSON
+    metadata its config, data description (with the data's fingerprint) and a SHA-256 of every block
+    and tensor. Written atomically through lineage.outputs.write_atomic (`overwrite`, `option`: its
+    policy for an existing file, and the option named in its messages)."""
+    state = {name: tensor.detach().cpu().contiguous().clone() for name, tensor in model.model_.state_dict().items()}
+    for name, tensor in state.items():
+        if tensor.dtype != torch.float32:
+            raise CheckpointError(f"{path}: not saved: the weights {name!r} are {tensor.dtype}, expected float32")
+        if not torch.isfinite(tensor).all():
+            raise CheckpointError(f"{path}: not saved: the weights {name!r} hold NaN or infinite values "
+                                  f"(training diverged; lower the learning rate)")
+    document = {"format": FORMAT, "version": twotower_mini.__version__, "config": config_to_dict(model.config),
+                "data": {**_plain(data_spec), "fingerprint": fingerprint(train)}}
+    try:  # never write a file that load would refuse
+        config_from_dict(document["config"])
+        _check_data(document["data"])
+    except CheckpointError as error:
+        raise CheckpointError(f"{path}: not saved: {error}") from None
+    document["checksums"] = checksums({**document, "state_dict": state})
+    content = safetensors_bytes(state, metadata={METADATA_KEY: json.dumps(document, sort_keys=True, allow_nan=False)})
+
+    def write(temporary: str) -> None:
+        """Write the whole file at the temporary path write_atomic gives (it then publishes it). Plain
+        Python I/O, so a full disk is an OSError with its errno, which write_atomic reports in one line."""
+        with open(temporary, "wb") as handle:
+            handle.write(content)
+
+    write_atomic(path, write, overwrite=overwrite, option=option)
+
+
+# ---- load -----------------------------------------------------------------------------------------
+def load(path) -> dict:
+    """Read and check a checkpoint (module docstring, steps 1-7); returns its payload, a dict of
+    format, version, config, data, state_dict (name -> float32 tensor) and checksums.
+    Raises CheckpointError with one line naming the file."""
+    path = Path(path)
+    if path.is_dir():
+        raise CheckpointError(f"{path}: is a directory; expected a checkpoint file")
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such checkpoint file")
+    try:
+        metadata, specs = _read_header(path)
+        document = _parse_metadata(metadata)
+        _check_identity(document)
+        _check_schema(document, specs)
+        state = _read_tensors(path, specs)
+        _check_contents(document, state)
+    except _Damaged as error:
+        raise CheckpointError(f"{path}: damaged checkpoint: {error}; retrain, or copy the file again") from None
+    except CheckpointError as error:
+        raise CheckpointError(f"{path}: {error}") from None
+    return {**document, "state_dict": state}
+
+
+def _first_line(error: BaseException) -> str:
+    """An exception as a short single line: its first line of text, else its type's name."""
+    lines = str(error).strip().splitlines()
+    return (lines[0] if lines else type(error).__name__)[:200]
+
+
+def _not_safetensors(path: Path, error: BaseException) -> CheckpointError:
+    """The error for a file the safetensors library cannot read: an old torch checkpoint (a zip
+    archive or a bare pickle) gets its own message, anything else says what the library said."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(9)
+    except OSError:
+        head = b""
+    if _looks_like_pickle(head):
+        return CheckpointError(f"refused to load: this is the old checkpoint format (a torch pickle, which "
+                               f"can run code when opened), not a twotower_mini checkpoint of format {FORMAT}; "
+                               f"retrain to write one: {RETRAIN}")
+    return CheckpointError(f"not a readable twotower_mini checkpoint (not a safetensors file: {_first_line(error)})")
+
+
+def _looks_like_pickle(head: bytes) -> bool:
+    """Whether a file's first bytes are a torch zip archive or a bare pickle (protocol 2 to 5:
+    b"\x80" then the protocol), and not a safetensors file whose header length merely starts with
+    the byte 0x80 (its JSON header starts at byte 8)."""
+    if head.startswith(b"PK\x03\x04"):
+        return True
+    return head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05") and head[8:9] != b"{"
+
+
+def _read_header(path: Path) -> tuple[dict, dict]:
+    """(metadata, {tensor name: (dtype, shape)}) from the safetensors header; no tensor is read."""
+    try:
+        with safe_open(path, framework="pt") as handle:
+            metadata = handle.metadata() or {}
+            specs = {}
+            for name in handle.keys():
+                view = handle.get_slice(name)
+                specs[name] = (view.get_dtype(), list(view.get_shape()))
+    except Exception as error:  # the library's SafetensorError, OSError ...: all mean "cannot read"
+        raise _not_safetensors(path, error) from None
+    return metadata, specs
+
+
+def _read_tensors(path: Path, specs: dict) -> dict:
+    """{name: tensor} for every tensor of the file (their dtypes and shapes already checked)."""
+    try:
+        with safe_open(path, framework="pt") as handle:
+            return {name: handle.get_tensor(name).clone() for name in specs}
+    except Exception as error:
+        raise CheckpointError(f"not a readable twotower_mini checkpoint ({_first_line(error)})") from None
+
+
+def _parse_metadata(metadata: dict) -> dict:
+    """Our JSON document from the safetensors metadata, parsed strictly: no NaN or infinite
+    numbers, no key given twice, an object at the top."""
+    if METADATA_KEY not in metadata:
+        raise CheckpointError(f"not a twotower_mini checkpoint (a safetensors file without "
+                              f"{METADATA_KEY!r} metadata; expected format {FORMAT!r})")
+    extra = sorted(set(metadata) - {METADATA_KEY})
+    if extra:
+        raise _Damaged(f"unexpected safetensors metadata keys {_short(extra)}")
+    try:
+        document = json.loads(metadata[METADATA_KEY], object_pairs_hook=_unique_keys,
+                              parse_constant=_refuse_constant, parse_float=_finite_float)
+    except Exception as error:  # ValueError, RecursionError (deep nesting) ...
+        raise _Damaged(f"its metadata is not valid JSON ({_first_line(error)})") from None
+    if not isinstance(document, dict):
+        raise _Damaged(f"its metadata is a JSON {type(document).__name__}, expected an object")
+    return document
+
+
+def _unique_keys(pairs: list) -> dict:
+    """json.loads hook: an object, refused when a key appears twice (which value would count?)."""
+    keys = [key for key, _ in pairs]
+    if len(set(keys)) != len(keys):
+        raise ValueError(f"a key is given twice in one object: {_short(sorted(keys))}")
+    return dict(pairs)
+
+
+def _refuse_constant(name: str):
+    """json.loads hook: NaN, Infinity and -Infinity are not JSON, though Python's json accepts them."""
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
+def _finite_float(text: str) -> float:
+    """json.loads hook: a number too large for a float (1e999) is refused, not read as infinity."""
+    value = float(text)
+    if not np.isfinite(value):
+        raise ValueError(f"the number {text[:20]} is out of range")
+    return value
+
+
+def _check_identity(document: dict) -> None:
+    """Our format and this version of the code; anything else is refused with what to do."""
+    found = document.get("format")
+    if found != FORMAT:
+        raise CheckpointError(f"not a twotower_mini checkpoint (format {_short(found)}, expected {FORMAT!r})")
+    version = document.get("version")
+    if version != twotower_mini.__version__:
+        shown = version if isinstance(version, str) and len(version) <= 40 else _short(version)
+        raise CheckpointError(f"written by twotower_mini {shown}, this is {twotower_mini.__version__}; "
+                              f"retrain ({RETRAIN}), or install the matching version")
+
+
+def _check_schema(document: dict, specs: dict) -> None:
+    """Top-level keys and types, the checksum table, and every tensor's dtype and shape."""
+    missing, extra = sorted(set(_TOP_LEVEL) - set(document)), sorted(set(document) - set(_TOP_LEVEL))
+    if missing or extra:
+        raise _Damaged(f"top-level keys missing {missing}, unexpected {_short(extra)}")
+    for key, kind in _TOP_LEVEL.items():
+        if not isinstance(document[key], kind):
+            raise _Damaged(f"{key!r} is a {type(document[key]).__name__}, expected a {kind.__name__}")
+    sums = document["checksums"]
+    if set(sums) != {"config", "data", "state_dict"} or not isinstance(sums["state_dict"], dict):
+        raise _Damaged("the checksum table is malformed (expected config, data and a state_dict table)")
+    entries = [("config", sums["config"]), ("data", sums["data"]), *sums["state_dict"].items()]
+    for name, value in entries:
+        if not (isinstance(value, str) and _HEX64.fullmatch(value)):
+            raise _Damaged(f"the checksum of {_short(name)} is {_short(value)}, expected 64 hexadecimal digits")
+    if set(sums["state_dict"]) != set(specs):
+        unmatched = sorted(set(specs) ^ set(sums["state_dict"]))
+        raise _Damaged(f"the tensors {_short(unmatched)} have no checksum or no data")
+    if not specs:
+        raise _Damaged("it holds no weights")
+    for name, (dtype, shape) in specs.items():
+        if dtype != "F32":
+            raise _Damaged(f"the weights {_short(name)} are {dtype}, expected F32 (float32)")
+        if not 1 <= len(shape) <= 2 or not all(1 <= size <= MAX_DIM for size in shape):
+            raise _Damaged(f"the weights {_short(name)} have shape {_short(shape)}, expected 1 or 2 dimensions "
+                           f"of 1 to {MAX_DIM:,}")
+
+
+def _check_contents(document: dict, state: dict) -> None:
+    """The SHA-256 of every block and tensor, finite weights, then the config and data blocks."""
+    sums = document["checksums"]
+    for block in ("config", "data"):
+        if _digest_block(document[block]) != sums[block]:
+            raise _Damaged(f"the SHA-256 of its {block!r} block does not match the one stored at save time")
+    for name, tensor in state.items():
+        if _digest_tensor(tensor) != sums["state_dict"][name]:
+            raise _Damaged(f"the SHA-256 of the weights {_short(name)} does not match the one stored at save time")
+        if not torch.isfinite(tensor).all():
+            raise _Damaged(f"the weights {_short(name)} hold NaN or infinite values")
+    try:
+        config_from_dict(document["config"])
+        _check_data(document["data"])
+    except CheckpointError as error:
+        raise _Damaged(str(error)) from None
+
+
+# ---- restore --------------------------------------------------------------------------------------
 def restore(payload: dict, train: Interactions, side=None):
     """A TwoTowerRecommender rebuilt from a checkpoint payload and the same training data."""
     from twotower_mini.recommender import TwoTowerRecommender
 
-    expected = payload["data"]["fingerprint"]
-    if fingerprint(train) != expected:
-        raise CheckpointError(f"the training data differs from the checkpoint's (fingerprint {fingerprint(train)}, "
-                              f"expected {expected}); use the same data files, dataset, protocol and seed")
+    expected, found = payload["data"]["fingerprint"], fingerprint(train)
+    if found != expected:
+        raise CheckpointError(f"the training data differs from the checkpoint's (fingerprint {found[:16]}..., "
+                              f"expected {expected[:16]}...); use the same data files, dataset, protocol and seed")
     recommender = TwoTowerRecommender(config_from_dict(payload["config"]), side=side)
     recommender.n_users_, recommender.n_items_ = train.n_users, train.n_items
     recommender.seen_ = train.to_csr(binary=True)
     recommender.known_items_ = train.item_counts() > 0
-    features, model = recommender._build(train)
-    expected_shapes = {name: tuple(tensor.shape) for name, tensor in model.state_dict().items()}
-    found_shapes = {name: tuple(tensor.shape) for name, tensor in payload["state_dict"].items()}
-    if expected_shapes != found_shapes:
-        differ = sorted(name for name in set(expected_shapes) | set(found_shapes)
-                        if expected_shapes.get(name) != found_shapes.get(name))
-        name = differ[0]
-        raise CheckpointError(f"checkpoint weights do not fit the model built from its config: {name!r} has shape "
-                              f"{found_shapes.get(name)}, the model expects {expected_shapes.get(name)}")
+    with torch.device("meta"):  # the model's shapes without its memory
+        features, model = recommender._build(train)
+    _check_shapes(model, payload["state_dict"])
+    model = model.to_empty(device="cpu")  # real (uninitialised) memory, filled from the checkpoint
     model.load_state_dict(payload["state_dict"])
     model.eval()
     recommender.features_, recommender.model_ = features, model
     recommender._export()
     return recommender
+
+
+def _check_shapes(model: torch.nn.Module, state: dict) -> None:
+    """The checkpoint's tensors must be exactly the model's: same names, same shapes."""
+    expected = {name: tuple(tensor.shape) for name, tensor in model.state_dict().items()}
+    found = {name: tuple(tensor.shape) for name, tensor in state.items()}
+    if expected != found:
+        name = sorted(name for name in set(expected) | set(found) if expected.get(name) != found.get(name))[0]
+        raise CheckpointError(f"checkpoint weights do not fit the model built from its config: {_short(name)} "
+                              f"has shape {found.get(name)}, the model expects {expected.get(name)}")

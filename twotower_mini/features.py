@@ -10,7 +10,8 @@ training (features at each event's time) and serving (features at "now", the end
 Feature fields (each becomes one input of a tower):
 
 - a *bag* field is a padded (n, L) int64 matrix of token ids, 0 = padding, 1 = unknown token,
-  optionally with (n, L) float weights (recency); the tower sums their embeddings;
+  optionally with (n, L) float weights (recency); the tower sums their embeddings. L is at least 1:
+  an empty bag (no history yet, or history_length 0) is one padding column, embedded as zeros;
 - a *numeric* field is an (n, d) float32 matrix.
 
 User side: history of items before t (recency-weighted), liked items before t, search words
@@ -28,6 +29,8 @@ becomes the age at t in log-days.
 """
 from __future__ import annotations
 
+import numbers
+import reprlib
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -36,6 +39,25 @@ from lineage.data import Interactions, is_liked
 
 DAY = 86400.0
 PAD, UNKNOWN = 0, 1
+HISTORY_MODES = ("before", "all-but-target")
+MAX_LENGTH = 100_000  # longest history / search bag: serving builds (8192, L) arrays per chunk of users
+MAX_DAYS = 36_500.0  # longest time span a setting may name: 100 years
+MAX_WINDOWS = 64  # most count windows
+
+
+def check_range(owner: str, name: str, value, low, high, *, low_open: bool = False, high_open: bool = False,
+                optional: bool = False) -> None:
+    """Refuse a setting outside [low, high] (an open end excludes that bound), or NaN, in one line
+    naming `owner.name`; `optional` also allows None. Every config's __post_init__ calls it, so a
+    bad value, typed in or read from a checkpoint, is refused before anything is built from it."""
+    if value is None and optional:
+        return
+    fits = isinstance(value, numbers.Real) and (value > low if low_open else value >= low) and \
+        (value < high if high_open else value <= high)  # NaN fails every comparison
+    if not fits:
+        interval = f"{'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
+        raise ValueError(f"{owner}.{name}: expected a number in {interval}{' or None' if optional else ''}, "
+                         f"got {reprlib.repr(value)}")
 
 
 @dataclass
@@ -65,6 +87,36 @@ class FeatureConfig:
     min_token_count: int = 2  # tokens seen fewer times in training become "unknown"
     drop: tuple[str, ...] = ()  # field names to leave out (ablations)
     leaky: bool = False  # DEMONSTRATION ONLY: compute features from the whole log, future included
+
+    def __post_init__(self):
+        """Refuse out-of-range settings when the config is built, naming the field."""
+        if self.history_mode not in HISTORY_MODES:
+            raise ValueError(f"FeatureConfig.history_mode: expected one of {', '.join(HISTORY_MODES)}, "
+                             f"got {reprlib.repr(self.history_mode)}")
+        for name in ("history_length", "recent_length", "search_words"):
+            check_range("FeatureConfig", name, getattr(self, name), 0, MAX_LENGTH)
+        check_range("FeatureConfig", "min_token_count", self.min_token_count, 0, 10**9)
+        check_range("FeatureConfig", "recency_half_life_days", self.recency_half_life_days, 0, MAX_DAYS,
+                    low_open=True, optional=True)
+        check_range("FeatureConfig", "history_gap_days", self.history_gap_days, 0, MAX_DAYS)
+        check_range("FeatureConfig", "history_gap_fraction", self.history_gap_fraction, 0, 1, high_open=True,
+                    optional=True)
+        for name, high in (("count_windows_days", MAX_DAYS), ("count_windows_fraction", 1.0)):
+            windows = getattr(self, name)
+            check_range("FeatureConfig", f"{name} (number of windows)", len(windows), 0, MAX_WINDOWS)
+            for window in windows:
+                check_range("FeatureConfig", name, window, 0, high, low_open=True)
+
+
+def pad_empty_bags(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The same tower inputs, with every (n, 0) bag given one padding column (id PAD, weight 0).
+
+    A bag with no columns (history_length 0, or a batch in which nobody has a history yet) is a
+    valid input that means "nothing": the tower embeds an all-padding bag as zeros. But torch's
+    EmbeddingBag cannot take an (n, 0) matrix, so the empty bag is written as one padding column."""
+    assert PAD == 0  # np.zeros below is all padding (and all-zero weights)
+    return {name: np.zeros((len(values), 1), dtype=values.dtype) if values.ndim == 2 and values.shape[1] == 0
+            else values for name, values in arrays.items()}
 
 
 @dataclass
@@ -303,7 +355,7 @@ class FeatureBuilder:
         for name, column in self.user_static.items():
             if name in names:
                 out[name] = _static_at(column, users, times)
-        return out
+        return pad_empty_bags(out)  # history_length 0: an empty bag is one padding column
 
     def item_features(self, items, times) -> dict[str, np.ndarray]:
         """Tower inputs for items at times (dynamic counts from views strictly before each time)."""

@@ -14,6 +14,7 @@ with no training events is embedded from its side features (with its id embeddin
 """
 from __future__ import annotations
 
+import reprlib
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -21,8 +22,8 @@ import torch
 
 from lineage.data import Interactions
 from lineage.models.base import Recommender, top_k
-from lineage.splits import validation_split
-from twotower_mini.features import FeatureBuilder, FeatureConfig, SideLog
+from lineage.splits import PROTOCOLS, validation_split
+from twotower_mini.features import FeatureBuilder, FeatureConfig, SideLog, check_range
 from twotower_mini.towers import EnsembleModel, TowerConfig, TwoTowerModel
 from twotower_mini.train import TrainConfig, as_tensors, item_vectors, train_towers, user_vectors
 
@@ -48,6 +49,11 @@ class TwoTowerConfig:
             raise ValueError(f"TwoTowerConfig.serve_at: expected 'now' or 'last-event', got {self.serve_at!r}")
         if self.ensemble < 1:
             raise ValueError(f"TwoTowerConfig.ensemble: expected at least 1 tower pair, got {self.ensemble}")
+        check_range("TwoTowerConfig", "ensemble", self.ensemble, 1, 64)
+        check_range("TwoTowerConfig", "validation_fraction", self.validation_fraction, 0, 1, high_open=True)
+        if self.validation_protocol not in PROTOCOLS:
+            raise ValueError(f"TwoTowerConfig.validation_protocol: expected one of {', '.join(PROTOCOLS)}, "
+                             f"got {reprlib.repr(self.validation_protocol)}")
 
 
 class TwoTowerRecommender(Recommender):

@@ -15,13 +15,17 @@ task is the StarSpace idea (Wu et al. 2018, lesson L13); the YouTube candidate g
 """
 from __future__ import annotations
 
+import reprlib
 from dataclasses import dataclass, field
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from twotower_mini.features import PAD, FieldSpec
+from twotower_mini.features import PAD, FieldSpec, check_range
+
+MAX_WIDTH = 65_536  # widest embedding, hidden layer or output vector
+MAX_LAYERS = 32  # deepest MLP
 
 
 @dataclass
@@ -36,6 +40,22 @@ class TowerConfig:
     field_dims: dict = field(default_factory=dict)  # optional per-field embedding width overrides
     bias: bool = False  # linear_only: add a learned constant vector to each tower's output. A user with no
     #   inputs at all (no history) then gets that vector instead of zero: the model's "new user"
+
+    def __post_init__(self):
+        """Refuse out-of-range sizes when the config is built, naming the field: a width of -5 or 10**12
+        is one line here, never a failed (or enormous) allocation in torch."""
+        for name in ("embedding_dim", "output_dim"):
+            check_range("TowerConfig", name, getattr(self, name), 1, MAX_WIDTH)
+        check_range("TowerConfig", "hidden (number of layers)", len(self.hidden), 0, MAX_LAYERS)
+        for size in self.hidden:
+            check_range("TowerConfig", "hidden", size, 1, MAX_WIDTH)
+        for name, size in self.field_dims.items():
+            if not isinstance(name, str) or isinstance(size, bool) or not isinstance(size, int):
+                raise ValueError(f"TowerConfig.field_dims: expected field name -> int, got "
+                                 f"{reprlib.repr(name)}: {reprlib.repr(size)}")
+            check_range("TowerConfig", f"field_dims[{name!r}]", size, 1, MAX_WIDTH)
+        check_range("TowerConfig", "dropout", self.dropout, 0, 1, high_open=True)
+        check_range("TowerConfig", "temperature", self.temperature, 0, 1000, low_open=True)
 
 
 class Tower(nn.Module):

@@ -36,12 +36,14 @@ from lineage.data import Interactions
 from lineage.metrics import METRIC_NAMES, evaluate_lists, test_users
 from lineage.topk import mask_items, top_k
 from twotower_mini.batches import BatchLoss, UserBatchLoss, as_tensors  # noqa: F401 (as_tensors: re-exported)
-from twotower_mini.features import FeatureBuilder
+from twotower_mini.features import MAX_DAYS, FeatureBuilder, check_range
 from twotower_mini.towers import TwoTowerModel
 
 LOGQ_MODES = ("none", "exact", "streaming")
 OPTIMIZERS = ("adam", "adamw", "adagrad")
 LR_SCHEDULES = ("constant", "cosine")
+SEED_MAX = 2**32 - 1  # numpy's legacy and torch's seeds are unsigned 32-bit
+MAX_WEIGHT = 1e6  # largest loss weight or weight decay
 
 
 @dataclass
@@ -97,19 +99,22 @@ class TrainConfig:
                               ("eval_metric", METRIC_NAMES)):
             if getattr(self, name) not in allowed:
                 _refuse(name, f"expected one of {', '.join(allowed)}, got {getattr(self, name)!r}")
-        for name in ("epochs", "batch_size", "patience", "eval_k", "eval_users", "threads"):
-            if getattr(self, name) < 1:
-                _refuse(name, f"expected at least 1, got {getattr(self, name)}")
-        for name in ("uniform_negatives", "impression_negatives"):
-            if getattr(self, name) < 0:
-                _refuse(name, f"expected 0 or more, got {getattr(self, name)}")
+        for name, high in (("epochs", 100_000), ("batch_size", 2**24), ("patience", 100_000), ("eval_k", 10**6),
+                           ("eval_users", 10**9), ("threads", 1024)):
+            check_range("TrainConfig", name, getattr(self, name), 1, high)
+        for name, high in (("uniform_negatives", 10**7), ("impression_negatives", 10_000)):
+            check_range("TrainConfig", name, getattr(self, name), 0, high)
         for name in ("id_dropout", "history_dropout"):
-            if not 0.0 <= getattr(self, name) < 1.0:
-                _refuse(name, f"expected a share in [0, 1), got {getattr(self, name)}")
-        if self.impression_weight <= 0:
-            _refuse("impression_weight", f"expected a positive weight, got {self.impression_weight}")
+            check_range("TrainConfig", name, getattr(self, name), 0, 1, high_open=True)
         if self.history_negative_weight < 0:
             _refuse("history_negative_weight", f"expected a weight >= 0, got {self.history_negative_weight}")
+        for name in ("history_negative_weight", "weight_decay"):
+            check_range("TrainConfig", name, getattr(self, name), 0, MAX_WEIGHT)
+        check_range("TrainConfig", "impression_weight", self.impression_weight, 0, MAX_WEIGHT, low_open=True)
+        check_range("TrainConfig", "learning_rate", self.learning_rate, 0, 100, low_open=True)
+        check_range("TrainConfig", "seed", self.seed, 0, SEED_MAX)
+        check_range("TrainConfig", "snapshot_days", self.snapshot_days, 0, MAX_DAYS, low_open=True, optional=True)
+        check_range("TrainConfig", "min_positive_value", self.min_positive_value, -1e12, 1e12, optional=True)
         if self.user_batches:  # the denoising loss: a share of each history is the targets
             if self.history_dropout == 0.0:
                 _refuse("history_dropout", "user_batches predicts the hidden share of each history: "
@@ -163,7 +168,9 @@ def user_vectors(model: TwoTowerModel, features: FeatureBuilder, users, at_time,
 def validation_metric(model: TwoTowerModel, features: FeatureBuilder, validation: Interactions, k: int,
                       users: np.ndarray, metric: str = "recall", exclude_seen: bool = True) -> float:
     """metric@k ("recall", "ndcg", "hitrate", ...) on validation interactions over the full catalogue;
-    training items excluded from the lists unless exclude_seen=False."""
+    training items excluded from the lists unless exclude_seen=False. A k beyond the catalogue is
+    capped at its size (a list cannot be longer than the catalogue)."""
+    k = min(k, features.train.n_items)
     model.eval()
     scores = user_vectors(model, features, users, features.now) @ item_vectors(model, features).T
     if exclude_seen:

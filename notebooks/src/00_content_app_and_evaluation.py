@@ -194,7 +194,16 @@ guard("L2 the split reorders: recent / all-time, temporal over random",
 # | recall@k | hits / number of relevant items |
 # | nDCG@k | Σ hit_j / log2(j+1), divided by the best possible value with min(#relevant, k) hits on top |
 # | MAP@k | Σ over hits of (precision at that rank) / number of relevant items |
-# | hit rate@k | per test event: is its item in the user's top k? |
+# | hit rate@k | per test interaction (u, i): is i in u's top k? Averaged over test interactions, not users (interactions with an item u already had in training are left out) |
+#
+# The first four are averaged over test users. The suite prints three more, which look at the lists
+# as a whole or at the world's hidden truth rather than at hits in the test log:
+#
+# | metric | definition |
+# |---|---|
+# | coverage@k | share of the catalogue that appears in at least one user's top-k list |
+# | popularity@k | mean training popularity of the recommended items: their number of training events, averaged over every filled slot of every list (high = the model pushes the head) |
+# | true recall@k | on the world only: share of the user's truly best items (the oracle's list, section 5) that the top k contains, averaged over users |
 #
 # A list of five with hits at ranks 2 and 5, and three relevant items:
 

@@ -527,9 +527,13 @@ guard("L7 coverage@10 popularity / ALS", skew["popularity"]["coverage"] / skew["
 # ## 7. The wall: a new item has no embedding
 #
 # On the temporal split, items released after the cut have test views and no training views.
-# Their column of the matrix is empty, so ALS has nothing to fit: the item half-step returns
-# exactly zero for them (the regularisation pulls an unconstrained vector to 0), every user
-# scores them 0, and `recommend` does not even consider them (a model without a vector for an item
+# Their column of the matrix is empty, but that does not leave their vector free: every cell of
+# the column says $p_{ui} = 0$ with confidence $c_{ui} = 1$, for every user. The item half-step is
+# section 2's formula with the roles swapped, $y_i = (X^\top C_i X + \lambda I)^{-1} X^\top C_i\, p_i$;
+# with no observed entry, $p_i = 0$, so the right-hand side $X^\top C_i\, p_i$ is zero and the
+# solution of $(X^\top C_i X + \lambda I)\, y_i = 0$ is $y_i = 0$ exactly. The zero vector is what
+# best fits "predict 0 for every user"; the regularisation is not what sets it. Every user
+# scores these items 0, and `recommend` does not even consider them (a model without a vector for an item
 # cannot rank it). The same goes for a user who signs up after the cut: a zero vector, and scores
 # that say nothing.
 
