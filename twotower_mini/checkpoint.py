@@ -42,10 +42,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import reprlib
-import types
-import typing
-from dataclasses import fields, is_dataclass
 from pathlib import Path
 
 import numpy as np
@@ -55,45 +51,22 @@ from safetensors.torch import save as safetensors_bytes  # the whole file, as by
 
 import twotower_mini
 from lineage.data import Interactions
-from lineage.datasets import DATASETS
 from lineage.outputs import write_atomic
-from lineage.splits import PROTOCOLS
-from twotower_mini.features import FeatureConfig
-from twotower_mini.recommender import TwoTowerConfig
-from twotower_mini.towers import TowerConfig
-from twotower_mini.train import SEED_MAX, TrainConfig
+from twotower_mini.checkpoint_schema import (CheckpointError, check_data, check_fields, config_from_dict,
+                                             config_to_dict, first_line, plain, short)
+
+__all__ = ["FORMAT", "CheckpointError", "save", "load", "restore", "fingerprint", "check_fields",
+           "config_from_dict", "config_to_dict"]
+
+_HEX64 = re.compile(r"[0-9a-f]{64}")  # a SHA-256, as hexdigest() writes it
 
 FORMAT = "twotower_mini.checkpoint/3"  # 3: safetensors + JSON metadata; 2 was a torch pickle
 METADATA_KEY = "twotower_mini"  # the one key of the safetensors metadata: our JSON, as a string
 MAX_DIM = 100_000_000  # no tensor dimension may be larger (checked before anything is built)
 RETRAIN = "python -m twotower_mini train ... --out FILE"
-_HEX64 = re.compile(r"[0-9a-f]{64}")  # a SHA-256, as hexdigest() writes it
-_LINE_BREAKS = re.compile(r"[\n\r\v\f\x1c-\x1e\x85\u2028\u2029]+")  # what str.splitlines() splits on
-_REPR = reprlib.Repr()  # a value from the file, in a message: long strings, lists and numbers cut short
-_REPR.maxstring, _REPR.maxlist, _REPR.maxlong = 100, 6, 40
-_short = _REPR.repr
 _FIXED_DTYPES = {"b": "|b1", "i": "<i8", "u": "<u8", "f": "<f8"}  # numeric column kind -> one dtype to hash
 
 _TOP_LEVEL = {"format": str, "version": str, "config": dict, "data": dict, "checksums": dict}
-_PARTS = {"features": FeatureConfig, "towers": TowerConfig, "training": TrainConfig}
-DATA_FIELDS = {"dataset": str, "protocol": str, "seed": int, "test_fraction": float | None,
-               "data_dir": str | None, "csv_options": dict, "world_size": str, "world_seed": int,
-               "fingerprint": str}  # the data block (harness.options.data_spec, plus the fingerprint)
-CSV_OPTIONS = {"interactions_path": str | None, "items_path": str | None, "users_path": str | None,
-               "user_col": str, "item_col": str, "time_col": str | None, "value_col": str | None,
-               "item_key": str | None, "user_key": str | None, "sep": str, "encoding": str,
-               "list_columns": list[str] | None, "list_sep": str}  # load_csv's keyword arguments
-
-
-class CheckpointError(ValueError):
-    """A checkpoint that cannot be used: corrupted, foreign, or made for other code or data.
-    The message is always one line (line breaks from the file's contents become spaces)."""
-
-    def __init__(self, message):
-        """Keep the message on one line: the file's contents may hold line breaks."""
-        super().__init__(_LINE_BREAKS.sub(" ", str(message)))
-
-
 class _Damaged(Exception):
     """Inside `load`: the file is a twotower_mini checkpoint, but a check failed."""
 
@@ -124,7 +97,7 @@ def _digest_columns(digest, columns: dict) -> None:
         if kind in _FIXED_DTYPES:
             digest.update(kind.encode() + np.ascontiguousarray(column, dtype=_FIXED_DTYPES[kind]).tobytes())
         else:
-            digest.update(json.dumps(_plain(list(column)), default=str).encode())
+            digest.update(json.dumps(plain(list(column)), default=str).encode())
 
 
 def _digest_block(block) -> str:
@@ -149,124 +122,6 @@ def checksums(payload: dict) -> dict:
             "state_dict": {name: _digest_tensor(tensor) for name, tensor in payload["state_dict"].items()}}
 
 
-# ---- configs as plain dicts -----------------------------------------------------------------------
-def _plain(value):
-    """Dataclasses, tuples, paths and numpy scalars -> plain dicts, lists, strings and Python numbers."""
-    if is_dataclass(value):
-        return {f.name: _plain(getattr(value, f.name)) for f in fields(value)}
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, Path):
-        return str(value)
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
-
-
-def config_to_dict(config: TwoTowerConfig) -> dict:
-    """A TwoTowerConfig as nested plain dicts (what the checkpoint's JSON stores)."""
-    return _plain(config)
-
-
-def config_from_dict(values: dict) -> TwoTowerConfig:
-    """Rebuild a TwoTowerConfig: every field present, of the right type, in range (one-line CheckpointError)."""
-    top = check_fields(TwoTowerConfig, values, "config", complete=True)
-    for name, cls in _PARTS.items():
-        top[name] = _build(cls, check_fields(cls, top[name], f"config.{name}", complete=True), f"config.{name}")
-    return _build(TwoTowerConfig, top, "config")
-
-
-def _build(cls, values: dict, where: str):
-    """cls(**values), its own validation (__post_init__) turned into a one-line CheckpointError."""
-    try:
-        return cls(**values)
-    except (TypeError, ValueError) as error:
-        raise CheckpointError(f"{where} is not valid ({_first_line(error)})") from None
-
-
-def check_fields(cls, raw, where: str, complete: bool = False) -> dict:
-    """Check a dict against a dataclass's fields and types (one-line CheckpointError); returns the
-    values with lists turned into tuples where the field is a tuple. complete: every field must be there."""
-    required = [f.name for f in fields(cls)] if complete else []
-    return check_schema(typing.get_type_hints(cls), raw, where, required)
-
-
-def check_schema(schema: dict, raw, where: str, required=()) -> dict:
-    """Check a dict against {key: type hint}: no unknown key, no missing required key, every value
-    of its type (one-line CheckpointError); returns the values, lists made tuples for tuple hints."""
-    if not isinstance(raw, dict):
-        raise CheckpointError(f"{where} is a {type(raw).__name__}, expected a dict")
-    unknown = sorted(set(raw) - set(schema), key=str)
-    if unknown:
-        raise CheckpointError(f"{where} has fields this version does not know: {_short(unknown)}")
-    missing = [name for name in required if name not in raw]
-    if missing:
-        raise CheckpointError(f"{where} is missing the fields {missing}")
-    values = {}
-    for name, value in raw.items():
-        if not _fits(value, schema[name]):
-            raise CheckpointError(f"{where}.{name} is {_short(value)} ({type(value).__name__}), "
-                                  f"expected {_hint_name(schema[name])}")
-        values[name] = tuple(value) if isinstance(value, list) and _is_tuple(schema[name]) else value
-    return values
-
-
-def _hint_name(hint) -> str:
-    """A type hint as a reader writes it: int, str | None, tuple[int, ...]."""
-    return hint.__name__ if isinstance(hint, type) else str(hint).replace("typing.", "")
-
-
-def _is_tuple(hint) -> bool:
-    """Whether a type hint is a tuple (JSON has only lists: they become tuples again on load)."""
-    return hint is tuple or typing.get_origin(hint) is tuple
-
-
-def _fits(value, hint) -> bool:
-    """Whether a plain value (from a checkpoint) fits a type hint."""
-    origin, args = typing.get_origin(hint), typing.get_args(hint)
-    if hint is type(None):
-        return value is None
-    if origin in (typing.Union, types.UnionType):
-        return any(_fits(value, arg) for arg in args)
-    if hint is bool:
-        return isinstance(value, bool)
-    if hint is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    if hint is float:
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    if hint is str:
-        return isinstance(value, str)
-    if _is_tuple(hint) or hint is list or origin is list:
-        if not isinstance(value, (list, tuple)):
-            return False
-        element = args[0] if args else None
-        return element is None or all(_fits(v, element) for v in value)
-    if hint is dict or origin is dict:
-        return isinstance(value, dict)
-    return True  # nested configs: checked by their own check_fields
-
-
-def _check_data(data: dict) -> dict:
-    """The data block: known keys of the right types, known dataset and protocol, seeds and
-    fraction in range, csv_options limited to load_csv's keywords (one-line CheckpointError)."""
-    values = check_schema(DATA_FIELDS, data, "data", required=("dataset", "fingerprint"))
-    if not _HEX64.fullmatch(values["fingerprint"]):
-        raise CheckpointError(f"data.fingerprint is {_short(values['fingerprint'])}, expected 64 hexadecimal digits")
-    for name, allowed in (("dataset", DATASETS), ("protocol", PROTOCOLS)):
-        if name in values and values[name] not in allowed:
-            raise CheckpointError(f"data.{name} is {_short(values[name])}, expected one of {', '.join(allowed)}")
-    for name in ("seed", "world_seed"):
-        if name in values and not 0 <= values[name] <= SEED_MAX:
-            raise CheckpointError(f"data.{name} is {_short(values[name])}, expected 0 to {SEED_MAX}")
-    fraction = values.get("test_fraction")
-    if fraction is not None and not 0 < fraction < 1:
-        raise CheckpointError(f"data.test_fraction is {_short(fraction)}, expected a share strictly between 0 and 1")
-    check_schema(CSV_OPTIONS, values.get("csv_options", {}), "data.csv_options")
-    return values
-
-
 # ---- save -----------------------------------------------------------------------------------------
 def save(path, model, data_spec: dict, train: Interactions, *, overwrite: bool = False,
          option: str = "--out") -> None:
@@ -282,10 +137,10 @@ def save(path, model, data_spec: dict, train: Interactions, *, overwrite: bool =
             raise CheckpointError(f"{path}: not saved: the weights {name!r} hold NaN or infinite values "
                                   f"(training diverged; lower the learning rate)")
     document = {"format": FORMAT, "version": twotower_mini.__version__, "config": config_to_dict(model.config),
-                "data": {**_plain(data_spec), "fingerprint": fingerprint(train)}}
+                "data": {**plain(data_spec), "fingerprint": fingerprint(train)}}
     try:  # never write a file that load would refuse
         config_from_dict(document["config"])
-        _check_data(document["data"])
+        check_data(document["data"])
     except CheckpointError as error:
         raise CheckpointError(f"{path}: not saved: {error}") from None
     document["checksums"] = checksums({**document, "state_dict": state})
@@ -324,12 +179,6 @@ def load(path) -> dict:
     return {**document, "state_dict": state}
 
 
-def _first_line(error: BaseException) -> str:
-    """An exception as a short single line: its first line of text, else its type's name."""
-    lines = str(error).strip().splitlines()
-    return (lines[0] if lines else type(error).__name__)[:200]
-
-
 def _not_safetensors(path: Path, error: BaseException) -> CheckpointError:
     """The error for a file the safetensors library cannot read: an old torch checkpoint (a zip
     archive or a bare pickle) gets its own message, anything else says what the library said."""
@@ -342,7 +191,7 @@ def _not_safetensors(path: Path, error: BaseException) -> CheckpointError:
         return CheckpointError(f"refused to load: this is the old checkpoint format (a torch pickle, which "
                                f"can run code when opened), not a twotower_mini checkpoint of format {FORMAT}; "
                                f"retrain to write one: {RETRAIN}")
-    return CheckpointError(f"not a readable twotower_mini checkpoint (not a safetensors file: {_first_line(error)})")
+    return CheckpointError(f"not a readable twotower_mini checkpoint (not a safetensors file: {first_line(error)})")
 
 
 def _looks_like_pickle(head: bytes) -> bool:
@@ -374,7 +223,7 @@ def _read_tensors(path: Path, specs: dict) -> dict:
         with safe_open(path, framework="pt") as handle:
             return {name: handle.get_tensor(name).clone() for name in specs}
     except Exception as error:
-        raise CheckpointError(f"not a readable twotower_mini checkpoint ({_first_line(error)})") from None
+        raise CheckpointError(f"not a readable twotower_mini checkpoint ({first_line(error)})") from None
 
 
 def _parse_metadata(metadata: dict) -> dict:
@@ -385,12 +234,12 @@ def _parse_metadata(metadata: dict) -> dict:
                               f"{METADATA_KEY!r} metadata; expected format {FORMAT!r})")
     extra = sorted(set(metadata) - {METADATA_KEY})
     if extra:
-        raise _Damaged(f"unexpected safetensors metadata keys {_short(extra)}")
+        raise _Damaged(f"unexpected safetensors metadata keys {short(extra)}")
     try:
         document = json.loads(metadata[METADATA_KEY], object_pairs_hook=_unique_keys,
                               parse_constant=_refuse_constant, parse_float=_finite_float)
     except Exception as error:  # ValueError, RecursionError (deep nesting) ...
-        raise _Damaged(f"its metadata is not valid JSON ({_first_line(error)})") from None
+        raise _Damaged(f"its metadata is not valid JSON ({first_line(error)})") from None
     if not isinstance(document, dict):
         raise _Damaged(f"its metadata is a JSON {type(document).__name__}, expected an object")
     return document
@@ -400,7 +249,7 @@ def _unique_keys(pairs: list) -> dict:
     """json.loads hook: an object, refused when a key appears twice (which value would count?)."""
     keys = [key for key, _ in pairs]
     if len(set(keys)) != len(keys):
-        raise ValueError(f"a key is given twice in one object: {_short(sorted(keys))}")
+        raise ValueError(f"a key is given twice in one object: {short(sorted(keys))}")
     return dict(pairs)
 
 
@@ -421,10 +270,10 @@ def _check_identity(document: dict) -> None:
     """Our format and this version of the code; anything else is refused with what to do."""
     found = document.get("format")
     if found != FORMAT:
-        raise CheckpointError(f"not a twotower_mini checkpoint (format {_short(found)}, expected {FORMAT!r})")
+        raise CheckpointError(f"not a twotower_mini checkpoint (format {short(found)}, expected {FORMAT!r})")
     version = document.get("version")
     if version != twotower_mini.__version__:
-        shown = version if isinstance(version, str) and len(version) <= 40 else _short(version)
+        shown = version if isinstance(version, str) and len(version) <= 40 else short(version)
         raise CheckpointError(f"written by twotower_mini {shown}, this is {twotower_mini.__version__}; "
                               f"retrain ({RETRAIN}), or install the matching version")
 
@@ -433,7 +282,7 @@ def _check_schema(document: dict, specs: dict) -> None:
     """Top-level keys and types, the checksum table, and every tensor's dtype and shape."""
     missing, extra = sorted(set(_TOP_LEVEL) - set(document)), sorted(set(document) - set(_TOP_LEVEL))
     if missing or extra:
-        raise _Damaged(f"top-level keys missing {missing}, unexpected {_short(extra)}")
+        raise _Damaged(f"top-level keys missing {missing}, unexpected {short(extra)}")
     for key, kind in _TOP_LEVEL.items():
         if not isinstance(document[key], kind):
             raise _Damaged(f"{key!r} is a {type(document[key]).__name__}, expected a {kind.__name__}")
@@ -443,17 +292,17 @@ def _check_schema(document: dict, specs: dict) -> None:
     entries = [("config", sums["config"]), ("data", sums["data"]), *sums["state_dict"].items()]
     for name, value in entries:
         if not (isinstance(value, str) and _HEX64.fullmatch(value)):
-            raise _Damaged(f"the checksum of {_short(name)} is {_short(value)}, expected 64 hexadecimal digits")
+            raise _Damaged(f"the checksum of {short(name)} is {short(value)}, expected 64 hexadecimal digits")
     if set(sums["state_dict"]) != set(specs):
         unmatched = sorted(set(specs) ^ set(sums["state_dict"]))
-        raise _Damaged(f"the tensors {_short(unmatched)} have no checksum or no data")
+        raise _Damaged(f"the tensors {short(unmatched)} have no checksum or no data")
     if not specs:
         raise _Damaged("it holds no weights")
     for name, (dtype, shape) in specs.items():
         if dtype != "F32":
-            raise _Damaged(f"the weights {_short(name)} are {dtype}, expected F32 (float32)")
+            raise _Damaged(f"the weights {short(name)} are {dtype}, expected F32 (float32)")
         if not 1 <= len(shape) <= 2 or not all(1 <= size <= MAX_DIM for size in shape):
-            raise _Damaged(f"the weights {_short(name)} have shape {_short(shape)}, expected 1 or 2 dimensions "
+            raise _Damaged(f"the weights {short(name)} have shape {short(shape)}, expected 1 or 2 dimensions "
                            f"of 1 to {MAX_DIM:,}")
 
 
@@ -465,12 +314,12 @@ def _check_contents(document: dict, state: dict) -> None:
             raise _Damaged(f"the SHA-256 of its {block!r} block does not match the one stored at save time")
     for name, tensor in state.items():
         if _digest_tensor(tensor) != sums["state_dict"][name]:
-            raise _Damaged(f"the SHA-256 of the weights {_short(name)} does not match the one stored at save time")
+            raise _Damaged(f"the SHA-256 of the weights {short(name)} does not match the one stored at save time")
         if not torch.isfinite(tensor).all():
-            raise _Damaged(f"the weights {_short(name)} hold NaN or infinite values")
+            raise _Damaged(f"the weights {short(name)} hold NaN or infinite values")
     try:
         config_from_dict(document["config"])
-        _check_data(document["data"])
+        check_data(document["data"])
     except CheckpointError as error:
         raise _Damaged(str(error)) from None
 
@@ -505,5 +354,5 @@ def _check_shapes(model: torch.nn.Module, state: dict) -> None:
     found = {name: tuple(tensor.shape) for name, tensor in state.items()}
     if expected != found:
         name = sorted(name for name in set(expected) | set(found) if expected.get(name) != found.get(name))[0]
-        raise CheckpointError(f"checkpoint weights do not fit the model built from its config: {_short(name)} "
+        raise CheckpointError(f"checkpoint weights do not fit the model built from its config: {short(name)} "
                               f"has shape {found.get(name)}, the model expects {expected.get(name)}")
