@@ -24,12 +24,11 @@ from lineage.lessons import world_config  # noqa: E402
 from lineage.metrics import evaluate_lists, test_users, true_recall_at_k  # noqa: E402
 from lineage.splits import split  # noqa: E402
 from lineage.world import generate_world  # noqa: E402
-from twotower_mini.features import FeatureConfig, SideLog  # noqa: E402
+from twotower_mini.config import FeatureConfig, TowerConfig, TrainConfig, TwoTowerConfig
+from twotower_mini.features import SideLog  # noqa: E402
 from twotower_mini.gbdt_ranker import GBDTRanker, GBDTRankerConfig  # noqa: E402
 from twotower_mini.pipeline import PipelineConfig, TwoStagePipeline  # noqa: E402
-from twotower_mini.recommender import TwoTowerConfig, TwoTowerRecommender  # noqa: E402
-from twotower_mini.towers import TowerConfig  # noqa: E402
-from twotower_mini.train import TrainConfig  # noqa: E402
+from twotower_mini.recommender import TwoTowerRecommender  # noqa: E402
 
 RETRIEVERS = {  # notebook 05's names -> TrainConfig switches
     "uniform N=256": dict(in_batch=False, uniform_negatives=256, logq="none"),

@@ -231,23 +231,6 @@ def _publish(temporary: str, path: Path, overwrite: bool, where: str) -> None:
     os.remove(temporary)
 
 
-def _recover(files: dict) -> str:
-    """After a full disk or size limit: try to keep the content in a recovery folder; say what happened."""
-    folder = None
-    try:
-        folder = tempfile.mkdtemp(prefix="twotower-recovered-")
-        for path, write in files.items():
-            write(os.path.join(folder, path.name))
-    except OSError as error:
-        if folder is not None:
-            with contextlib.suppress(OSError):
-                for leftover in Path(folder).iterdir():
-                    leftover.unlink()
-                os.rmdir(folder)
-        return f"a copy could not be kept in {tempfile.gettempdir()} either ({error.strerror or error})"
-    return f"the content was kept in {folder}"
-
-
 def write_atomic(path, write: Writer, overwrite: bool = False, option: str | None = None) -> None:
     """Call `write(temporary_path)` to write the file, then publish it at `path` (module docstring)."""
     write_files_atomic({path: (option, write)}, overwrite=overwrite)

@@ -57,9 +57,7 @@ def planted_log():
 
 
 def _quick_twotower_config(**training):
-    from twotower_mini.recommender import TwoTowerConfig
-    from twotower_mini.towers import TowerConfig
-    from twotower_mini.train import TrainConfig
+    from twotower_mini.config import TowerConfig, TrainConfig, TwoTowerConfig
 
     return TwoTowerConfig(towers=TowerConfig(embedding_dim=16, hidden=(32,), output_dim=16),
                           training=TrainConfig(epochs=2, batch_size=256, progress=False, **training),

@@ -17,9 +17,10 @@ import torch
 
 from lineage.splits import split, validation_split
 from lineage.world import WorldConfig, generate_world
-from twotower_mini.features import FeatureBuilder, FeatureConfig, SideLog
-from twotower_mini.towers import TowerConfig, TwoTowerModel
-from twotower_mini.train import BatchLoss, ProcessGroup, TowersWithLoss, TrainConfig, shard, train_towers
+from twotower_mini.config import FeatureConfig, TowerConfig, TrainConfig
+from twotower_mini.features import FeatureBuilder, SideLog
+from twotower_mini.towers import TwoTowerModel
+from twotower_mini.train import BatchLoss, DataParallel, TowersWithLoss, shard, train_towers
 
 CONFIG = TrainConfig(in_batch=False, impression_negatives=3, batch_size=128, epochs=3, patience=1, progress=False,
                      eval_users=50, seed=3)
@@ -27,12 +28,12 @@ TOWERS = TowerConfig(embedding_dim=8, hidden=(16,), output_dim=8)
 
 
 def main(out: Path) -> None:
-    group = ProcessGroup()
+    group = DataParallel()
     if "WORLD_SIZE" in os.environ:
         import torch.distributed as dist
 
         dist.init_process_group(backend="gloo")
-        group = ProcessGroup(dist.get_rank(), dist.get_world_size())
+        group = DataParallel(dist.get_rank(), dist.get_world_size())
     world = generate_world(WorldConfig.sized("tiny"))
     inner = validation_split(split(world.interactions(), "temporal", 0.2, seed=0).train, "temporal", 0.1, 0)
     side = SideLog.from_world(world)

@@ -20,10 +20,8 @@ from lineage.data import Interactions
 from lineage.outputs import OutputError
 from twotower_mini import checkpoint
 from twotower_mini.checkpoint import CheckpointError
-from twotower_mini.features import FeatureConfig
-from twotower_mini.recommender import TwoTowerConfig, TwoTowerRecommender
-from twotower_mini.towers import TowerConfig
-from twotower_mini.train import TrainConfig
+from twotower_mini.config import FeatureConfig, TowerConfig, TrainConfig, TwoTowerConfig
+from twotower_mini.recommender import TwoTowerRecommender
 
 REPO = Path(__file__).resolve().parents[1]
 USERS = np.arange(60)

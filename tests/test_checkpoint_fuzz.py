@@ -20,10 +20,8 @@ from safetensors.torch import load_file, save_file
 
 from twotower_mini import checkpoint
 from twotower_mini.checkpoint import CheckpointError
-from twotower_mini.features import FeatureConfig
-from twotower_mini.recommender import TwoTowerConfig, TwoTowerRecommender
-from twotower_mini.towers import TowerConfig
-from twotower_mini.train import TrainConfig
+from twotower_mini.config import FeatureConfig, TowerConfig, TrainConfig, TwoTowerConfig
+from twotower_mini.recommender import TwoTowerRecommender
 
 USERS = np.arange(60)
 BIT_FLIPS = 1000  # anywhere in the file, plus as many again inside the header

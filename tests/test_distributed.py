@@ -79,7 +79,7 @@ def test_two_processes_step_and_validate_as_one(tmp_path):
 def test_the_launcher_with_two_processes_matches_one_process(tmp_path):
     single = distributed.run(distributed.build_parser().parse_args(ARGS + ["--out", str(tmp_path / "one.json")]))
     launch(torchrun("-m", "harness.distributed", *ARGS, "--out", str(tmp_path / "two.json"),
-                    "--checkpoint", str(tmp_path / "two.pt")))
+                    "--checkpoint", str(tmp_path / "two.safetensors")))
     double = json.loads((tmp_path / "two.json").read_text())
     assert single["processes"] == 1 and single["backend"] is None
     assert double["processes"] == 2 and double["backend"] == "gloo"
@@ -93,10 +93,47 @@ def test_the_launcher_with_two_processes_matches_one_process(tmp_path):
     # rank 0's checkpoint is an ordinary one: the evaluate command can read it
     from harness.cli import main
 
-    assert main(["evaluate", "--checkpoint", str(tmp_path / "two.pt")]) == 0
+    assert main(["evaluate", "--checkpoint", str(tmp_path / "two.safetensors")]) == 0
 
 
 def test_the_command_line_explains_itself(capsys):
     with pytest.raises(SystemExit):
         distributed.build_parser().parse_args(["--help"])
     assert "torchrun" in capsys.readouterr().out
+
+
+def test_a_two_process_checkpoint_restores_the_towers_an_in_process_fit_gives(tmp_path):
+    """The launcher's model is fit_towers on the preset with the options applied: trained by 2 processes
+    (torchrun) and restored from its checkpoint, it recommends what one process simulating the 2
+    (DataParallel(size=2, simulated=True): each part of the global batch with its own random draws, the
+    losses averaged) fits in-process. What may differ is only the order of floating-point sums in the
+    averaged gradient: gloo's all-reduce adds the two processes' gradients, autograd adds the halves of
+    the averaged loss. With two processes both are exact (halving is exact in binary floating point), so
+    the scores agree to the last bit here; the bound below leaves room for other summation orders."""
+    from harness import leaderboard, options
+    from lineage.metrics import test_users
+    from twotower_mini import checkpoint
+    from twotower_mini.features import SideLog
+    from twotower_mini.fitted import fit_towers
+    from twotower_mini.recommender import TwoTowerRecommender
+    from twotower_mini.train import DataParallel
+
+    launch(torchrun("-m", "harness.distributed", *ARGS, "--out", str(tmp_path / "two.json"),
+                    "--checkpoint", str(tmp_path / "two.safetensors")))
+    args = distributed.build_parser().parse_args(ARGS + ["--out", str(tmp_path / "unused.json")])
+    data_config = options.leaderboard_config(args)
+    config = distributed.launcher_config(args, data_config.dataset, data_config.protocol)
+    _, world, parts, _ = leaderboard.prepare(data_config, log=lambda message: None)
+    side = SideLog.from_world(world)
+    simulated = fit_towers(parts.train, config, side, group=DataParallel(size=2, simulated=True))
+    restored = checkpoint.restore(checkpoint.load(tmp_path / "two.safetensors"), parts.train, side)
+    in_process = TwoTowerRecommender.serving(simulated, parts.train, side)
+    report = json.loads((tmp_path / "two.json").read_text())
+    assert [row["loss"] for row in report["epochs"]] == pytest.approx([row["loss"] for row in simulated.history],
+                                                                       rel=1e-5)
+    assert report["best_epoch"] == simulated.best_epoch
+    users = test_users(parts.test)
+    assert np.abs(restored.score(users) - in_process.score(users)).max() < 1e-4
+    assert np.array_equal(restored.recommend(users, k=10), in_process.recommend(users, k=10))
+    one = fit_towers(parts.train, config, side)  # a single process: B - 1 in-batch negatives, not B/2 - 1
+    assert not np.allclose(TwoTowerRecommender.serving(one, parts.train, side).score(users), in_process.score(users))

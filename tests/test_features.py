@@ -10,7 +10,8 @@ from hypothesis import strategies as st
 
 from lineage.data import Interactions, is_liked
 from lineage.world import WorldConfig, generate_world
-from twotower_mini.features import DAY, EventIndex, FeatureBuilder, FeatureConfig, SideLog, Vocabulary
+from twotower_mini.config import FeatureConfig
+from twotower_mini.features import DAY, EventIndex, FeatureBuilder, SideLog, Vocabulary
 from twotower_mini.leakage import change_future, fields_that_read_the_future
 
 WORDS = ["space", "ship", "love", "paris", "war", "chef", "goal", "song"]

@@ -19,9 +19,8 @@ from harness.cli import main
 from lineage.data import DataError, Interactions
 from lineage.datasets import load_csv
 from lineage.splits import split, validation_split
-from twotower_mini.features import FeatureConfig
-from twotower_mini.recommender import TwoTowerConfig, TwoTowerRecommender
-from twotower_mini.train import TrainConfig
+from twotower_mini.config import FeatureConfig, TrainConfig, TwoTowerConfig
+from twotower_mini.recommender import TwoTowerRecommender
 
 
 def write_csv(path: Path, rows, header: str = "user,item,time") -> Path:

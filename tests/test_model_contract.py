@@ -119,3 +119,31 @@ def test_users_without_history(name, fitted, parts, users):
     fallback = Popularity().fit(parts.train).recommend(users[without], k=K)
     assert np.array_equal(served[without], fallback)
     assert np.array_equal(served[~without], lists[~without])
+
+
+# ---- restored models: fit, save, load, and nothing changes ------------------------------------------
+SAVABLE = {  # a model that can be saved, in each way its fitted state can be built
+    "twotower (refit on all of train)": {},
+    "twotower (fitted on a part, served on all of train)": dict(refit=False),
+    "twotower (fitted on a part, served on that part)": dict(refit=False, serve_on_full_train=False),
+    "twotower (an ensemble of 2)": dict(ensemble=2, validation_fraction=0.0),
+}
+
+
+@pytest.mark.parametrize("variant", sorted(SAVABLE))
+def test_a_restored_model_recommends_exactly_what_the_fitted_one_did(variant, tiny_world, parts, users, tmp_path,
+                                                                      quick_twotower_config):
+    from twotower_mini import checkpoint
+    from twotower_mini.features import SideLog
+    from twotower_mini.recommender import TwoTowerRecommender
+
+    side = SideLog.from_world(tiny_world)
+    model = TwoTowerRecommender(replace(quick_twotower_config(), **SAVABLE[variant]), side=side).fit(parts.train)
+    path = tmp_path / "model.safetensors"
+    checkpoint.save(path, model, {"dataset": "world", "protocol": "temporal"}, parts.train)
+    restored = checkpoint.restore(checkpoint.load(path), parts.train, side=side)
+    assert np.array_equal(restored.score(users), model.score(users))  # every user, with history or without
+    assert np.array_equal(restored.recommend(users, k=K), model.recommend(users, k=K))
+    assert np.array_equal(restored.item_vectors_, model.item_vectors_)  # cold items: the same vectors
+    assert np.array_equal(restored.recommend_new_user(k=K), model.recommend_new_user(k=K))
+    assert restored.features_.now == model.features_.now

@@ -8,13 +8,11 @@ from lineage.data import Interactions
 from lineage.metrics import test_users as users_with_test_events
 from lineage.splits import split
 from lineage.world import WorldConfig, generate_world
-from twotower_mini.features import DAY, FeatureConfig, SideLog
+from twotower_mini.config import FeatureConfig, TowerConfig, TrainConfig, TwoTowerConfig
+from twotower_mini.features import DAY, SideLog
 from twotower_mini.leakage import change_future
 from twotower_mini.pipeline import PipelineConfig, TwoStagePipeline, two_losses
 from twotower_mini.ranker import FEATURE_NAMES, Ranker, RankerConfig, RankingFeatures, retrieval_features
-from twotower_mini.recommender import TwoTowerConfig
-from twotower_mini.towers import TowerConfig
-from twotower_mini.train import TrainConfig
 
 GENRES = np.array(["scifi", "drama", "food", "sport"])
 

@@ -5,11 +5,12 @@ import pytest
 import torch
 
 from lineage.data import Interactions
-from twotower_mini.features import DAY, PAD, FeatureBuilder, FeatureConfig
-from twotower_mini.recommender import TwoTowerConfig, TwoTowerRecommender
+from twotower_mini.config import FeatureConfig, TowerConfig, TrainConfig, TwoTowerConfig
+from twotower_mini.features import DAY, PAD, FeatureBuilder
+from twotower_mini.recommender import TwoTowerRecommender
 from twotower_mini.time_softmax import TimeSoftmaxLoss, snapshot_grid
-from twotower_mini.towers import TowerConfig, TwoTowerModel
-from twotower_mini.train import TrainConfig, as_tensors
+from twotower_mini.towers import TwoTowerModel
+from twotower_mini.towers import as_tensors
 
 
 def small_log(seed=0, n_events=80, n_users=6, n_items=9, days=20):
@@ -97,7 +98,7 @@ def test_serving_at_the_last_event_uses_each_users_own_moment():
     np.testing.assert_allclose(served[has], last[has] + 1.0)
     u = int(np.flatnonzero(has)[0])
     vector = model.user_vectors(np.array([u]))[0]
-    from twotower_mini.train import item_vectors
+    from twotower_mini.towers import item_vectors
     expected = item_vectors(model.model_, model.features_, served[u]) @ vector * model.model_.scale
     np.testing.assert_allclose(model.score(np.array([u]))[0], expected, rtol=1e-5)
 

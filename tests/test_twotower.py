@@ -14,10 +14,11 @@ from lineage.models.popularity import Popularity
 from lineage.splits import split, validation_split
 from lineage.world import WorldConfig, generate_world
 from twotower_mini import checkpoint
-from twotower_mini.features import FeatureBuilder, FeatureConfig, FieldSpec, SideLog
-from twotower_mini.recommender import TwoTowerConfig, TwoTowerRecommender
-from twotower_mini.towers import TowerConfig, TwoTowerModel
-from twotower_mini.train import TrainConfig
+from twotower_mini.config import FeatureConfig, TowerConfig, TrainConfig, TwoTowerConfig
+from twotower_mini.features import FeatureBuilder, FieldSpec, SideLog
+from twotower_mini.fitted import fit_part
+from twotower_mini.recommender import TwoTowerRecommender
+from twotower_mini.towers import TwoTowerModel
 
 
 @pytest.fixture(scope="module")
@@ -151,17 +152,18 @@ def test_towers_fitted_on_part_of_train_are_served_with_features_as_of_the_end_o
                             towers=TowerConfig(embedding_dim=16, hidden=(32,), output_dim=16),
                             training=TrainConfig(epochs=1, batch_size=256, progress=False), refit=False)
     model = TwoTowerRecommender(config, side=side).fit(parts.train)
-    assert model.features_.now == parts.train.times.max() + 1 > model.fit_features_.now
-    late_users = np.unique(parts.train.users[parts.train.times >= model.fit_features_.now - 1])  # active at the end
+    fitted_on = FeatureBuilder(fit_part(parts.train, config), config.features, side)  # what the towers trained on
+    assert model.features_.now == parts.train.times.max() + 1 > fitted_on.now
+    late_users = np.unique(parts.train.users[parts.train.times >= fitted_on.now - 1])  # active at the end
     fresh = model.user_vectors(late_users)
-    from twotower_mini.train import user_vectors
-    stale = user_vectors(model.model_, model.fit_features_, late_users, model.fit_features_.now)
+    from twotower_mini.towers import user_vectors
+    stale = user_vectors(model.model_, fitted_on, late_users, fitted_on.now)
     assert not np.allclose(fresh, stale)  # their recent views now count
-    new_items = np.flatnonzero((model.fit_features_.item_counts == 0) & (parts.train.item_counts() > 0))
-    if len(new_items):  # first viewed after the fitted part: the id the towers never trained is "unknown"
-        assert (model.features_.item_features(new_items, model.features_.now)["item_id"][:, 0] == 1).all()
+    new_items = np.flatnonzero((fitted_on.item_counts == 0) & (parts.train.item_counts() > 0))
+    assert len(new_items)  # first viewed after the fitted part: the id the towers never trained is "unknown"
+    assert (model.features_.item_features(new_items, model.features_.now)["item_id"][:, 0] == 1).all()
     old = TwoTowerRecommender(replace(config, serve_on_full_train=False), side=side).fit(parts.train)
-    assert old.features_ is old.fit_features_
+    assert old.features_.now == fitted_on.now
 
 
 def test_an_ensemble_scores_the_sum_of_its_independently_trained_members(tiny, tmp_path, quick_twotower_config):

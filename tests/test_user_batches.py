@@ -5,10 +5,11 @@ import pytest
 import torch
 
 from lineage.data import Interactions
-from twotower_mini.batches import UserBatchLoss, as_tensors
-from twotower_mini.features import PAD, FeatureBuilder, FeatureConfig
-from twotower_mini.towers import TowerConfig, TwoTowerModel
-from twotower_mini.train import TrainConfig
+from twotower_mini.batches import UserBatchLoss
+from twotower_mini.towers import as_tensors
+from twotower_mini.config import FeatureConfig, TowerConfig, TrainConfig
+from twotower_mini.features import PAD, FeatureBuilder
+from twotower_mini.towers import TwoTowerModel
 
 
 def shuffled_log(n_users=7, n_items=12, seed=0) -> Interactions:

@@ -9,8 +9,8 @@ import sys
 from pathlib import Path
 
 from lineage.world import WorldConfig, generate_world
-from twotower_mini.features import FeatureBuilder, FeatureConfig, SideLog
-from twotower_mini.train import TrainConfig
+from twotower_mini.config import FeatureConfig, TrainConfig
+from twotower_mini.features import FeatureBuilder, SideLog
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "notebooks" / "exercises"))
 from workshop import cold_start_side_information_leakage as leak06  # noqa: E402

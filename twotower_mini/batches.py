@@ -16,22 +16,14 @@ every process when training is data-parallel.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 import torch
 
 from lineage.data import Interactions
+from twotower_mini.config import TrainConfig
 from twotower_mini.features import PAD, UNKNOWN, FeatureBuilder, pad_empty_bags
 from twotower_mini.losses import StreamingFrequency, extra_negative_logits, in_batch_logits, softmax_loss
-from twotower_mini.towers import TwoTowerModel
-
-if TYPE_CHECKING:
-    from twotower_mini.train import TrainConfig
-
-
-def as_tensors(arrays: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
-    return {name: torch.from_numpy(np.ascontiguousarray(values)) for name, values in arrays.items()}
+from twotower_mini.towers import TwoTowerModel, as_tensors
 
 
 HISTORY_FIELDS = ("history", "liked_history")  # the bags that history dropout thins out

@@ -52,11 +52,12 @@ from safetensors.torch import save as safetensors_bytes  # the whole file, as by
 import twotower_mini
 from lineage.data import Interactions
 from lineage.outputs import write_atomic
+from twotower_mini.fitted import FittedTowers, build_towers, serving_features
 from twotower_mini.checkpoint_schema import (CheckpointError, check_data, check_fields, config_from_dict,
                                              config_to_dict, first_line, plain, short)
 
 __all__ = ["FORMAT", "CheckpointError", "save", "load", "restore", "fingerprint", "check_fields",
-           "config_from_dict", "config_to_dict"]
+           "config_from_dict", "config_to_dict", "restore_towers"]
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")  # a SHA-256, as hexdigest() writes it
 
@@ -123,20 +124,21 @@ def checksums(payload: dict) -> dict:
 
 
 # ---- save -----------------------------------------------------------------------------------------
-def save(path, model, data_spec: dict, train: Interactions, *, overwrite: bool = False,
+def save(path, towers, data_spec: dict, train: Interactions, *, overwrite: bool = False,
          option: str = "--out") -> None:
-    """Write a fitted TwoTowerRecommender as one safetensors file: its float32 weights, and as JSON
-    metadata its config, data description (with the data's fingerprint) and a SHA-256 of every block
-    and tensor. Written atomically through lineage.outputs.write_atomic (`overwrite`, `option`: its
+    """Write FittedTowers (or a TwoTowerRecommender serving them) as one safetensors file: the float32
+    weights, and as JSON metadata the config, the data description (with the data's fingerprint) and
+    a SHA-256 of every block and tensor. Written atomically through lineage.outputs.write_atomic (`overwrite`, `option`: its
     policy for an existing file, and the option named in its messages)."""
-    state = {name: tensor.detach().cpu().contiguous().clone() for name, tensor in model.model_.state_dict().items()}
+    towers = getattr(towers, "towers_", towers)  # a recommender serves FittedTowers
+    state = {name: tensor.detach().cpu().contiguous().clone() for name, tensor in towers.model.state_dict().items()}
     for name, tensor in state.items():
         if tensor.dtype != torch.float32:
             raise CheckpointError(f"{path}: not saved: the weights {name!r} are {tensor.dtype}, expected float32")
         if not torch.isfinite(tensor).all():
             raise CheckpointError(f"{path}: not saved: the weights {name!r} hold NaN or infinite values "
                                   f"(training diverged; lower the learning rate)")
-    document = {"format": FORMAT, "version": twotower_mini.__version__, "config": config_to_dict(model.config),
+    document = {"format": FORMAT, "version": twotower_mini.__version__, "config": config_to_dict(towers.config),
                 "data": {**plain(data_spec), "fingerprint": fingerprint(train)}}
     try:  # never write a file that load would refuse
         config_from_dict(document["config"])
@@ -325,27 +327,28 @@ def _check_contents(document: dict, state: dict) -> None:
 
 
 # ---- restore --------------------------------------------------------------------------------------
-def restore(payload: dict, train: Interactions, side=None):
-    """A TwoTowerRecommender rebuilt from a checkpoint payload and the same training data."""
-    from twotower_mini.recommender import TwoTowerRecommender
-
+def restore_towers(payload: dict, train: Interactions, side=None) -> FittedTowers:
+    """The FittedTowers of a checkpoint payload, rebuilt on the same training data: the serving
+    features come from `fitted.serving_features`, the one rule fit_towers also follows."""
     expected, found = payload["data"]["fingerprint"], fingerprint(train)
     if found != expected:
         raise CheckpointError(f"the training data differs from the checkpoint's (fingerprint {found[:16]}..., "
                               f"expected {expected[:16]}...); use the same data files, dataset, protocol and seed")
-    recommender = TwoTowerRecommender(config_from_dict(payload["config"]), side=side)
-    recommender.n_users_, recommender.n_items_ = train.n_users, train.n_items
-    recommender.seen_ = train.to_csr(binary=True)
-    recommender.known_items_ = train.item_counts() > 0
+    config = config_from_dict(payload["config"])
+    features = serving_features(train, config, side)
     with torch.device("meta"):  # the model's shapes without its memory
-        features, model = recommender._build(train)
+        model = build_towers(features, config, config.ensemble)
     _check_shapes(model, payload["state_dict"])
     model = model.to_empty(device="cpu")  # real (uninitialised) memory, filled from the checkpoint
     model.load_state_dict(payload["state_dict"])
-    model.eval()
-    recommender.features_, recommender.model_ = features, model
-    recommender._export()
-    return recommender
+    return FittedTowers(config, model.eval(), features)
+
+
+def restore(payload: dict, train: Interactions, side=None):
+    """A TwoTowerRecommender serving the checkpoint's towers on the same training data."""
+    from twotower_mini.recommender import TwoTowerRecommender
+
+    return TwoTowerRecommender.serving(restore_towers(payload, train, side), train, side)
 
 
 def _check_shapes(model: torch.nn.Module, state: dict) -> None:

@@ -19,10 +19,7 @@ import numpy as np
 
 from lineage.datasets import DATASETS
 from lineage.splits import PROTOCOLS
-from twotower_mini.features import FeatureConfig
-from twotower_mini.recommender import TwoTowerConfig
-from twotower_mini.towers import TowerConfig
-from twotower_mini.train import SEED_MAX, TrainConfig
+from twotower_mini.config import FeatureConfig, SEED_MAX, TowerConfig, TrainConfig, TwoTowerConfig
 
 __all__ = ["CheckpointError", "check_fields", "check_schema", "check_data", "config_from_dict", "config_to_dict",
            "plain", "first_line", "short"]

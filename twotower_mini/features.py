@@ -29,83 +29,15 @@ becomes the age at t in log-days.
 """
 from __future__ import annotations
 
-import numbers
-import reprlib
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from lineage.data import Interactions, is_liked
+from twotower_mini.config import FeatureConfig
 
 DAY = 86400.0
 PAD, UNKNOWN = 0, 1
-HISTORY_MODES = ("before", "all-but-target")
-MAX_LENGTH = 100_000  # longest history / search bag: serving builds (8192, L) arrays per chunk of users
-MAX_DAYS = 36_500.0  # longest time span a setting may name: 100 years
-MAX_WINDOWS = 64  # most count windows
-
-
-def check_range(owner: str, name: str, value, low, high, *, low_open: bool = False, high_open: bool = False,
-                optional: bool = False) -> None:
-    """Refuse a setting outside [low, high] (an open end excludes that bound), or NaN, in one line
-    naming `owner.name`; `optional` also allows None. Every config's __post_init__ calls it, so a
-    bad value, typed in or read from a checkpoint, is refused before anything is built from it."""
-    if value is None and optional:
-        return
-    fits = isinstance(value, numbers.Real) and (value > low if low_open else value >= low) and \
-        (value < high if high_open else value <= high)  # NaN fails every comparison
-    if not fits:
-        interval = f"{'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
-        raise ValueError(f"{owner}.{name}: expected a number in {interval}{' or None' if optional else ''}, "
-                         f"got {reprlib.repr(value)}")
-
-
-@dataclass
-class FeatureConfig:
-    history_length: int = 50  # most recent items kept in the user's history bag
-    history_mode: str = "before"  # "before": events before t (point-in-time); "all-but-target": every
-    #   training event except the example itself (only for random splits, where "before" has no meaning)
-    recency_half_life_days: float | None = 14.0  # history weight halves every this many days before t
-    #   (None: all history items weigh the same)
-    recent_length: int = 0  # a second history bag, "recent_history": the last this many items before t, with
-    #   embeddings of their own (what the user took just now, as against their taste); 0 = off
-    search_words: int = 20  # most recent search words kept
-    count_windows_days: tuple[float, ...] = (1.0, 7.0, 28.0)  # dynamic view/like count windows; () = none.
-    #   Windows, not all-time counts: an all-time count grows with the log, so at serving time it
-    #   would be far larger than any count seen in training (train/serve skew).
-    count_windows_fraction: tuple[float, ...] = ()  # or: windows as shares of the training period (scale-free:
-    #   the same setting fits a log of weeks or of years); overrides count_windows_days when given
-    history_gap_fraction: float | None = None  # or: the gap below as a share of the training period
-    history_gap_days: float = 0.0  # time_softmax training only: an example at t sees the history before
-    #   t - gap, so it learns to predict the next visit from earlier visits (as a split by time asks: the
-    #   test events come after a break), not the next click of the same session; a user's first visit
-    #   then trains the "new user". Serving always uses the whole history up to now
-    item_age: bool = False  # an "item_age" input: log-days since the item's first event before t (0 and a
-    #   "not seen yet" flag before it); new releases draw their audience early in their life
-    use_user_id: bool = False  # a user-id embedding: memorises, but new users have none
-    use_item_id: bool = True  # an item-id embedding: memorises, but new items have none
-    min_token_count: int = 2  # tokens seen fewer times in training become "unknown"
-    drop: tuple[str, ...] = ()  # field names to leave out (ablations)
-    leaky: bool = False  # DEMONSTRATION ONLY: compute features from the whole log, future included
-
-    def __post_init__(self):
-        """Refuse out-of-range settings when the config is built, naming the field."""
-        if self.history_mode not in HISTORY_MODES:
-            raise ValueError(f"FeatureConfig.history_mode: expected one of {', '.join(HISTORY_MODES)}, "
-                             f"got {reprlib.repr(self.history_mode)}")
-        for name in ("history_length", "recent_length", "search_words"):
-            check_range("FeatureConfig", name, getattr(self, name), 0, MAX_LENGTH)
-        check_range("FeatureConfig", "min_token_count", self.min_token_count, 0, 10**9)
-        check_range("FeatureConfig", "recency_half_life_days", self.recency_half_life_days, 0, MAX_DAYS,
-                    low_open=True, optional=True)
-        check_range("FeatureConfig", "history_gap_days", self.history_gap_days, 0, MAX_DAYS)
-        check_range("FeatureConfig", "history_gap_fraction", self.history_gap_fraction, 0, 1, high_open=True,
-                    optional=True)
-        for name, high in (("count_windows_days", MAX_DAYS), ("count_windows_fraction", 1.0)):
-            windows = getattr(self, name)
-            check_range("FeatureConfig", f"{name} (number of windows)", len(windows), 0, MAX_WINDOWS)
-            for window in windows:
-                check_range("FeatureConfig", name, window, 0, high, low_open=True)
 
 
 def pad_empty_bags(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -287,6 +219,17 @@ class FeatureBuilder:
         np.minimum.at(self.item_first_time, train.items, train.times)
         self.item_counts = train.item_counts()  # for logQ, and: an id never trained is "unknown"
         self.user_has_events = train.user_counts() > 0
+
+    def extended_to(self, train: Interactions) -> "FeatureBuilder":
+        """Features built on a longer log (`train`, which extends this builder's log) for towers fitted on
+        this one: histories and counts run to the end of `train`, but the rules the towers were trained
+        with stay: an id never seen in this builder's log stays "unknown" (its embedding row was never
+        trained), and count windows given as shares of a period keep this log's lengths."""
+        extended = FeatureBuilder(train, self.config, self.side)
+        extended.item_counts = self.item_counts
+        extended.user_has_events = self.user_has_events
+        extended.count_windows = self.count_windows
+        return extended
 
     # ---- field specs (what the towers must be built for) ------------------------------------------
     def user_fields(self) -> list[FieldSpec]:

@@ -16,7 +16,7 @@ features of `twotower_mini.ranker_features`. What changes is the model and the l
 
 Ke et al. (2017), "LightGBM: a highly efficient gradient boosting decision tree", for the library.
 
-    ranker = GBDTRanker(GBDTRankerConfig()).fit(train, world.impressions, retrieval=TowerScores(model, features),
+    ranker = GBDTRanker(GBDTRankerConfig()).fit(train, world.impressions, retrieval=TowerScores(towers),
                                                  since=start_of_ranker_period)
     final_ids = ranker.rerank(users, candidate_ids, candidate_scores)
 """

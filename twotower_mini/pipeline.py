@@ -26,24 +26,24 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 import numpy as np
-import torch
 
 from lineage.data import Interactions
 from lineage.metrics import evaluate_lists, hit_matrix, relevance_matrix
 from lineage.splits import validation_split
-from twotower_mini.features import FeatureBuilder, SideLog
+from twotower_mini.features import SideLog
+from twotower_mini.fitted import fit_towers
 from twotower_mini.ranker import Ranker, RankerConfig, TowerScores
-from twotower_mini.recommender import TwoTowerConfig, TwoTowerRecommender
+from twotower_mini.config import TwoTowerConfig
+from twotower_mini.recommender import TwoTowerRecommender
 from twotower_mini.retrieval import ExactIndex
-from twotower_mini.train import item_vectors, user_vectors
 
 CANDIDATE_COUNTS = (10, 20, 50, 100, 200, 500)
 
 
 @dataclass
 class PipelineConfig:
-    tower: TwoTowerConfig = field(default_factory=TwoTowerConfig)  # the retrieval stage (validation_fraction is
-    #   ignored: the towers train for tower.training.epochs on the early part of the training log)
+    tower: TwoTowerConfig = field(default_factory=TwoTowerConfig)  # the retrieval stage (its validation
+    #   settings are replaced: the towers train for tower.training.epochs on the log before the ranker period)
     ranker: RankerConfig = field(default_factory=RankerConfig)  # the ranking stage
     ranker_period: float = 0.1  # the last share of training events: the ranker learns from the impressions of
     #   this period, the towers from the events before it
@@ -63,19 +63,22 @@ class TwoStagePipeline:
     def fit_retrieval(self, train: Interactions) -> "TwoStagePipeline":
         """Train the towers on all but the last `ranker_period` of `train`; export the item vectors with
         features as of the end of `train` into an exact index."""
-        cfg = self.config
-        early = validation_split(train, "temporal", cfg.ranker_period, cfg.tower.training.seed)
-        self.ranker_since_ = float(early.test.times.min())  # the ranker's period starts here
-        tower = replace(cfg.tower, validation_fraction=0.0)
-        torch.manual_seed(cfg.tower.training.seed)  # the towers' initial weights
-        self.retriever_ = TwoTowerRecommender(tower, side=self.side).fit(early.train)
-        # Served with fresh features: the whole training log, as of its end (same vocabularies, same fields).
-        self.features_ = FeatureBuilder(train, cfg.tower.features, self.side)
-        self.model_ = self.retriever_.model_
-        self.item_vectors_ = item_vectors(self.model_, self.features_)  # (n_items, D): the exported index
+        tower = self.tower_config()
+        held_out = validation_split(train, "temporal", self.config.ranker_period, tower.training.seed).test
+        self.ranker_since_ = float(held_out.times.min())  # the ranker's period starts here
+        self.towers_ = fit_towers(train, tower, self.side)  # served as of the end of train (fitted.py's rules)
+        self.retriever_ = TwoTowerRecommender.serving(self.towers_, train, self.side)
+        self.model_, self.features_ = self.towers_.model, self.towers_.features
+        self.item_vectors_ = self.towers_.item_vectors()  # (n_items, D): the exported index
         self.index_ = ExactIndex(self.item_vectors_)
         self.seen_ = train.to_csr(binary=True)
         return self
+
+    def tower_config(self) -> TwoTowerConfig:
+        """The towers' config: trained for tower.training.epochs on the log before the ranker period (held
+        out by time, never used to stop early), served with features to the end of train."""
+        return replace(self.config.tower, validation_protocol="temporal", validation_fraction=self.config.ranker_period,
+                       refit=False, early_stopping=False, serve_on_full_train=True)
 
     def fit_ranker(self, train: Interactions, impressions: dict, log=None) -> "TwoStagePipeline":
         """Train the ranker on the impressions of the last `ranker_period` of `train` (after fit_retrieval)."""
@@ -85,10 +88,10 @@ class TwoStagePipeline:
 
     def tower_scores(self) -> TowerScores:
         """The towers' scores as of any past time: the retrieval features of the ranker's training rows."""
-        return TowerScores(self.model_, self.features_)
+        return TowerScores(self.towers_)
 
     def user_vectors(self, users) -> np.ndarray:
-        return user_vectors(self.model_, self.features_, users, self.features_.now)  # (U, D)
+        return self.towers_.user_vectors(users)  # (U, D), as of the end of train
 
     def retrieve(self, users, n: int = 200) -> tuple[np.ndarray, np.ndarray]:
         """(ids, scores), each (U, n): the top n unseen items of each user by the two towers."""

@@ -143,12 +143,7 @@ the lead, not here.
 """
 from __future__ import annotations
 
-from twotower_mini.features import FeatureConfig
-from twotower_mini.recommender import TwoTowerConfig
-from twotower_mini.towers import TowerConfig
-from twotower_mini.train import TrainConfig
-
-# Every MovieLens field but the history and the item id. On validation the liked-items bag (a second
+from twotower_mini.config import FeatureConfig, TowerConfig, TrainConfig, TwoTowerConfig
 # copy of the history), demographics (which, combined, nearly identify a user: memorised) and title
 # words each lowered nDCG@10; year and genres changed nothing and cost time.
 TIME_ORDERED = ("temporal", "leave-last-out")  # protocols where "before" means something

@@ -41,7 +41,7 @@ positives), and the ranker learns to over-trust them. `twotower_mini.pipeline` t
 towers on the early part of the training period and the ranker on the impressions of the late part,
 as production does (the ranker learns from logs the deployed retrieval model has not seen).
 
-    ranker = Ranker(RankerConfig()).fit(train, world.impressions, retrieval=TowerScores(model, features),
+    ranker = Ranker(RankerConfig()).fit(train, world.impressions, retrieval=TowerScores(towers),
                                         since=start_of_ranker_period)
     final_ids = ranker.rerank(users, candidate_ids, candidate_scores)   # (U, N), a permutation of each row
 

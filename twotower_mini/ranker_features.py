@@ -148,28 +148,25 @@ class TowerScores:
     that day (one export per day, cached). Scores are raw dot products of the vectors, exactly what
     an index over the exported item vectors returns (no temperature)."""
 
-    def __init__(self, model, features):
-        self.model, self.features = model, features
+    def __init__(self, towers):
+        self.towers = towers  # FittedTowers
+        self.n_items = towers.features.train.n_items
         self._items_by_day: dict[float, np.ndarray] = {}
 
     def item_vectors(self, day_start: float) -> np.ndarray:
-        from twotower_mini.train import item_vectors
-
         if day_start not in self._items_by_day:
-            self._items_by_day[day_start] = item_vectors(self.model, self.features, at_time=day_start)
+            self._items_by_day[day_start] = self.towers.item_vectors(at_time=day_start)
         return self._items_by_day[day_start]
 
     def __call__(self, users, times) -> np.ndarray:
         """(n, n_items) float32 scores of each user as of their time."""
-        from twotower_mini.train import user_vectors
-
         users = np.asarray(users, dtype=np.int64)
         times = np.asarray(times, dtype=np.float64)
-        out = np.empty((len(users), self.features.train.n_items), dtype=np.float32)
+        out = np.empty((len(users), self.n_items), dtype=np.float32)
         days = np.floor(times / DAY) * DAY
         for day in np.unique(days):
             rows = np.flatnonzero(days == day)
-            vectors = user_vectors(self.model, self.features, users[rows], times[rows])  # (r, D)
+            vectors = self.towers.user_vectors(users[rows], times[rows])  # (r, D)
             out[rows] = vectors @ self.item_vectors(float(day)).T
         return out
 

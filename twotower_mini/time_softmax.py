@@ -30,7 +30,8 @@ import numpy as np
 import torch
 
 from lineage.data import Interactions
-from twotower_mini.batches import as_tensors, drop_history, history_offset
+from twotower_mini.batches import drop_history, history_offset
+from twotower_mini.towers import as_tensors
 from twotower_mini.features import DAY, PAD, FeatureBuilder
 
 MAX_SNAPSHOT_VALUES = 50_000_000  # snapshots x items x numeric inputs kept in memory (200 MB of float32)

@@ -15,47 +15,14 @@ task is the StarSpace idea (Wu et al. 2018, lesson L13); the YouTube candidate g
 """
 from __future__ import annotations
 
-import reprlib
-from dataclasses import dataclass, field
-
+import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from twotower_mini.features import PAD, FieldSpec, check_range
+from twotower_mini.config import TowerConfig
+from twotower_mini.features import PAD, FeatureBuilder, FieldSpec
 
-MAX_WIDTH = 65_536  # widest embedding, hidden layer or output vector
-MAX_LAYERS = 32  # deepest MLP
-
-
-@dataclass
-class TowerConfig:
-    embedding_dim: int = 64  # width of each field's embedding bag
-    hidden: tuple[int, ...] = (128,)  # MLP hidden layers; () = a single linear map
-    output_dim: int = 64  # D, the size of the vectors whose dot product is the score
-    dropout: float = 0.0  # dropout after each hidden layer
-    l2_normalize: bool = True  # unit-length outputs: the score becomes a cosine
-    temperature: float = 0.05  # scores are divided by this (only used with l2_normalize)
-    linear_only: bool = False  # no MLP at all: output = sum of field embeddings (pure MF with ids)
-    field_dims: dict = field(default_factory=dict)  # optional per-field embedding width overrides
-    bias: bool = False  # linear_only: add a learned constant vector to each tower's output. A user with no
-    #   inputs at all (no history) then gets that vector instead of zero: the model's "new user"
-
-    def __post_init__(self):
-        """Refuse out-of-range sizes when the config is built, naming the field: a width of -5 or 10**12
-        is one line here, never a failed (or enormous) allocation in torch."""
-        for name in ("embedding_dim", "output_dim"):
-            check_range("TowerConfig", name, getattr(self, name), 1, MAX_WIDTH)
-        check_range("TowerConfig", "hidden (number of layers)", len(self.hidden), 0, MAX_LAYERS)
-        for size in self.hidden:
-            check_range("TowerConfig", "hidden", size, 1, MAX_WIDTH)
-        for name, size in self.field_dims.items():
-            if not isinstance(name, str) or isinstance(size, bool) or not isinstance(size, int):
-                raise ValueError(f"TowerConfig.field_dims: expected field name -> int, got "
-                                 f"{reprlib.repr(name)}: {reprlib.repr(size)}")
-            check_range("TowerConfig", f"field_dims[{name!r}]", size, 1, MAX_WIDTH)
-        check_range("TowerConfig", "dropout", self.dropout, 0, 1, high_open=True)
-        check_range("TowerConfig", "temperature", self.temperature, 0, 1000, low_open=True)
 
 
 class Tower(nn.Module):
@@ -180,3 +147,38 @@ class EnsembleModel(nn.Module):
         return sum(member.width for member in self.members)
 
     forward = TwoTowerModel.forward
+
+
+# ---- the serving export: tower inputs in, vectors out ------------------------------------------------
+def as_tensors(arrays: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
+    """Tower inputs (numpy arrays, as FeatureBuilder makes them) as torch tensors, without copying."""
+    return {name: torch.from_numpy(np.ascontiguousarray(values)) for name, values in arrays.items()}
+
+
+def item_vectors(model: TwoTowerModel, features: FeatureBuilder, at_time: float | None = None,
+                 batch_size: int = 8192) -> np.ndarray:
+    """(n_items, D) item embeddings: the export that retrieval searches.
+
+    Features are taken as of `at_time`, or by default as of `features.serving_times` (now, or the
+    release of an item that is not out yet)."""
+    n_items = features.train.n_items
+    out = []
+    with torch.no_grad():
+        for start in range(0, n_items, batch_size):
+            items = np.arange(start, min(start + batch_size, n_items))
+            times = features.serving_times(items) if at_time is None else at_time
+            out.append(model.item_tower(as_tensors(features.item_features(items, times))).numpy())
+    return np.concatenate(out) if out else np.zeros((0, model.width), dtype=np.float32)
+
+
+def user_vectors(model: TwoTowerModel, features: FeatureBuilder, users, at_time,
+                 batch_size: int = 8192) -> np.ndarray:
+    """(len(users), D) user embeddings with features as of `at_time`: one moment, or one per user."""
+    users = np.asarray(users, dtype=np.int64)
+    times = np.broadcast_to(np.asarray(at_time, dtype=np.float64), users.shape)  # (len(users),)
+    out = []
+    with torch.no_grad():
+        for start in range(0, len(users), batch_size):
+            chunk = slice(start, start + batch_size)
+            out.append(model.user_tower(as_tensors(features.user_features(users[chunk], times[chunk]))).numpy())
+    return np.concatenate(out) if out else np.zeros((0, model.width), dtype=np.float32)

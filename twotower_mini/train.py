@@ -9,7 +9,7 @@ seeded: on a CPU, two runs give identical numbers. `train_towers` returns the mo
 (one row per epoch); the config only describes the run.
 
 Data-parallel training (PyTorch DistributedDataParallel; Li et al. 2020) is a mode of the same loop,
-as in nanoGPT's train.py: pass `group=ProcessGroup(rank, size)` once `torch.distributed` is set up
+as in nanoGPT's train.py: pass `group=DataParallel(rank, size)` once `torch.distributed` is set up
 (the launcher is `harness.distributed`). Every process then draws the same seeded permutation each
 epoch and takes its shard `rank::size`; `batch_size` stays the global batch, so each process trains
 on batch_size / size examples a step and its in-batch softmax uses the other positives of its own
@@ -33,136 +33,14 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from lineage.data import Interactions
-from lineage.metrics import METRIC_NAMES, evaluate_lists, test_users
+from lineage.metrics import evaluate_lists, test_users
 from lineage.topk import mask_items, top_k
-from twotower_mini.batches import BatchLoss, UserBatchLoss, as_tensors  # noqa: F401 (as_tensors: re-exported)
-from twotower_mini.features import MAX_DAYS, FeatureBuilder, check_range
-from twotower_mini.towers import TwoTowerModel
+from twotower_mini.batches import BatchLoss, UserBatchLoss
+from twotower_mini.config import TrainConfig
+from twotower_mini.features import FeatureBuilder
+from twotower_mini.time_softmax import TimeSoftmaxLoss
+from twotower_mini.towers import TwoTowerModel, item_vectors, user_vectors
 
-LOGQ_MODES = ("none", "exact", "streaming")
-OPTIMIZERS = ("adam", "adamw", "adagrad")
-LR_SCHEDULES = ("constant", "cosine")
-SEED_MAX = 2**32 - 1  # numpy's legacy and torch's seeds are unsigned 32-bit
-MAX_WEIGHT = 1e6  # largest loss weight or weight decay
-
-
-@dataclass
-class TrainConfig:
-    epochs: int = 20  # upper bound; early stopping usually ends sooner
-    batch_size: int = 512  # B: also the number of in-batch negatives
-    learning_rate: float = 3e-3  # Adam
-    weight_decay: float = 0.0  # L2 penalty on all weights (Adam's, coupled)
-    logq: str = "exact"  # "none", "exact" (training frequencies) or "streaming" (Yi et al. 2019 estimate)
-    in_batch: bool = True  # use the other positives of the batch as negatives
-    uniform_negatives: int = 0  # extra negatives drawn uniformly from the catalogue per batch (mixed if in_batch)
-    impression_negatives: int = 0  # up to this many skipped impressions per example as hard negatives
-    impression_weight: float = 1.0  # their weight in the softmax denominator
-    mask_accidental_hits: bool = True  # never treat the positive item itself as a negative
-    id_dropout: float = 0.0  # share of examples whose user/item id is replaced by the "unknown" id, so
-    #   the towers also learn to embed from features alone (what cold items and new users get)
-    patience: int = 2  # epochs without validation improvement before stopping
-    eval_k: int = 10  # validation metric: recall@eval_k ...
-    eval_users: int = 2000  # ... over at most this many validation users (sampled once, seeded)
-    seed: int = 0  # numpy and torch seeds
-    threads: int = 1  # torch intra-op threads: small towers train fastest on one (no thread hand-offs)
-    progress: bool = True  # show a progress bar
-    full_softmax: bool = False  # every catalogue item is a negative (the exact softmax, (B, n_items) logits;
-    #   small catalogues only). Replaces in-batch and uniform negatives; needs no logQ correction.
-    history_dropout: float = 0.0  # share of each example's history / liked-history tokens dropped at random
-    #   in every batch (denoising, as Mult-DAE, Liang et al. 2018); never at serving time
-    batch_features: bool = False  # build each batch's features when it is drawn (memory B x L) instead of
-    #   every example's up front (memory n x L, faster for short histories); use it for long histories
-    min_positive_value: float | None = None  # only events with value >= this are training positives
-    #   (e.g. ratings >= 4); histories still hold every event. None: every event is a positive
-    value_weights: bool = False  # weight each positive's loss by its value (e.g. its rating)
-    optimizer: str = "adam"  # "adam", "adamw" (decoupled weight decay) or "adagrad" (the TFRS tutorial's)
-    lr_schedule: str = "constant"  # "constant", or "cosine": the learning rate decays to 0 over the run's
-    #   epochs (a steadier last epoch; meant for a fixed number of epochs, validation_fraction=0)
-    eval_metric: str = "recall"  # early-stopping metric at eval_k: "recall", "ndcg", "hitrate", ...
-    eval_exclude_seen: bool = True  # validation lists exclude training items (False: the TFRS protocol)
-    user_batches: bool = False  # a batch is a set of users instead of interactions (see UserBatchLoss): each
-    #   user's whole history is split at random into input and targets (a share history_dropout), and every
-    #   target is scored against the full catalogue. Ignores event times: for random splits only. An epoch
-    #   is then one pass over the users (batch_size users a batch)
-    history_negative_weight: float = 1.0  # user_batches: weight of the items left visible in the softmax
-    #   denominator. > 1 teaches the towers to rank a user's own history below other items: right where an
-    #   item is consumed once (a movie is rated once) and the evaluation does not exclude seen items (TFRS);
-    #   0 leaves them out of the softmax, as serving leaves seen items out of the lists
-    time_softmax: bool = False  # softmax over the catalogue as of each event's time (time_softmax.py; additive
-    #   linear item towers): for time-ordered data with dynamic item inputs
-    snapshot_days: float | None = None  # time_softmax: item inputs precomputed every this many days (None: the
-    #   shortest count window)
-
-    def __post_init__(self):
-        """Refuse settings that contradict each other when the config is built, naming the field."""
-        for name, allowed in (("logq", LOGQ_MODES), ("optimizer", OPTIMIZERS), ("lr_schedule", LR_SCHEDULES),
-                              ("eval_metric", METRIC_NAMES)):
-            if getattr(self, name) not in allowed:
-                _refuse(name, f"expected one of {', '.join(allowed)}, got {getattr(self, name)!r}")
-        for name, high in (("epochs", 100_000), ("batch_size", 2**24), ("patience", 100_000), ("eval_k", 10**6),
-                           ("eval_users", 10**9), ("threads", 1024)):
-            check_range("TrainConfig", name, getattr(self, name), 1, high)
-        for name, high in (("uniform_negatives", 10**7), ("impression_negatives", 10_000)):
-            check_range("TrainConfig", name, getattr(self, name), 0, high)
-        for name in ("id_dropout", "history_dropout"):
-            check_range("TrainConfig", name, getattr(self, name), 0, 1, high_open=True)
-        if self.history_negative_weight < 0:
-            _refuse("history_negative_weight", f"expected a weight >= 0, got {self.history_negative_weight}")
-        for name in ("history_negative_weight", "weight_decay"):
-            check_range("TrainConfig", name, getattr(self, name), 0, MAX_WEIGHT)
-        check_range("TrainConfig", "impression_weight", self.impression_weight, 0, MAX_WEIGHT, low_open=True)
-        check_range("TrainConfig", "learning_rate", self.learning_rate, 0, 100, low_open=True)
-        check_range("TrainConfig", "seed", self.seed, 0, SEED_MAX)
-        check_range("TrainConfig", "snapshot_days", self.snapshot_days, 0, MAX_DAYS, low_open=True, optional=True)
-        check_range("TrainConfig", "min_positive_value", self.min_positive_value, -1e12, 1e12, optional=True)
-        if self.user_batches:  # the denoising loss: a share of each history is the targets
-            if self.history_dropout == 0.0:
-                _refuse("history_dropout", "user_batches predicts the hidden share of each history: "
-                                           "set 0 < history_dropout < 1")
-            for name in ("min_positive_value", "value_weights", "impression_negatives"):
-                if getattr(self, name):
-                    _refuse(name, f"user_batches scores whole histories; {name} is for interaction batches only")
-        elif self.history_negative_weight != 1.0:
-            _refuse("history_negative_weight", "applies to user_batches only")
-        elif self.full_softmax:
-            for name in ("uniform_negatives", "impression_negatives"):
-                if getattr(self, name):
-                    _refuse(name, "full_softmax already scores every catalogue item: no extra negatives to add")
-        elif not (self.in_batch or self.uniform_negatives or self.impression_negatives):
-            _refuse("in_batch", "no negatives at all: keep in_batch, or add uniform_negatives or impression_negatives")
-
-
-def _refuse(name: str, message: str):
-    raise ValueError(f"TrainConfig.{name}: {message}")
-
-
-def item_vectors(model: TwoTowerModel, features: FeatureBuilder, at_time: float | None = None,
-                 batch_size: int = 8192) -> np.ndarray:
-    """(n_items, D) item embeddings: the export that retrieval searches.
-
-    Features are taken as of `at_time`, or by default as of `features.serving_times` (now, or the
-    release of an item that is not out yet)."""
-    n_items = features.train.n_items
-    out = []
-    with torch.no_grad():
-        for start in range(0, n_items, batch_size):
-            items = np.arange(start, min(start + batch_size, n_items))
-            times = features.serving_times(items) if at_time is None else at_time
-            out.append(model.item_tower(as_tensors(features.item_features(items, times))).numpy())
-    return np.concatenate(out) if out else np.zeros((0, model.width), dtype=np.float32)
-
-
-def user_vectors(model: TwoTowerModel, features: FeatureBuilder, users, at_time,
-                 batch_size: int = 8192) -> np.ndarray:
-    """(len(users), D) user embeddings with features as of `at_time`: one moment, or one per user."""
-    users = np.asarray(users, dtype=np.int64)
-    times = np.broadcast_to(np.asarray(at_time, dtype=np.float64), users.shape)  # (len(users),)
-    out = []
-    with torch.no_grad():
-        for start in range(0, len(users), batch_size):
-            chunk = slice(start, start + batch_size)
-            out.append(model.user_tower(as_tensors(features.user_features(users[chunk], times[chunk]))).numpy())
-    return np.concatenate(out) if out else np.zeros((0, model.width), dtype=np.float32)
 
 
 def validation_metric(model: TwoTowerModel, features: FeatureBuilder, validation: Interactions, k: int,
@@ -201,11 +79,18 @@ def make_schedule(optimiser: torch.optim.Optimizer, config: "TrainConfig", total
 
 
 @dataclass(frozen=True)
-class ProcessGroup:
-    """This process's place in data-parallel training: process `rank` of `size` (torch.distributed set up)."""
+class DataParallel:
+    """This process's place in data-parallel training: process `rank` of `size`.
+
+    With `simulated=True`, one process plays all `size` of them (rank is ignored): every step it
+    computes each process's loss on that process's part of the global batch, with that process's own
+    random draws, and averages them, which is what DistributedDataParallel's averaged gradients
+    compute. It gives the data-parallel result without torch.distributed (tests, and to see that
+    data parallelism changes the batch each softmax sees, not the maths of a step)."""
 
     rank: int = 0  # 0 scores validation, decides early stopping and holds the reported history
     size: int = 1  # number of processes; 1 = ordinary single-process training
+    simulated: bool = False  # one process stands for all `size` (see above)
 
 
 @dataclass
@@ -252,94 +137,133 @@ def validation_users(validation: Interactions, config: TrainConfig, rng: np.rand
     return users
 
 
+def make_batch_loss(features: FeatureBuilder, config: TrainConfig, side=None, train_on: Interactions | None = None):
+    """The loss of one batch that the config asks for (batches.py, or time_softmax.py)."""
+    loss_class = TimeSoftmaxLoss if config.time_softmax else UserBatchLoss if config.user_batches else BatchLoss
+    return loss_class(features, config, side=side, train_on=train_on)
+
+
+class Steps:
+    """The optimiser steps of one run: each process's (or, simulated, every process's) share of a global
+    batch, its loss, the averaged gradient, and one step of the optimiser and the schedule."""
+
+    def __init__(self, model, features, config: TrainConfig, side, train_on, group: DataParallel, rng):
+        ranks = range(group.size) if group.simulated else [group.rank]
+        self.losses = [make_batch_loss(features, config, side, train_on) for _ in ranks]
+        self.examples = self.losses[0].examples  # rows of the log that are positives (users with user_batches)
+        self.forwards = [TowersWithLoss(model, loss) for loss in self.losses]
+        if group.size > 1 and not group.simulated:
+            self.forwards = [nn.parallel.DistributedDataParallel(self.forwards[0])]  # averages the gradients
+        self.rngs = [rng] if group.size == 1 else [np.random.default_rng([config.seed, rank]) for rank in ranks]
+        self.group, self.ranks = group, list(ranks)
+        self.local_batch = config.batch_size // group.size
+        self.optimiser = make_optimiser(model, config)
+
+    def start(self, config: TrainConfig, epochs: int) -> None:
+        """The learning-rate schedule over the run's steps."""
+        per_epoch = int(np.ceil(len(self.examples) // self.group.size / self.local_batch))
+        self.schedule = make_schedule(self.optimiser, config, epochs * per_epoch)
+
+    def epoch(self, order: np.ndarray, bar_label: str, show: bool) -> list[float]:
+        """One pass over this process's shards of `order`; returns the loss of each step (rank 0's part)."""
+        shards = [shard(order, rank, self.group.size) for rank in self.ranks]
+        bar = tqdm(range(0, len(shards[0]), self.local_batch), desc=bar_label, disable=not show, leave=False)
+        losses = []
+        for first in bar:
+            parts = [forward(mine[first:first + self.local_batch], rng)
+                     for forward, mine, rng in zip(self.forwards, shards, self.rngs)]
+            loss = parts[0] if len(parts) == 1 else torch.stack(parts).mean()
+            self.optimiser.zero_grad()
+            loss.backward()
+            self.optimiser.step()
+            self.schedule.step()
+            losses.append(parts[0].item())
+            if show:
+                bar.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}")
+        return losses
+
+
 def train_towers(model: TwoTowerModel, features: FeatureBuilder, config: TrainConfig,
                  validation: Interactions | None = None, side=None, epochs: int | None = None,
-                 train_on: Interactions | None = None, group: ProcessGroup | None = None) -> TrainResult:
+                 train_on: Interactions | None = None, group: DataParallel | None = None) -> TrainResult:
     """Train `model` on every interaction of `train_on` (default: `features.train`, the log the
     features are built from); early-stop on `validation` if given. `epochs` overrides config.epochs;
     `group` makes this process one of several data-parallel ones (see the module docstring)."""
-    group = group or ProcessGroup()
+    group = group or DataParallel()
     if config.batch_size % group.size:
         raise ValueError(f"TrainConfig.batch_size: the global batch {config.batch_size} must divide by the "
                          f"number of processes ({group.size})")
     torch.manual_seed(config.seed)
     torch.set_num_threads(config.threads)
     rng = np.random.default_rng(config.seed)  # validation users, then the epochs' permutations: all processes alike
-    batch_rng = rng if group.size == 1 else np.random.default_rng([config.seed, group.rank])  # this process's draws
-    loss_class = UserBatchLoss if config.user_batches else BatchLoss
-    if config.time_softmax:
-        from twotower_mini.time_softmax import TimeSoftmaxLoss as loss_class
-    batch_loss = loss_class(features, config, side=side, train_on=train_on)
-    examples = batch_loss.examples  # rows of the training log that are positives (users with user_batches)
-    step = TowersWithLoss(model, batch_loss)
-    if group.size > 1:
-        step = nn.parallel.DistributedDataParallel(step)  # averages the gradients during backward()
-    optimiser = make_optimiser(model, config)
+    steps = Steps(model, features, config, side, train_on, group, rng)
     eval_users = None if validation is None else validation_users(validation, config, rng)
-    local_batch = config.batch_size // group.size
     total_epochs = epochs or config.epochs
-    schedule = make_schedule(optimiser, config, total_epochs * int(np.ceil(len(examples) // group.size / local_batch)))
+    steps.start(config, total_epochs)
     show = config.progress and group.rank == 0
-    history, best_score, best_state, waited = [], -1.0, None, 0
+    history, best = [], _Best()
     model.train()
     for epoch in range(total_epochs):
-        mine = shard(rng.permutation(examples), group.rank, group.size)
+        order = rng.permutation(steps.examples)
         _barrier(group)  # time the epoch from a common start
         start = time.perf_counter()
-        bar = tqdm(range(0, len(mine), local_batch), desc=f"epoch {epoch + 1}/{total_epochs}", disable=not show,
-                   leave=False)
-        losses = []
-        for first in bar:
-            loss = step(mine[first:first + local_batch], batch_rng)
-            optimiser.zero_grad()
-            loss.backward()
-            optimiser.step()
-            schedule.step()
-            losses.append(loss.item())
-            if show:
-                bar.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}")
+        losses = steps.epoch(order, f"epoch {epoch + 1}/{total_epochs}", show)
         _barrier(group)
-        seconds = time.perf_counter() - start
-        record = {"epoch": epoch + 1, "loss": float(np.mean(losses)), "seconds": seconds,
-                  "examples": len(mine) * group.size, "examples_per_second": len(mine) * group.size / seconds}
+        seconds, seen = time.perf_counter() - start, len(shard(order, 0, group.size)) * group.size
+        record = {"epoch": epoch + 1, "loss": float(np.mean(losses)), "seconds": seconds, "examples": seen,
+                  "examples_per_second": seen / seconds}
         stop = False
         if validation is not None and group.rank == 0:
             score = validation_metric(model, features, validation, config.eval_k, eval_users, config.eval_metric,
                                       config.eval_exclude_seen)
             record[f"val_{config.eval_metric}@{config.eval_k}"] = score
-            if score > best_score:
-                best_score, waited = score, 0
-                best_state = {name: value.clone() for name, value in model.state_dict().items()}
-            else:
-                waited += 1
-            stop = waited >= config.patience
+            stop = best.update(score, model) >= config.patience
         history.append(record)
         if show:
             tqdm.write(", ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in record.items()))
         if _rank_0_says(stop, group):  # everyone stops together
             break
-    if best_state is not None:
-        model.load_state_dict(best_state)
-    if group.size > 1 and validation is not None:  # every process ends with rank 0's best weights
-        import torch.distributed as dist
-
-        with torch.no_grad():
-            for value in model.state_dict().values():
-                dist.broadcast(value, src=0)
-    model.eval()
-    return TrainResult(model, history, eval_users)
+    best.restore(model, group, validation is not None)
+    return TrainResult(model.eval(), history, eval_users)
 
 
-def _barrier(group: ProcessGroup) -> None:
-    if group.size > 1:
+class _Best:
+    """The best validation score so far, its weights, and how many epochs since it improved."""
+
+    def __init__(self):
+        self.score, self.state, self.waited = -1.0, None, 0
+
+    def update(self, score: float, model) -> int:
+        """Record an epoch's score; returns the epochs waited since the last improvement."""
+        if score > self.score:
+            self.score, self.waited = score, 0
+            self.state = {name: value.clone() for name, value in model.state_dict().items()}
+        else:
+            self.waited += 1
+        return self.waited
+
+    def restore(self, model, group: DataParallel, validated: bool) -> None:
+        """Load the best weights (on rank 0), and give every process rank 0's weights."""
+        if self.state is not None:
+            model.load_state_dict(self.state)
+        if group.size > 1 and not group.simulated and validated:
+            import torch.distributed as dist
+
+            with torch.no_grad():
+                for value in model.state_dict().values():
+                    dist.broadcast(value, src=0)
+
+
+def _barrier(group: DataParallel) -> None:
+    if group.size > 1 and not group.simulated:
         import torch.distributed as dist
 
         dist.barrier()
 
 
-def _rank_0_says(flag: bool, group: ProcessGroup) -> bool:
+def _rank_0_says(flag: bool, group: DataParallel) -> bool:
     """Rank 0's `flag`, the same in every process."""
-    if group.size == 1:
+    if group.size == 1 or group.simulated:
         return flag
     import torch.distributed as dist
 

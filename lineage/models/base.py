@@ -52,13 +52,18 @@ class Recommender:
         return cls()
 
     def fit(self, train: Interactions) -> "Recommender":
+        self.remember(train)
+        self._fit(train)
+        return self
+
+    def remember(self, train: Interactions) -> None:
+        """What every model keeps of its training log to serve: sizes, seen items, known items and users
+        (a model restored from a checkpoint calls this instead of fitting)."""
         self.n_users_ = train.n_users
         self.n_items_ = train.n_items
         self.seen_ = train.to_csr(binary=True)  # (n_users, n_items) what each user already has
         self.known_items_ = train.item_counts() > 0  # (n_items,) items with at least one training event
         self.known_users_ = train.user_counts() > 0  # (n_users,) users with at least one training event
-        self._fit(train)
-        return self
 
     def _fit(self, train: Interactions) -> None:
         raise NotImplementedError

@@ -20,10 +20,7 @@
 # Setup: seeds first, so every number below is the same on every run.
 import time
 from pathlib import Path
-import warnings
-
-warnings.filterwarnings("ignore", message="IProgress not found")  # tqdm.auto (via implicit); we show no progress bars
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from scipy.stats import spearmanr
@@ -35,11 +32,11 @@ from lineage.splits import split
 from lineage.world import GENRE_WORDS, generate_world
 from lineage.lessons import guard, world_config
 from lineage.topk import top_k
-from twotower_mini.features import FeatureBuilder, FeatureConfig, SideLog
+from twotower_mini.config import FeatureConfig, TowerConfig, TrainConfig, TwoTowerConfig
+from twotower_mini.features import FeatureBuilder, SideLog
 from twotower_mini.losses import StreamingFrequency, in_batch_logits
-from twotower_mini.recommender import TwoTowerConfig, TwoTowerRecommender
-from twotower_mini.towers import TowerConfig
-from twotower_mini.train import TrainConfig, as_tensors
+from twotower_mini.recommender import TwoTowerRecommender
+from twotower_mini.towers import as_tensors
 
 rng = seed_everything(0)
 NOTEBOOK_START = time.perf_counter()

@@ -20,10 +20,7 @@
 # %%
 # Setup: seeds first, so every number below is the same on every run.
 import time
-import warnings
-
-warnings.filterwarnings("ignore", message="IProgress not found")  # tqdm.auto; we show no progress bars
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
@@ -33,10 +30,10 @@ from lineage.reproducibility import seed_everything
 from lineage.splits import split
 from lineage.world import GENRE_WORDS, LIKED_GENRES_FEED, generate_world
 from lineage.lessons import guard, world_config
-from twotower_mini.features import FeatureConfig, SideLog
-from twotower_mini.recommender import TwoTowerConfig, TwoTowerRecommender
-from twotower_mini.towers import TowerConfig
-from twotower_mini.train import TrainConfig, as_tensors
+from twotower_mini.config import FeatureConfig, TowerConfig, TrainConfig, TwoTowerConfig
+from twotower_mini.features import SideLog
+from twotower_mini.recommender import TwoTowerRecommender
+from twotower_mini.towers import as_tensors
 
 rng = seed_everything(0)
 NOTEBOOK_START = time.perf_counter()

@@ -30,10 +30,12 @@ from lineage.reproducibility import seed_everything
 from lineage.splits import split
 from lineage.world import generate_world
 from lineage.lessons import guard, world_config
-from twotower_mini.features import FeatureBuilder, FeatureConfig, SideLog
-from twotower_mini.recommender import TwoTowerConfig, TwoTowerRecommender
-from twotower_mini.towers import TowerConfig, TwoTowerModel
-from twotower_mini.train import TrainConfig, item_vectors, train_towers, user_vectors
+from twotower_mini.config import FeatureConfig, TowerConfig, TrainConfig, TwoTowerConfig
+from twotower_mini.features import FeatureBuilder, SideLog
+from twotower_mini.recommender import TwoTowerRecommender
+from twotower_mini.towers import TwoTowerModel
+from twotower_mini.towers import item_vectors, user_vectors
+from twotower_mini.train import train_towers
 
 rng = seed_everything(0)
 NOTEBOOK_START = time.perf_counter()

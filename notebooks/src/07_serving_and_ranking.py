@@ -35,15 +35,13 @@ from lineage.world import generate_world
 from lineage.lessons import guard, world_config
 from twotower_mini import checkpoint
 from twotower_mini.train import shard
-from twotower_mini.features import FeatureConfig, SideLog
+from twotower_mini.config import FeatureConfig, TowerConfig, TrainConfig, TwoTowerConfig
+from twotower_mini.features import SideLog
 from twotower_mini.pipeline import PipelineConfig, TwoStagePipeline, two_losses
 from twotower_mini.gbdt_ranker import GBDTRanker, GBDTRankerConfig
 from twotower_mini.ranker import Ranker, RankerConfig
-from twotower_mini.recommender import TwoTowerConfig
 from twotower_mini.ann import recall_vs_exact
 from twotower_mini.retrieval import ExactIndex, filter_seen
-from twotower_mini.towers import TowerConfig
-from twotower_mini.train import TrainConfig
 
 rng = seed_everything(0)
 NOTEBOOK_START = time.perf_counter()

@@ -25,10 +25,9 @@ from lineage.reproducibility import seed_everything
 from lineage.splits import split
 from lineage.world import generate_world
 from lineage.lessons import world_config
-from twotower_mini.features import FeatureConfig, SideLog
-from twotower_mini.recommender import TwoTowerConfig, TwoTowerRecommender
-from twotower_mini.towers import TowerConfig
-from twotower_mini.train import TrainConfig
+from twotower_mini.config import FeatureConfig, TowerConfig, TrainConfig, TwoTowerConfig
+from twotower_mini.features import SideLog
+from twotower_mini.recommender import TwoTowerRecommender
 from workshop.negatives import check_mixed_negatives
 
 rng = seed_everything(0)

@@ -23,7 +23,8 @@ from lineage.reproducibility import seed_everything
 from lineage.world import generate_world
 from lineage.lessons import world_config
 from workshop.cold_start_side_information_leakage import MysteryFeatures, check_leaking_fields
-from twotower_mini.features import FeatureConfig, SideLog
+from twotower_mini.config import FeatureConfig
+from twotower_mini.features import SideLog
 from twotower_mini.leakage import change_future
 
 rng = seed_everything(0)
