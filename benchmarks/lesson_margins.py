@@ -39,6 +39,7 @@ from lineage.lessons import (GUARD_LOG_VARIABLE, KEEP_GOING_VARIABLE, NOTEBOOK_V
                              WORLD_SEED_VARIABLE)
 
 NAME = "lesson_margins"
+PROPERTIES = "lesson_properties"  # the property checks, a section of their own
 EXACT = "=="
 
 
@@ -167,7 +168,8 @@ def summarise(records: list[dict], runs: list[dict]) -> tuple[list[dict], list[s
         reached = {r["world_seed"] for r in group}
         worst = min(margin(r["value"], r["op"], r["threshold"]) for r in group)
         rows.append({
-            "notebook": notebook, "guard": lesson,
+            "kind": group[0].get("kind", "lesson"), "notebook": notebook, "guard": lesson,
+            "falsified by": group[0].get("falsified_by") or "",
             "check": " / ".join(f"{o} {_number(t)}" for o, t in sorted(checks)),
             "min": _number(min(values)), "median": _number(statistics.median(values)), "max": _number(max(values)),
             "worst margin": "exact" if op == EXACT and not failed else ">+999%" if worst > 9.99 else f"{worst:+.0%}",
@@ -186,9 +188,9 @@ def summarise(records: list[dict], runs: list[dict]) -> tuple[list[dict], list[s
     return rows, failures
 
 
-def merge_with_previous(rows: list[dict], notebooks: set[str]) -> list[dict]:
+def merge_with_previous(rows: list[dict], notebooks: set[str], name: str = NAME) -> list[dict]:
     """Keep earlier rows for notebooks this run did not execute (e.g. `--notebooks 00` keeps 03's rows)."""
-    path = RESULTS / f"{NAME}.json"
+    path = RESULTS / f"{name}.json"
     if not path.exists():
         return rows
     previous = [row for row in json.loads(path.read_text())["rows"] if row["notebook"] not in notebooks]
@@ -252,8 +254,14 @@ def main(argv: list[str] | None = None) -> int:
                  "values (their `seeds` column says how many seeds they had).")
         if failures:
             notes += "\n\nFailures in the last run:\n\n" + "\n".join(f"- {line}" for line in failures)
-        record(NAME, "Lesson margins over world seeds", command,
-               merge_with_previous(rows, {p.stem for p in paths}), notes=notes)
+        ran = {p.stem for p in paths}
+        lessons = [row for row in rows if row["kind"] == "lesson"]
+        properties = [row for row in rows if row["kind"] == "property"]
+        record(NAME, "Lesson margins over world seeds", command, merge_with_previous(lessons, ran), notes=notes)
+        record(PROPERTIES, "Properties the walkthroughs check (the code does what the text says)", command,
+               merge_with_previous(properties, ran, PROPERTIES),
+               notes="Checks that follow from the code or the maths (`lineage.lessons.check`), not lessons about "
+                     "the world; measured on the same runs as the lesson margins.")
         print(f"wrote {write_report().relative_to(ROOT)}")
     if failures:
         print("\nFAILED:\n" + "\n".join(failures), file=sys.stderr)

@@ -94,3 +94,25 @@ def test_runner_tells_a_failed_lesson_from_a_crash_and_passes_the_seed(tmp_path)
     assert [r["lesson"] for r in records] == ["L1 ok"]
     rows, failures = lm.summarise(records, [run])
     assert failures == ["91_crash: seed 0: error (not a lesson): ZeroDivisionError: division by zero"]
+
+
+def test_lessons_and_properties_are_recorded_apart_with_what_would_falsify_a_lesson(tmp_path, monkeypatch):
+    from lineage import lessons
+
+    log = tmp_path / "guards.jsonl"
+    monkeypatch.setenv(lessons.GUARD_LOG_VARIABLE, str(log))
+    monkeypatch.setenv(lessons.NOTEBOOK_VARIABLE, "00_a")
+    lessons.guard("kNN beats popularity", 2.5, ">", 2.0, falsified_by="a world without shared taste")
+    lessons.check("cosine by hand = library", 0.0, "<", 1e-12)
+    with pytest.raises(lessons.PropertyFailed, match="property 'sum' does not hold"):
+        lessons.check("sum", 1.0, "==", 2.0)
+    with pytest.raises(lessons.LessonFailed, match="lesson 'ratio' does not hold"):
+        lessons.guard("ratio", 1.0, ">", 2.0, falsified_by="anything")
+    import json
+    records = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [(r["lesson"], r["kind"], r["holds"]) for r in records] == [
+        ("kNN beats popularity", "lesson", True), ("cosine by hand = library", "property", True),
+        ("sum", "property", False), ("ratio", "lesson", False)]
+    rows, _ = lm.summarise(records[:2], [])
+    assert [(row["kind"], row["falsified by"]) for row in rows] == [("lesson", "a world without shared taste"),
+                                                                   ("property", "")]
