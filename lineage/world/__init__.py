@@ -46,6 +46,7 @@ and users signed up before the log have negative times.
     world = generate_world(WorldConfig.sized("tiny"), seed=3)
     log = world.interactions()                     # lineage.data.Interactions of the views
     print(world.summary())
+    part = world.run_days(ModelPolicy(model, temperature=0.5), days=7, seed=0)   # the loop: a model's week
 
 The package, one concept per module:
 
@@ -53,7 +54,10 @@ The package, one concept per module:
 - `truth.py`: `World`, the generated tables with the hidden truth (the utility oracle and each
   user's true top items) and the export to `Interactions`;
 - `population.py`: users (taste, languages, follows) and items (publishers, titles, buzz);
-- `simulation.py`: sessions, the logging policy's impressions, the choice model, views and likes;
+- `simulation.py`: sessions, the choice model, views and likes, and `World.run_days` (more days
+  with any feed policy, appended to the logs);
+- `policies.py`: feed policies: the app's own (`BuiltinFeed`), any fitted model (`ModelPolicy`,
+  with Plackett-Luce or epsilon exploration and logged propensities), `UniformFeed`;
 - `search.py`: search sessions' queries and the search engine's results;
 - `generate.py`: `generate_world`, which seeds independent streams and runs the steps in order.
 """
@@ -62,8 +66,11 @@ from lineage.world.config import (DAY, DESCRIPTION_FILLER, GENERIC_TITLE_WORDS, 
                                   OBSERVABLE_USER_COLUMNS, PUBLISHER_ADJECTIVES, PUBLISHER_NOUNS, REGIONS,
                                   WORLD_SIZES, WorldConfig)
 from lineage.world.generate import generate_world
+from lineage.world.policies import BuiltinFeed, FeedPolicy, FeedRequests, ModelPolicy, UniformFeed
+from lineage.world.simulation import LogPart
 from lineage.world.truth import World
 
 __all__ = ["DAY", "DESCRIPTION_FILLER", "GENERIC_TITLE_WORDS", "GENRE_WORDS", "GENRES", "LANGUAGE_SHARE",
            "LANGUAGES", "LIKED_GENRES_FEED", "OBSERVABLE_ITEM_COLUMNS", "OBSERVABLE_USER_COLUMNS", "PUBLISHER_ADJECTIVES",
-           "PUBLISHER_NOUNS", "REGIONS", "WORLD_SIZES", "World", "WorldConfig", "generate_world"]
+           "PUBLISHER_NOUNS", "REGIONS", "WORLD_SIZES", "BuiltinFeed", "FeedPolicy", "FeedRequests", "LogPart",
+           "ModelPolicy", "UniformFeed", "World", "WorldConfig", "generate_world"]

@@ -10,12 +10,13 @@ from lineage.world.population import _Vocabulary
 from lineage.world.truth import World
 
 
-def _make_queries(world: World, rng, vocab: _Vocabulary, session_ids: np.ndarray) -> dict:
-    """Every search: the user picks a genre they like (softmax of search_focus * taste) and types
-    1-3 words of its vocabulary. Returns the searches table plus a (n, n_words) query matrix."""
+def _make_queries(world: World, rng, vocab: _Vocabulary, users: np.ndarray, times: np.ndarray,
+                  session_ids: np.ndarray) -> dict:
+    """Every search (sessions `session_ids` of `users` at `times`): the user picks a genre they like
+    (softmax of search_focus * taste) and types 1-3 words of its vocabulary. Returns the searches
+    table plus a (n, n_words) query matrix."""
     cfg = world.config
     n = len(session_ids)
-    users = world.sessions["user"][session_ids]
     intent = cfg.search_focus * world.taste[users]  # (n, g)
     genre = np.argmax(intent + rng.gumbel(size=intent.shape), axis=1)  # (n,)
     n_words = rng.integers(1, 4, n)
@@ -28,7 +29,7 @@ def _make_queries(world: World, rng, vocab: _Vocabulary, session_ids: np.ndarray
     query = words[:, 0]
     for j in (1, 2):
         query = np.where(in_query[:, j], np.char.add(np.char.add(query, " "), words[:, j]), query)
-    return {"user": users, "time": world.sessions["time"][session_ids],
+    return {"user": users, "time": times,
             "session": session_ids.astype(np.int64), "query": query, "query_matrix": query_matrix}
 
 

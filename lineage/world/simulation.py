@@ -5,26 +5,36 @@ The log is logged bandit feedback (Swaminathan & Joachims 2015): users react onl
 policy chose to show, as in the impression logs of YouTube's recommenders (Davidson et al. 2010,
 Covington et al. 2016). Feed slots mix popular/trending items with personalised ones drawn from
 a noisy estimate of the user's taste; the user picks by a Gumbel/softmax choice over true utility
-with a position bias and an option to leave. Search sessions are in `search.py`."""
+with a position bias and an option to leave. Search sessions are in `search.py`; the feed policies
+(the app's own, `BuiltinFeed`, and any other) in `policies.py`.
+
+`_simulate_log` plays the generated log with the built-in feed; `_continue` plays K more days with
+any policy and appends them to the world's logs (`World.run_days`). Both run `_play`: day by day,
+a user's sessions of the day in rounds, the policy asked once per round for the round's feeds."""
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 
 from lineage.world.config import DAY, WorldConfig
+from lineage.world.policies import BuiltinFeed, DayStart, FeedPolicy, FeedRequests, _fill_slots, _first_occurrences
 from lineage.world.population import _Vocabulary
 from lineage.world.search import _make_queries, _search_candidates, _search_index
 from lineage.world.truth import World, _pair_utility
 
 
 # ---- sessions ----
-def _make_sessions(cfg: WorldConfig, rng, users) -> dict[str, np.ndarray]:
-    """When each user comes to the app: Poisson many sessions, uniform over their active time."""
-    end = cfg.n_days * DAY
-    active_from = np.maximum(users["signup_time"], 0.0)
-    active_share = (end - active_from) / end
+def _make_sessions(cfg: WorldConfig, rng, users, start: float = 0.0, days: int | None = None) -> dict[str, np.ndarray]:
+    """When each user comes to the app: Poisson many sessions, uniform over their active time in
+    [start, start + days) (default: the whole log). The rate per day is the log's: an average
+    user present all `n_days` has `sessions_per_user_mean` sessions."""
+    end = start + (cfg.n_days if days is None else days) * DAY
+    active_from = np.maximum(users["signup_time"], start)
+    active_share = np.maximum(end - active_from, 0.0) / (cfg.n_days * DAY)
     counts = rng.poisson(cfg.sessions_per_user_mean * users["activity"] * active_share)
     user = np.repeat(np.arange(len(counts)), counts)
-    # sessions end 10 minutes before the log does, so every event fits in [0, end)
+    # sessions end 10 minutes before the log does, so every event fits in [start, end)
     times = (active_from[user] + rng.random(len(user)) * (end - 600 - active_from[user])).round(0)
     is_search = rng.random(len(user)) < cfg.search_session_fraction
     order = np.lexsort((user, times))
@@ -35,12 +45,19 @@ def _make_sessions(cfg: WorldConfig, rng, users) -> dict[str, np.ndarray]:
 # ---- the log ----
 class _SeenSet:
     """The (user, item) pairs already viewed, as sorted int64 keys user * n_items + item: a large
-    array merged once a day and a small one for today's views."""
+    array merged once a day and a small one for today's views. It is the history a policy's
+    `FeedRequests` reads (the `sessions` arguments are ignored: the set is always "now")."""
 
     def __init__(self, n_items: int):
         self.n_items = n_items
         self.before_today = np.empty(0, dtype=np.int64)
         self.today = np.empty(0, dtype=np.int64)
+
+    @classmethod
+    def of_views(cls, n_items: int, views: dict) -> "_SeenSet":
+        seen = cls(n_items)
+        seen.before_today = np.sort(views["user"].astype(np.int64) * n_items + views["item"])
+        return seen
 
     @staticmethod
     def _member(sorted_keys: np.ndarray, keys: np.ndarray) -> np.ndarray:
@@ -53,6 +70,21 @@ class _SeenSet:
         keys = users.astype(np.int64) * self.n_items + items
         return self._member(self.before_today, keys) | self._member(self.today, keys)
 
+    def viewed(self, users, sessions, items) -> np.ndarray:
+        return self.contains(np.asarray(users), np.asarray(items))
+
+    def viewed_mask(self, users, sessions=None) -> np.ndarray:
+        """(len(users), n_items) bool."""
+        users = np.asarray(users, dtype=np.int64)
+        mask = np.zeros((len(users), self.n_items), dtype=bool)
+        for keys in (self.before_today, self.today):
+            lo = np.searchsorted(keys, users * self.n_items)
+            counts = np.searchsorted(keys, (users + 1) * self.n_items) - lo
+            rows = np.repeat(np.arange(len(users)), counts)
+            at = np.repeat(lo - np.r_[0, np.cumsum(counts)[:-1]], counts) + np.arange(counts.sum())
+            mask[rows, keys[at] - users[rows] * self.n_items] = True
+        return mask
+
     def add(self, users: np.ndarray, items: np.ndarray) -> None:
         """Add new pairs (never ones already in the set: the app does not show viewed items)."""
         new_keys = users.astype(np.int64) * self.n_items + items
@@ -62,41 +94,6 @@ class _SeenSet:
         # a stable sort of two sorted runs is a merge (timsort), cheaper than np.union1d
         self.before_today = np.sort(np.concatenate([self.before_today, self.today]), kind="stable")
         self.today = np.empty(0, dtype=np.int64)
-
-
-class _Sampler:
-    """Inverse-CDF sampling of items, globally or within a genre, from per-item weights."""
-
-    def __init__(self, weights: np.ndarray, genre: np.ndarray, n_genres: int):
-        self.total_cdf = np.cumsum(weights)
-        self.order = np.argsort(genre, kind="stable")  # items grouped by genre
-        self.cdf = np.cumsum(weights[self.order])
-        ends = np.searchsorted(genre[self.order], np.arange(n_genres), side="right")
-        starts = np.concatenate([[0], ends[:-1]])
-        self.below = np.where(starts > 0, self.cdf[np.maximum(starts - 1, 0)], 0.0)  # mass before genre
-        self.mass = np.where(ends > 0, self.cdf[np.maximum(ends - 1, 0)], 0.0) - self.below
-
-    def anywhere(self, u: np.ndarray) -> np.ndarray:
-        """u: uniforms in [0,1) -> item indices drawn proportionally to weight."""
-        idx = np.searchsorted(self.total_cdf, u * self.total_cdf[-1], side="right")
-        return np.minimum(idx, len(self.total_cdf) - 1)
-
-    def in_genre(self, genre: np.ndarray, u: np.ndarray) -> np.ndarray:
-        """Items drawn within the given genres (same shape as u); -1 where a genre has no mass."""
-        idx = np.searchsorted(self.cdf, self.below[genre] + u * self.mass[genre], side="right")
-        items = self.order[np.minimum(idx, len(self.order) - 1)]
-        return np.where(self.mass[genre] > 0, items, -1)
-
-
-def _first_occurrences(rows: np.ndarray) -> np.ndarray:
-    """(b, c) -> bool mask, False where a value repeats an earlier one in the same row."""
-    order = np.argsort(rows, axis=1, kind="stable")
-    ordered = np.take_along_axis(rows, order, axis=1)
-    repeat_sorted = np.zeros(rows.shape, dtype=bool)
-    repeat_sorted[:, 1:] = ordered[:, 1:] == ordered[:, :-1]
-    repeat = np.zeros(rows.shape, dtype=bool)
-    np.put_along_axis(repeat, order, repeat_sorted, axis=1)
-    return ~repeat
 
 
 def _choose(rng, cfg: WorldConfig, utility: np.ndarray, shown: np.ndarray, leave_utility: float) -> np.ndarray:
@@ -120,114 +117,176 @@ def _choose(rng, cfg: WorldConfig, utility: np.ndarray, shown: np.ndarray, leave
 
 
 def _simulate_log(world: World, rng, vocab: _Vocabulary):
-    """Run the app day by day. The policy draws each day's candidates at once; then a user's
-    sessions of the day are played in rounds (their first session of the day in round 0, ...), so
-    an item viewed in one session is never shown again, not even later the same day."""
-    cfg, items, sessions = world.config, world.items, world.sessions
-    n_items, n_genres = world.n_items, len(world.genres)
+    """The generated log: every day of the timeline with the app's own feed, one random stream."""
+    policy = BuiltinFeed(world, rng)  # draws its noisy estimates first
+    return _play(world, world.sessions, np.arange(len(world.sessions["user"])), policy, (rng, rng, rng),
+                 vocab, first_day=0, n_days=world.config.n_days, seen=_SeenSet(world.n_items),
+                 views_per_day=np.zeros((world.config.n_days, world.n_items)), record_propensity=False)
 
-    # the policy's fixed, noisy estimates (an earlier model's view of users and items)
-    policy_taste = world.taste + rng.normal(0, cfg.policy_taste_noise, world.taste.shape)
-    genre_logits = policy_taste / cfg.policy_temperature
-    genre_probs = np.exp(genre_logits - genre_logits.max(axis=1, keepdims=True))
-    genre_cdf = np.cumsum(genre_probs / genre_probs.sum(axis=1, keepdims=True), axis=1)  # (n_users, g)
-    quality_estimate = items["quality"] + rng.normal(0, cfg.policy_quality_noise, n_items)
-    personal_weight = items["buzz"] ** cfg.policy_buzz_exponent * np.exp(quality_estimate)
-    buzz_share = items["buzz"] / items["buzz"].sum()
+
+@dataclass
+class LogPart:
+    """The days one `World.run_days` call logged: new rows of each table (sessions: ids `session_ids`)."""
+
+    policy: str  # the feed policy's name
+    start_time: float
+    end_time: float
+    session_ids: np.ndarray  # (n,) ids of the new sessions (rows of world.sessions once appended)
+    sessions: dict[str, np.ndarray]
+    impressions: dict[str, np.ndarray]  # with "propensity": P(item in feed) (NaN: unknown, or search)
+    views: dict[str, np.ndarray]
+    searches: dict[str, np.ndarray]
+
+    def __repr__(self) -> str:
+        return (f"LogPart({self.policy!r}, days {self.start_time / DAY:g}-{self.end_time / DAY:g}: "
+                f"{len(self.session_ids):,} sessions, {len(self.impressions['user']):,} impressions, "
+                f"{len(self.views['user']):,} views)")
+
+
+def _continue(world: World, policy: FeedPolicy | None, days: int, seed: int, append: bool) -> LogPart:
+    """Play `days` more days after the world's end with `policy` (default: the app's own feed)."""
+    if int(days) != days or days < 1:
+        raise ValueError(f"run_days: days must be a positive integer, got {days!r}")
+    days, cfg = int(days), world.config
+    start = world.end_time
+    first_day = int(round(start / DAY))
+    streams = np.random.SeedSequence([int(seed), first_day, cfg.seed]).spawn(4)
+    session_rng, query_rng, policy_rng, choice_rng = (np.random.default_rng(s) for s in streams)
+    policy = BuiltinFeed.of(world) if policy is None else policy
+
+    new = _make_sessions(cfg, session_rng, world.users, start=start, days=days)
+    session_ids = len(world.sessions["user"]) + np.arange(len(new["user"]))
+    sessions = {key: np.concatenate([world.sessions[key], new[key]]) for key in world.sessions}
+    views_per_day = np.zeros((first_day + days, world.n_items))  # by the day of the view's session
+    view_day = (world.sessions["time"][world.views["session"]] // DAY).astype(np.int64)
+    np.add.at(views_per_day, (view_day, world.views["item"]), 1.0)
+    impressions, views, searches = _play(
+        world, sessions, session_ids, policy, (query_rng, policy_rng, choice_rng), _Vocabulary(world.genres),
+        first_day=first_day, n_days=days, seen=_SeenSet.of_views(world.n_items, world.views),
+        views_per_day=views_per_day, record_propensity=True)
+    part = LogPart(policy=policy.name, start_time=start, end_time=start + days * DAY, session_ids=session_ids,
+                   sessions=new, impressions=impressions, views=views, searches=searches)
+    if append:
+        world.sessions = sessions
+        world.impressions = _append(world.impressions, impressions)
+        world.views = _append(world.views, views)
+        world.searches = _append(world.searches, searches)
+        world.end_time = part.end_time
+    return part
+
+
+def _append(table: dict, part: dict) -> dict:
+    """Rows of `part` after those of `table`; a column new to the table is NaN for its old rows."""
+    n = len(next(iter(table.values())))
+    out = {}
+    for key in list(table) + [k for k in part if k not in table]:
+        old = table[key] if key in table else np.full(n, np.nan)
+        out[key] = np.concatenate([old, part[key]]) if key in part else old
+    return out
+
+
+def _play(world: World, sessions: dict, session_ids: np.ndarray, policy: FeedPolicy, rngs, vocab: _Vocabulary,
+          first_day: int, n_days: int, seen: _SeenSet, views_per_day: np.ndarray, record_propensity: bool):
+    """Run the app day by day over `session_ids` (rows of `sessions`, in time order). The policy
+    starts each day (the built-in feed draws the day's candidates at once); then a user's sessions
+    of the day are played in rounds (their first session of the day in round 0, ...), the policy
+    filling one round's feeds per call, so an item viewed in one session is never shown again,
+    not even later the same day. rngs: the streams of (queries, the policy, the users' choices)."""
+    query_rng, policy_rng, choice_rng = rngs
+    cfg, items = world.config, world.items
+    users, times = sessions["user"][session_ids], sessions["time"][session_ids]
     by_buzz = np.argsort(-items["buzz"], kind="stable")  # search results: equal matches, buzzier first
     words_by_buzz = _search_index(items["word_matrix"][by_buzz], cfg.search_index_depth)
 
-    is_search = sessions["kind"] == "search"
-    searches = _make_queries(world, rng, vocab, np.flatnonzero(is_search))
+    is_search = sessions["kind"][session_ids] == "search"
+    searches = _make_queries(world, query_rng, vocab, users[is_search], times[is_search], session_ids[is_search])
     query_row = np.cumsum(is_search) - 1  # session -> row of `searches`
-    day_of_session = (sessions["time"] // DAY).astype(np.int64)
-    round_of_session = _rank_within_groups(day_of_session * world.n_users + sessions["user"])
-    views_per_day = np.zeros((cfg.n_days, n_items))
-    seen = _SeenSet(n_items)
+    day_of_session = (times // DAY).astype(np.int64)
+    round_of_session = _rank_within_groups(day_of_session * world.n_users + users)
     impressions, views = [], []
 
-    for day in range(cfg.n_days):
-        # what the policy can show today: released items, popular weights with last week's views
+    for day in range(first_day, first_day + n_days):
         released = items["release_time"] < day * DAY
-        age_days = day - items["release_time"] / DAY
-        trending = views_per_day[max(0, day - cfg.trending_days):day].sum(axis=0)
-        popular_weight = buzz_share + cfg.trending_weight * trending / max(1.0, trending.sum())
-        popular_weight *= np.where(age_days < cfg.new_release_days, cfg.new_release_boost, 1.0)
-        popular = _Sampler(popular_weight * released, items["genre_index"], n_genres)
-        personal = _Sampler(personal_weight * released, items["genre_index"], n_genres)
-
         today = day_of_session == day
-        feed_ids, search_ids = np.flatnonzero(today & ~is_search), np.flatnonzero(today & is_search)
-        kinds = [  # (source, session ids, candidates (b, c), slots, leave utility)
-            ("feed", feed_ids, _feed_candidates(world, rng, feed_ids, popular, personal, genre_cdf),
-             cfg.impressions_per_session, cfg.leave_utility),
-            ("search", search_ids,
-             _search_candidates(world, searches["query_matrix"][query_row[search_ids]], released,
-                                by_buzz, words_by_buzz),
-             cfg.search_results, cfg.search_leave_utility),
+        feed_rows, search_rows = np.flatnonzero(today & ~is_search), np.flatnonzero(today & is_search)
+        policy.start_day(DayStart(world, day, session_ids[feed_rows], users[feed_rows], views_per_day), policy_rng)
+        search_candidates = _search_candidates(world, searches["query_matrix"][query_row[search_rows]], released,
+                                               by_buzz, words_by_buzz)
+        kinds = [  # (source, rows, slots, leave utility)
+            ("feed", feed_rows, cfg.impressions_per_session, cfg.leave_utility),
+            ("search", search_rows, cfg.search_results, cfg.search_leave_utility),
         ]
-        outcome = {source: (np.zeros((len(ids), slots), np.int64), np.zeros((len(ids), slots), bool),
-                            np.zeros((len(ids), slots), np.int8)) for source, ids, _, slots, _ in kinds}
+        outcome = {source: (np.zeros((len(rows), slots), np.int64), np.zeros((len(rows), slots), bool),
+                            np.zeros((len(rows), slots), np.int8), np.full((len(rows), slots), np.nan))
+                   for source, rows, slots, _ in kinds}
         for rnd in range(round_of_session[today].max() + 1 if today.any() else 0):
-            for source, ids, candidates, slots, leave in kinds:
-                rows = np.flatnonzero(round_of_session[ids] == rnd)
-                if len(rows) == 0:
+            for source, rows, slots, leave in kinds:
+                now = np.flatnonzero(round_of_session[rows] == rnd)  # positions within today's rows
+                if len(now) == 0:
                     continue
-                users = sessions["user"][ids[rows]]
-                slot_items, shown, choice = _show_and_choose(world, rng, users, candidates[rows], slots, leave, seen)
+                r = rows[now]
+                requests = FeedRequests(world, users[r], times[r], session_ids[r], slots, seen)
+                if source == "feed":
+                    shown_items, propensity = policy.feed(requests, policy_rng)
+                    _check_feed(requests, shown_items, propensity, policy)
+                else:
+                    shown_items, propensity = _fill_slots(search_candidates[now], requests, slots), None
+                slot_items, shown, choice = _play_choices(world, choice_rng, requests.users, shown_items, leave)
                 for array, value in zip(outcome[source], (slot_items, shown, choice)):
-                    array[rows] = value
+                    array[now] = value
+                if propensity is not None:
+                    outcome[source][3][now] = np.where(shown, propensity, np.nan)
                 chosen = choice > 0
-                seen.add(np.broadcast_to(users[:, None], chosen.shape)[chosen], slot_items[chosen])
+                seen.add(np.broadcast_to(requests.users[:, None], chosen.shape)[chosen], slot_items[chosen])
         seen.end_of_day()
-        for source, ids, _, _, _ in kinds:
-            imp, view = _emit(world, ids, *outcome[source], source)
+        for source, rows, _, _ in kinds:
+            imp, view = _emit(sessions, session_ids[rows], *outcome[source], source, record_propensity)
             impressions.append(imp)
             views.append(view)
             np.add.at(views_per_day[day], view["item"], 1.0)
 
     impressions = _concat(impressions, order_by=("session", "position"))
     views = _concat(views, order_by=("time", "session"))
-    likes_noise = rng.normal(0, cfg.like_noise, len(views["user"]))
+    likes_noise = choice_rng.normal(0, cfg.like_noise, len(views["user"]))
     views["liked"] = _pair_utility(world, views["user"], views["item"]) + likes_noise > cfg.like_threshold
     # strings last: sorting a bool is cheaper than sorting '<U6' text
     impressions["source"] = np.where(impressions.pop("from_search"), "search", "feed")
     views["source"] = np.where(views.pop("from_search"), "search", "feed")
+    if record_propensity:
+        impressions["propensity"] = impressions.pop("propensity")
     views = {k: views[k] for k in ("user", "item", "time", "session", "liked", "source")}
     searches = {k: searches[k] for k in ("user", "time", "session", "query")}
     return impressions, views, searches
 
 
-def _feed_candidates(world, rng, session_ids, popular: _Sampler, personal: _Sampler, genre_cdf) -> np.ndarray:
-    """(b, c) items the policy would show, in order, -1 for a repeat. Each slot is popular
-    (buzz + trending + new) or personalised (a genre from the policy's taste estimate, then an
-    item of that genre). c > impressions_per_session leaves spares for already-viewed items."""
-    cfg = world.config
-    k = cfg.impressions_per_session
-    b, c = len(session_ids), k + k // 2 + 2
-    users = world.sessions["user"][session_ids]  # (b,)
-    from_popular = popular.anywhere(rng.random((b, c)))  # (b, c)
-    genre = (rng.random((b, c, 1)) > genre_cdf[users][:, None, :]).sum(axis=2)  # (b, c) policy's genre
-    from_personal = personal.in_genre(np.minimum(genre, genre_cdf.shape[1] - 1), rng.random((b, c)))
-    personal_slot = (rng.random((b, c)) < cfg.policy_personal_share) & (from_personal >= 0)
-    candidates = np.where(personal_slot, from_personal, from_popular)
-    return np.where(_first_occurrences(candidates), candidates, -1)
+def _check_feed(requests: FeedRequests, items, propensity, policy) -> None:
+    """Refuse a feed that breaks the app's rules: distinct items, released, not viewed before."""
+    n, slots = len(requests), requests.n_slots
+    items = np.asarray(items)
+    if items.shape != (n, slots) or not np.issubdtype(items.dtype, np.integer):
+        raise ValueError(f"{policy!r}.feed returned {items.dtype} {items.shape}, expected int ({n}, {slots})")
+    shown = items >= 0
+    if np.any(items >= requests.world.n_items):
+        raise ValueError(f"{policy!r}.feed returned an item index outside the catalogue")
+    if not np.all(_first_occurrences(np.where(shown, items, -1 - np.arange(slots)[None, :]))):
+        raise ValueError(f"{policy!r}.feed showed an item twice in one feed")
+    if np.any(requests.viewed(items)):
+        raise ValueError(f"{policy!r}.feed showed a user an item they already viewed")
+    release = requests.world.items["release_time"][np.maximum(items, 0)]
+    if np.any(shown & (release >= requests.times[:, None])):
+        raise ValueError(f"{policy!r}.feed showed an item before its release")
+    if propensity is not None:
+        p = np.asarray(propensity, dtype=np.float64)
+        if p.shape != items.shape or np.any(shown & ~((p > 0) & (p <= 1))):
+            raise ValueError(f"{policy!r}.feed: propensities must be (n, slots), in (0, 1] for shown items")
 
 
-def _show_and_choose(world, rng, users, candidates, n_slots: int, leave_utility: float, seen: _SeenSet):
-    """Drop candidates the user already viewed, show the first n_slots, let the user choose.
-    users: (b,), candidates: (b, c) with -1 = none. Returns slot items (b, n_slots), shown (bool)
-    and choice (int8: 0 no, 1 first choice, 2 second choice)."""
-    b = len(users)
-    valid = (candidates >= 0) & ~seen.contains(users[:, None], np.maximum(candidates, 0))
-    slot = np.cumsum(valid, axis=1) - 1  # position each valid candidate takes
-    keep = valid & (slot < n_slots)
-    slot_items = np.zeros((b, n_slots), dtype=np.int64)
-    shown = np.zeros((b, n_slots), dtype=bool)
-    r, col = np.nonzero(keep)
-    slot_items[r, slot[r, col]] = candidates[r, col]
-    shown[r, slot[r, col]] = True
-    utility = _pair_utility(world, np.broadcast_to(users[:, None], (b, n_slots)), slot_items)
+def _play_choices(world, rng, users, items, leave_utility: float):
+    """Show `items` (b, c), -1 = empty slot, and let each user choose. Returns slot items (0 where
+    empty), shown (bool) and choice (int8: 0 no, 1 first choice, 2 second choice)."""
+    shown = items >= 0
+    slot_items = np.where(shown, items, 0).astype(np.int64)
+    utility = _pair_utility(world, np.broadcast_to(users[:, None], slot_items.shape), slot_items)
     choice = _choose(rng, world.config, utility, shown, leave_utility)
     return slot_items, shown, choice
 
@@ -243,9 +302,8 @@ def _rank_within_groups(group: np.ndarray) -> np.ndarray:
     return rank
 
 
-def _emit(world, session_ids, slot_items, shown, choice, source: str):
+def _emit(sessions, session_ids, slot_items, shown, choice, propensity, source: str, record_propensity: bool):
     """Turn (b, c) slot arrays into impression and view columns."""
-    sessions = world.sessions
     rows, position = np.nonzero(shown)  # row-major: sessions in order, positions ascending
     session = session_ids[rows]
     imp = {
@@ -254,6 +312,8 @@ def _emit(world, session_ids, slot_items, shown, choice, source: str):
         "position": position.astype(np.int16), "chosen": choice[rows, position] > 0,
         "from_search": np.full(len(rows), source == "search"),
     }
+    if record_propensity:
+        imp["propensity"] = propensity[rows, position].astype(np.float64)
     v_rows, v_pos = np.nonzero(choice)
     v_session = session_ids[v_rows]
     views = {

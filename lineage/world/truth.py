@@ -12,7 +12,7 @@ import scipy.sparse as sp
 
 from lineage.data import LIKE_VALUE, Interactions
 from lineage.topk import mask_items, top_k
-from lineage.world.config import OBSERVABLE_ITEM_COLUMNS, OBSERVABLE_USER_COLUMNS, WorldConfig
+from lineage.world.config import DAY, OBSERVABLE_ITEM_COLUMNS, OBSERVABLE_USER_COLUMNS, WorldConfig
 
 
 # ---- the world ----------------------------------------------------------------------------------
@@ -90,6 +90,22 @@ class World:
             out[start:start + len(chunk), best.shape[1]:] = -1
         return out
 
+    # ---- the world as an environment -----------------------------------------------------------
+    def run_days(self, policy=None, days: int = 1, seed: int = 0, append: bool = True):
+        """Continue the world for `days` more days with a feed policy (default: the app's own,
+        `BuiltinFeed`), the users behaving exactly as in the generated log. Returns the new rows
+        (a `LogPart`); with append=True (the default) they are also appended to `sessions`,
+        `impressions`, `views` and `searches`, and `end_time` moves on by `days`.
+
+        policy: a `lineage.world.policies.FeedPolicy`, e.g. `ModelPolicy(model, temperature=0.5)`.
+        seed: the run's random streams (sessions, queries, the policy, the users' choices) come from
+            (seed, first day, world seed): two policies run from the same world state with the same
+            seed meet the same sessions and queries.
+        Impressions gain a `propensity` column: P(item in feed) under the policy for feed rows of
+        these days (NaN when the policy does not say, for search rows, and for earlier rows)."""
+        from lineage.world.simulation import _continue
+        return _continue(self, policy, days, seed, append)
+
     # ---- export ---------------------------------------------------------------------------------
     def interactions(self, liked_only: bool = False, like_value: float = LIKE_VALUE) -> Interactions:
         """The views as an `Interactions` log (sorted by time, every world user and item in the
@@ -123,7 +139,8 @@ class World:
         feed = imp["source"] == "feed"
         lines = [
             f"World(seed={cfg.seed}): {self.n_users:,} users, {self.n_items:,} items, "
-            f"{len(self.genres)} genres, {cfg.n_days} days, generated in {self.generation_seconds:.2f} s",
+            f"{len(self.genres)} genres, {round((self.end_time - self.start_time) / DAY)} days, "
+            f"generated in {self.generation_seconds:.2f} s",
             f"  sessions {len(self.sessions['user']):,} ({np.mean(self.sessions['kind'] == 'search'):.0%} search), "
             f"impressions {len(imp['user']):,}, views {len(v['user']):,} "
             f"({np.mean(v['liked']):.0%} liked, {np.mean(v['source'] == 'search'):.0%} from search), "
