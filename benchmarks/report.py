@@ -94,3 +94,38 @@ def write_report() -> Path:
             sections += [result["notes"], ""]
     REPORT.write_text("\n".join(sections))
     return REPORT
+
+
+TUNING = ROOT / "benchmarks" / "TUNING.md"
+
+
+def markdown_table(rows: list[dict]) -> list[str]:
+    """A result table (a list of flat dicts) as Markdown lines, the columns in first-seen order."""
+    if not rows:
+        return ["(no rows)"]
+    columns = list(dict.fromkeys(c for row in rows for c in row))
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    return lines + ["| " + " | ".join(_cell(row.get(c, "")) for c in columns) + " |" for row in rows]
+
+
+def write_tuning_section(name: str, body: str, path: Path = TUNING) -> Path:
+    """Put `body` between `<!-- {name}:start -->` and `<!-- {name}:end -->` in TUNING.md, replacing what
+    was there (or appending the marked block at the end if the file has none); every byte outside the
+    block stays as it was. A tuning script calls this with its run's results (`--write-tuning-md`)."""
+    start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+    if start in body or end in body:
+        raise ValueError(f"the body of TUNING.md section {name!r} contains its own marker")
+    text = path.read_bytes().decode("utf-8")  # bytes, not read_text: keep the file's line endings ...
+    newline = "\r\n" if "\r\n" in text else "\n"  # ... and write the block with them
+    block = newline + newline.join(body.strip("\r\n").splitlines()) + newline
+    counts = (text.count(start), text.count(end))
+    if counts == (0, 0):
+        text += ("" if text.endswith("\n") or not text else newline) + f"{newline}{start}{block}{end}{newline}"
+    elif counts == (1, 1) and text.index(start) < text.index(end):
+        text = text[:text.index(start) + len(start)] + block + text[text.index(end):]
+    else:
+        raise ValueError(f"{path}: expected one {start} before one {end}, found {counts[0]} and {counts[1]}")
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.write_bytes(text.encode("utf-8"))
+    os.replace(temporary, path)  # readers never see half a file
+    return path

@@ -3,6 +3,7 @@
     python benchmarks/tune_graph.py --dataset ml-100k --models covisit,deepwalk
     python benchmarks/tune_graph.py --dataset world --models deepwalk
     python benchmarks/tune_graph.py --dataset ml-100k --models deepwalk --test   # once, at the end
+    python benchmarks/tune_graph.py --dataset world --models covisit --write-tuning-md   # and record the grids
 
 The protocol is the dataset's benchmark protocol (ml-100k: per-item random 75/25, seed 42, the
 Microsoft Recommenders one; world: global temporal 80/20). `lineage.tuning.grid_search` splits the
@@ -13,15 +14,21 @@ not a full product. Paste the printed winners into the model's `TUNED` dict.
 
 `--test` fits the model with its stored `TUNED` defaults on the whole training part and reports
 the test metrics and the fit time: run it once, after tuning.
+
+`--write-tuning-md` also writes each model's grids and winners into benchmarks/TUNING.md, between
+`<!-- tune_graph/DATASET/MODEL:start -->` and `:end -->` (appended under "graph models" the first
+time, replaced after that); the rest of the file is left as it was.
 """
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.append(str(Path(__file__).resolve().parent))  # for report.py, after the repository
 
 import torch  # noqa: E402
 
@@ -31,6 +38,7 @@ from lineage.models.covisit import CoVisitation, CoVisitConfig  # noqa: E402
 from lineage.models.deepwalk import DeepWalk, DeepWalkConfig  # noqa: E402
 from lineage.splits import split  # noqa: E402
 from lineage.tuning import grid_search  # noqa: E402
+from report import TUNING, commit, markdown_table, write_tuning_section  # noqa: E402
 
 PROTOCOLS = {"ml-100k": ("per-item", 0.25, 42), "world": ("temporal", 0.2, 42)}
 DAY = 86400.0
@@ -62,8 +70,9 @@ GRIDS = {
 CLASSES = {"covisit": (CoVisitation, CoVisitConfig), "deepwalk": (DeepWalk, DeepWalkConfig)}
 
 
-def tune(name: str, dataset: str, train) -> dict:
-    """Run the grids of `name` on `train`'s validation split; returns the winning overrides."""
+def tune(name: str, dataset: str, train, stages: list | None = None) -> dict:
+    """Run the grids of `name` on `train`'s validation split; returns the winning overrides (and appends
+    one row per grid to `stages`, if given)."""
     model_class, config_class = CLASSES[name]
     best: dict = {}
     for grid in GRIDS[name][dataset]:
@@ -71,6 +80,9 @@ def tune(name: str, dataset: str, train) -> dict:
         results = grid_search(lambda **p: model_class(config_class(**{**best, **p})), grid, train,
                               protocol=PROTOCOLS[dataset][0], metric="ndcg@10")
         params, scores = results[0]
+        if stages is not None:
+            stages.append({"grid": grid, "fixed": dict(best), "best": params, "combinations": len(results),
+                           "validation ndcg@10": scores["ndcg@10"], "fit seconds": scores["fit_seconds"]})
         best.update(params)
         print(f"best {params}: validation ndcg@10 {scores['ndcg@10']:.4f}, fit {scores['fit_seconds']:.1f} s", flush=True)
     return best
@@ -95,7 +107,11 @@ def main() -> int:
     parser.add_argument("--data-dir", default=None, help="MovieLens folder (default: see lineage.datasets)")
     parser.add_argument("--models", default="covisit,deepwalk", help="comma-separated: covisit,deepwalk")
     parser.add_argument("--test", action="store_true", help="report test metrics of the stored TUNED defaults")
+    parser.add_argument("--write-tuning-md", action="store_true",
+                        help="write each model's grids and winners into its block of benchmarks/TUNING.md")
     args = parser.parse_args()
+    if args.test and args.write_tuning_md:
+        parser.error("--write-tuning-md records the tuning grids, not --test")
     torch.set_num_threads(1)
     data = load_dataset(args.dataset, args.data_dir)
     protocol, fraction, seed = PROTOCOLS[args.dataset]
@@ -105,8 +121,36 @@ def main() -> int:
         if args.test:
             test_once(name, args.dataset, data_split)
         else:
-            print(f"{name}: TUNED[{args.dataset!r}] = {tune(name, args.dataset, data_split.train)}", flush=True)
+            stages: list[dict] = []
+            best = tune(name, args.dataset, data_split.train, stages)
+            print(f"{name}: TUNED[{args.dataset!r}] = {best}", flush=True)
+            if args.write_tuning_md:
+                command = " ".join(["python benchmarks/tune_graph.py", *map(shlex.quote, sys.argv[1:])])
+                print(f"wrote {write_tuning_md(name, args.dataset, stages, best, command, commit())}", flush=True)
     return 0
+
+
+def tuning_section(name: str, dataset: str, stages: list[dict], best: dict, command: str, commit_id: str) -> str:
+    """The Markdown of one model's block of benchmarks/TUNING.md: the grids in turn and the winners."""
+    protocol = PROTOCOLS[dataset][0]
+    rows = [{"grid": f"{i + 1}: " + ", ".join(f"{k} {v}" for k, v in stage["grid"].items()),
+             "fixed": ", ".join(f"{k}={v!r}" for k, v in stage["fixed"].items()) or "-",
+             "best": ", ".join(f"{k}={v!r}" for k, v in stage["best"].items()),
+             "validation ndcg@10": stage["validation ndcg@10"], "fit seconds": stage["fit seconds"],
+             "combinations": stage["combinations"]} for i, stage in enumerate(stages)]
+    return "\n".join([
+        f"#### {name} on {dataset}", "",
+        f"Written by `{command}` on commit `{commit_id}`, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}. "
+        f"Validation nDCG@10 on a {protocol} validation part carved from train (`lineage.tuning.grid_search`); "
+        "the grids in turn, each around the earlier winners:", "", *markdown_table(rows), "",
+        f"Winners: `TUNED[{dataset!r}] = {best!r}` (the dict in `lineage/models/{name}.py`)."])
+
+
+def write_tuning_md(name: str, dataset: str, stages: list[dict], best: dict, command: str, commit_id: str,
+                    path: Path = TUNING) -> Path:
+    """Replace (or append) the block of `name` on `dataset` in TUNING.md with this run's grids."""
+    return write_tuning_section(f"tune_graph/{dataset}/{name}",
+                                tuning_section(name, dataset, stages, best, command, commit_id), path)
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@
     python benchmarks/tune_twotower_per_item.py --set towers.temperature=0.07 --train-seeds 0 1
     python benchmarks/tune_twotower_per_item.py --set ensemble=1 --members 8     # ensembles of 1..8 tower pairs
     python benchmarks/tune_twotower_per_item.py --set ensemble=1 --train-keep 0.5625 0.75 1   # a learning curve
+    python benchmarks/tune_twotower_per_item.py --write-tuning-md                  # and rewrite its TUNING.md block
 
 Never looks at test: for each outer split seed S, `outer = split(ml100k, "per-item", 0.25, S)` (the
 leaderboard's split), `inner = validation_split(outer.train, "per-item", --fraction, seed=0)`; every model is
@@ -17,12 +18,16 @@ model's edge changes as the training set grows towards the test's 75%.
 
 Ensembles: with --members M, M towers are trained with training seeds seed, seed+1, ...; an ensemble of
 K of them scores the sum of their scores, which is what concatenated vectors give (TwoTowerConfig.ensemble).
-Each line printed is one measurement (JSON), for the evidence table of the preset's docstring.
+Each line printed is one measurement (JSON). With --write-tuning-md, the run's summary (means over outer
+seeds, carves and training seeds) replaces the block between `<!-- tune_twotower_per_item:start -->` and
+`<!-- tune_twotower_per_item:end -->` in benchmarks/TUNING.md, the preset's evidence; the rest of the file
+is left as it was.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 import time
 from dataclasses import replace
@@ -40,7 +45,7 @@ from twotower_mini.presets import preset
 from twotower_mini.recommender import TwoTowerRecommender
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from report import default_data_dir  # noqa: E402
+from report import TUNING, commit, default_data_dir, markdown_table, write_tuning_section  # noqa: E402
 
 KEEP_SEED = 7  # the split seed of the learning curve's training shares (--train-keep)
 
@@ -81,6 +86,8 @@ def main() -> None:
     parser.add_argument("--train-keep", type=float, nargs="+", default=[1.0],
                         help="fit on these per-item shares of the inner train part (a learning curve; 1: all of it)")
     parser.add_argument("--set", action="append", default=[], help="config override, e.g. towers.temperature=0.07")
+    parser.add_argument("--write-tuning-md", action="store_true",
+                        help="rewrite this script's block of benchmarks/TUNING.md with the run's summary")
     args = parser.parse_args()
     torch.set_num_threads(1)
     try:  # a bad --set fails here, before any fit
@@ -88,6 +95,7 @@ def main() -> None:
     except (TypeError, AttributeError) as error:
         parser.error(f"--set {' '.join(args.set)}: {error}")
     data = load_movielens_100k(default_data_dir(args.data_dir))
+    measurements = []
     for outer_seed in args.outer_seeds:
         outer = split(data, "per-item", 0.25, outer_seed)
         for validation_seed in args.validation_seeds:
@@ -97,17 +105,22 @@ def main() -> None:
                 train = inner.train if keep == 1.0 else split(inner.train, "per-item", 1.0 - keep, KEEP_SEED).train
                 where = {"outer": outer_seed, "fraction": args.fraction, "validation_seed": validation_seed,
                          "keep": keep, "n_train": len(train)}
-                measure(args, base, train, inner.test, where)
+                measurements += measure(args, base, train, inner.test, where)
+    if args.write_tuning_md:
+        command = " ".join(["python benchmarks/tune_twotower_per_item.py", *map(shlex.quote, sys.argv[1:])])
+        print(f"wrote {write_tuning_md(measurements, command, commit())}", flush=True)
 
 
-def measure(args, base, train, validation, where: dict) -> None:
-    """Print EASE at each lambda scale and the two-tower runs (config `base`, one per training seed and
-    member), fitted on `train`, scored on `validation`."""
+def measure(args, base, train, validation, where: dict) -> list[dict]:
+    """Print (and return) EASE at each lambda scale and the two-tower runs (config `base`, one per training
+    seed and member), fitted on `train`, scored on `validation`."""
     users = test_users(validation)
+    lines = []
     for scale in args.ease_scales:
         model = EASE(EASEConfig(regularization_scale=scale)).fit(train)
-        print(json.dumps({**where, "model": f"ease scale {scale:g}",
-                          "ndcg@10": round(ndcg(model.score(users), users, train, validation), 4)}), flush=True)
+        lines.append({**where, "model": f"ease scale {scale:g}",
+                      "ndcg@10": round(ndcg(model.score(users), users, train, validation), 4)})
+        print(json.dumps(lines[-1]), flush=True)
     for train_seed in args.train_seeds:
         summed = None
         for member in range(args.members):
@@ -117,11 +130,57 @@ def measure(args, base, train, validation, where: dict) -> None:
             seconds = time.perf_counter() - start
             scores = model.score(users)
             summed = scores if summed is None else summed + scores
-            print(json.dumps({**where, "model": "twotower", "set": args.set, "seed": train_seed * 100 + member,
-                              "members": member + 1,
-                              "ndcg@10 single": round(ndcg(scores, users, train, validation), 4),
-                              "ndcg@10 ensemble": round(ndcg(summed, users, train, validation), 4),
-                              "fit_seconds": round(seconds, 1)}), flush=True)
+            lines.append({**where, "model": "twotower", "set": args.set, "seed": train_seed * 100 + member,
+                          "members": member + 1,
+                          "ndcg@10 single": round(ndcg(scores, users, train, validation), 4),
+                          "ndcg@10 ensemble": round(ndcg(summed, users, train, validation), 4),
+                          "fit_seconds": round(seconds, 1)})
+            print(json.dumps(lines[-1]), flush=True)
+    return lines
+
+
+def summary(measurements: list[dict]) -> list[dict]:
+    """One row per model and training share: nDCG@10 averaged over outer seeds, carves and training seeds
+    (an ensemble of K pairs: the K-member sums; "each pair": every pair alone), and per outer seed."""
+    groups: dict[tuple, list[dict]] = {}
+    ensembles = max((m["members"] for m in measurements if m["model"] == "twotower"), default=1) > 1
+    for m in measurements:
+        if m["model"] != "twotower":
+            groups.setdefault((m["model"], m["keep"]), []).append({**m, "value": m["ndcg@10"]})
+            continue
+        k = m["members"]
+        groups.setdefault((f"twotower, {k} pair{'s' * (k > 1)}", m["keep"]), []).append(
+            {**m, "value": m["ndcg@10 ensemble"]})
+        if ensembles:
+            groups.setdefault(("twotower, each pair", m["keep"]), []).append({**m, "value": m["ndcg@10 single"]})
+    outer_seeds = list(dict.fromkeys(m["outer"] for m in measurements))
+    rows = []
+    for (model, keep), runs in groups.items():
+        row = {"model": model, "train share": f"{keep:g}", "ndcg@10": float(np.mean([r["value"] for r in runs]))}
+        for seed in outer_seeds:
+            row[f"outer {seed}"] = float(np.mean([r["value"] for r in runs if r["outer"] == seed]))
+        row["runs"] = len(runs)
+        fits = [r["fit_seconds"] for r in runs if "fit_seconds" in r]
+        row["fit s per pair"] = float(np.mean(fits)) if fits else ""
+        rows.append(row)
+    return rows
+
+
+def tuning_section(measurements: list[dict], command: str, commit_id: str) -> str:
+    """The Markdown of this script's block of benchmarks/TUNING.md for one run."""
+    fractions = ", ".join(f"{f:g}" for f in dict.fromkeys(m["fraction"] for m in measurements))
+    return "\n".join([
+        f"Written by `{command}` on commit `{commit_id}`, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}. "
+        f"Validation nDCG@10 (seen items excluded) on a per-item validation part of {fractions} of each outer "
+        "train part, models fitted on the rest (or on the \"train share\" of it); two-tower: the per-item "
+        "preset with the command's `--set` overrides. Mean over outer split seeds, validation carves and "
+        "training seeds, then per outer seed.",
+        "", *markdown_table(summary(measurements))])
+
+
+def write_tuning_md(measurements: list[dict], command: str, commit_id: str, path: Path = TUNING) -> Path:
+    """Replace this script's block of TUNING.md (between its markers) with the run's summary."""
+    return write_tuning_section("tune_twotower_per_item", tuning_section(measurements, command, commit_id), path)
 
 
 if __name__ == "__main__":
