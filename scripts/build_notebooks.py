@@ -22,6 +22,7 @@ overwrite the marked-up source.
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import sys
 from pathlib import Path
@@ -174,7 +175,22 @@ def build(check: bool = False, exercises_only: bool = False) -> list[str]:
             differing.append(f"{orphan.relative_to(NOTEBOOKS)} (no source)")
             if not check:
                 orphan.unlink()
+    if not check and not exercises_only:
+        keep_sources_newest()
     return differing
+
+
+def keep_sources_newest() -> None:
+    """Give each walkthrough notebook that is newer than its source the source's time stamp.
+
+    JupyterLab opens a walkthrough through jupytext's pairing, and jupytext refuses to open a paired
+    notebook more than a second newer than its text source (the learner sees an error instead of
+    the notebook). A build writes the notebook after its source was edited, so it would be newer.
+    (A git clone or pull writes notebooks/NN.ipynb before notebooks/src/NN.py: already in order.)"""
+    for source in sorted(SOURCES.glob("*.py")):
+        notebook = NOTEBOOKS / f"{source.stem}.ipynb"
+        if notebook.exists() and notebook.stat().st_mtime_ns > source.stat().st_mtime_ns:
+            os.utime(notebook, ns=(notebook.stat().st_atime_ns, source.stat().st_mtime_ns))
 
 
 def main() -> int:

@@ -23,8 +23,7 @@
 import time
 import warnings
 
-warnings.filterwarnings("ignore", message="IProgress not found")  # implicit imports tqdm.auto; we show no progress bars
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 import numpy as np
 import scipy.sparse as sp
 from implicit.nearest_neighbours import CosineRecommender

@@ -19,10 +19,7 @@
 # %%
 # Setup: seeds first, so every number below is the same on every run.
 import time
-import warnings
-
-warnings.filterwarnings("ignore", message="IProgress not found")  # implicit imports tqdm.auto; we show no progress bars
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 import numpy as np
 import scipy.sparse as sp
 from scipy.stats import spearmanr
