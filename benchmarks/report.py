@@ -19,12 +19,12 @@ REPORT = ROOT / "benchmarks" / "REPORT.md"
 
 
 def default_data_dir(given: str | None) -> Path:
-    """The MovieLens 100K folder of a benchmark: `given`, else $TT_ML100K_DIR, else ../shared/datasets/ml-100k."""
-    if given:
-        return Path(given)
-    if os.environ.get("TT_ML100K_DIR"):
-        return Path(os.environ["TT_ML100K_DIR"])
-    return (ROOT / ".." / "shared" / "datasets" / "ml-100k").resolve()
+    """The MovieLens 100K folder of a benchmark: `given` (a --data-dir; empty counts as not given),
+    else the suite's one rule, `lineage.datasets.movielens_dir`: $TT_ML100K_DIR, else data/ml-100k,
+    else ../shared/datasets/ml-100k."""
+    from lineage.datasets import movielens_dir
+
+    return movielens_dir("ml-100k", given or None)
 
 
 def machine() -> dict:

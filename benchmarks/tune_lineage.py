@@ -78,13 +78,11 @@ GRIDS = {  # model -> dataset -> grid (config field -> values); fields not liste
 
 
 def load(dataset: str, data_dir: str | None):
-    if dataset == "world":
-        from lineage.world import WorldConfig, generate_world
-
-        return generate_world(WorldConfig.sized("default", seed=0)).interactions()
+    """The dataset through the suite's one dispatcher (the world: the default preset, seed 0)."""
     from lineage.datasets import load_dataset
 
-    return load_dataset(dataset, data_dir=data_dir)
+    options = {"size": "default", "seed": 0} if dataset == "world" else {}
+    return load_dataset(dataset, data_dir=data_dir, **options)
 
 
 def main() -> int:

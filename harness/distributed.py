@@ -38,7 +38,7 @@ import torch
 
 from harness import leaderboard, options
 from lineage.outputs import check_distinct, check_output, json_text, write_text_atomic
-from twotower_mini.checkpoint import config_to_dict
+from twotower_mini.checkpoint import config_to_dict, save as save_checkpoint
 from twotower_mini.config import TwoTowerConfig
 from twotower_mini.features import SideLog
 from twotower_mini.fitted import FittedTowers, fit_part, fit_towers
@@ -99,8 +99,8 @@ def run(args) -> dict | None:
         report = _report(config, data_config, towers, group, dist.get_backend() if distributed else None,
                          len(fit_part(parts.train, config)))
         if args.checkpoint is not None:
-            towers.save(args.checkpoint, options.data_spec(data_config), parts.train, overwrite=args.overwrite,
-                        option="--checkpoint")
+            save_checkpoint(args.checkpoint, towers, options.data_spec(data_config), parts.train,
+                            overwrite=args.overwrite, option="--checkpoint")
             report["checkpoint"] = args.checkpoint
         write_text_atomic(args.out, json_text(report), overwrite=args.overwrite, option="--out")
         finished_cleanly = True

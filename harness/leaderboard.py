@@ -49,10 +49,9 @@ from lineage.metrics import (METRIC_NAMES, evaluate_lists, per_user_metrics, rel
 from lineage.models.cold_users import COLD_USER_POLICIES, DEFAULT_COLD_USER_POLICY, with_cold_user_policy
 from lineage.models.registry import MODELS, make_model
 from lineage.outputs import json_text, text_writer, write_files_atomic, write_text_atomic
-from lineage.splits import PROTOCOLS, split
+from lineage.splits import PROTOCOLS, TIME_ORDERED, split
 
 DEFAULT_TEST_FRACTION = {"per-item": 0.25}  # Microsoft Recommenders' 75/25; 0.2 for the others
-TIME_PROTOCOLS = ("temporal", "leave-last-out")  # the protocols that split by event time
 
 
 @dataclass
@@ -76,10 +75,16 @@ def available_models() -> list[str]:
 
 
 def load(config: LeaderboardConfig):
-    """(interactions, world or None) for the configured dataset."""
-    if config.dataset == "world":
-        return open_dataset("world", size=config.world_size, seed=config.world_seed)
-    return open_dataset(config.dataset, data_dir=config.data_dir, **config.csv_options)
+    """(interactions, world or None) for the configured dataset: `lineage.datasets.open_dataset`,
+    the one dispatcher, with the options of the dataset (`dataset_options`)."""
+    return open_dataset(config.dataset, data_dir=config.data_dir, **dataset_options(config))
+
+
+def dataset_options(config: LeaderboardConfig) -> dict:
+    """The keyword options open_dataset takes for the configured dataset: the world's size preset and
+    seed, the csv files and columns, none for MovieLens (which reads data_dir)."""
+    world_options = {"size": config.world_size, "seed": config.world_seed}
+    return world_options if config.dataset == "world" else dict(config.csv_options)
 
 
 def build_model(name: str, dataset: str, protocol: str = "temporal", world=None):
@@ -97,7 +102,7 @@ def prepare(config: LeaderboardConfig, log=print):
     """Load the dataset and split it: (data, world or None, split, test fraction)."""
     if config.protocol not in PROTOCOLS:
         raise ValueError(f"unknown protocol {config.protocol!r}; expected one of {', '.join(PROTOCOLS)}")
-    if config.protocol in TIME_PROTOCOLS and config.dataset == "csv" and config.csv_options.get("time_col", "time") is None:
+    if config.protocol in TIME_ORDERED and config.dataset == "csv" and config.csv_options.get("time_col", "time") is None:
         raise ValueError(f"--protocol {config.protocol} needs event times, and the csv dataset has no time column "
                          f"(--time-col none); use --protocol per-user, per-item or random, or name the time column")
     data, world = load(config)
@@ -149,21 +154,51 @@ def run(config: LeaderboardConfig, save_dir: str | None = None, log=print, json_
     if config.cold_users not in COLD_USER_POLICIES:
         raise ValueError(f"unknown cold-user policy {config.cold_users!r}; expected one of {', '.join(COLD_USER_POLICIES)}")
     data, world, parts, fraction = prepare(config, log)
-    train, test = parts.train, parts.test
-    users = test_users(test)
-    has_history = train.user_counts()[users] > 0  # (n_test_users,) users with at least one training event
+    users = test_users(parts.test)
+    has_history = parts.train.user_counts()[users] > 0  # (n_test_users,) users with at least one training event
+    _log_split(data, config, parts, fraction, users, has_history, log)
+    k = cap_k(config.k, data.n_items, log)
+    result = _result_header(config, data, parts, fraction, k)
+    recommendations = _evaluate_models(result, config, world, parts, users, has_history, k, log)
+    if config.protocol in TIME_ORDERED:
+        _compare_with_reference(result, recommendations, config, world, parts, users, has_history, k, log)
+    if report is not None:
+        report(result)
+    files = {}
+    if save_dir is not None:
+        files.update(recommendation_files(save_dir, data, parts.train, parts.test, users, recommendations,
+                                          config.exclude_seen))
+    if json_path is not None:
+        files[Path(json_path)] = ("--json", text_writer(json_text(result)))
+    write_files_atomic(files, overwrite=overwrite)
+    return result
+
+
+def _log_split(data: Interactions, config: LeaderboardConfig, parts, fraction: float, users: np.ndarray,
+               has_history: np.ndarray, log) -> None:
+    """One line: the dataset, the split and its test users (how many without training history)."""
     log(f"{data.name}: {data.n_users:,} users, {data.n_items:,} items; {config.protocol} split "
-        f"(test {fraction:.0%}, seed {config.seed}): {len(train):,} train, {len(test):,} test events, "
+        f"(test {fraction:.0%}, seed {config.seed}): {len(parts.train):,} train, {len(parts.test):,} test events, "
         f"{len(users):,} test users ({int((~has_history).sum()):,} without training history, "
         f"served by the {config.cold_users!r} cold-user policy)")
-    k = cap_k(config.k, data.n_items, log)
-    result = {
+
+
+def _result_header(config: LeaderboardConfig, data: Interactions, parts, fraction: float, k: int) -> dict:
+    """The JSON result before any model: what was run, on what (see the module docstring)."""
+    return {
         "dataset": config.dataset, "protocol": config.protocol, "k": k, "seed": config.seed,
-        "n_users": data.n_users, "n_items": data.n_items, "n_train": len(train), "n_test": len(test),
+        "n_users": data.n_users, "n_items": data.n_items, "n_train": len(parts.train), "n_test": len(parts.test),
         "test_fraction": fraction, "exclude_seen": config.exclude_seen, "load_report": load_report(data),
         "cold_users": config.cold_users,
         "models": {},
     }
+
+
+def _evaluate_models(result: dict, config: LeaderboardConfig, world, parts, users: np.ndarray,
+                     has_history: np.ndarray, k: int, log) -> dict[str, np.ndarray]:
+    """Fit every model, list k items per test user and score the lists into result["models"];
+    returns the lists by model name."""
+    train, test = parts.train, parts.test
     true_top = None
     if world is not None:
         # the oracle's best items, among those released by the end of the test period and, when
@@ -182,22 +217,20 @@ def run(config: LeaderboardConfig, save_dir: str | None = None, log=print, json_
         result["models"][name] = scores
         recommendations[name] = lists
         log(f"  {name}: fitted in {fit_seconds:.1f} s, ndcg@{k}={scores[f'ndcg@{k}']:.4f}")
-    if config.protocol in TIME_PROTOCOLS:
-        reference = recommendations.get(REFERENCE)
-        if reference is None:
-            reference, _ = _fit_and_recommend(REFERENCE, config, world, train, users, k, log, note=" (the reference)")
-        for name, comparison in reference_intervals(recommendations, reference, users, has_history, train, test, k,
-                                                    config.exclude_seen).items():
-            result["models"][name][f"vs_{REFERENCE}"] = comparison
-    if report is not None:
-        report(result)
-    files = {}
-    if save_dir is not None:
-        files.update(recommendation_files(save_dir, data, train, test, users, recommendations, config.exclude_seen))
-    if json_path is not None:
-        files[Path(json_path)] = ("--json", text_writer(json_text(result)))
-    write_files_atomic(files, overwrite=overwrite)
-    return result
+    return recommendations
+
+
+def _compare_with_reference(result: dict, recommendations: dict[str, np.ndarray], config: LeaderboardConfig, world,
+                            parts, users: np.ndarray, has_history: np.ndarray, k: int, log) -> None:
+    """Time-ordered protocols: each model's nDCG@k minus the reference's, with its interval, into
+    result["models"][name]["vs_<reference>"] (the reference is fitted here if it was not listed)."""
+    reference = recommendations.get(REFERENCE)
+    if reference is None:
+        reference, _ = _fit_and_recommend(REFERENCE, config, world, parts.train, users, k, log,
+                                          note=" (the reference)")
+    for name, comparison in reference_intervals(recommendations, reference, users, has_history, parts.train,
+                                                parts.test, k, config.exclude_seen).items():
+        result["models"][name][f"vs_{REFERENCE}"] = comparison
 
 
 REFERENCE = "recent-popularity"  # time-ordered protocols: every model is compared with this baseline

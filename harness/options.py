@@ -128,7 +128,8 @@ def add_data_options(p) -> None:
                             "(see data/README.md); csv = your own files (--interactions ...)")
     group.add_argument("--data-dir", default=unset,
                        help="MovieLens: the folder with its files (default: $TT_ML100K_DIR / $TT_MLLATEST_DIR, "
-                            "else data/ml-100k or data/ml-latest-small); csv: a folder holding interactions.csv")
+                            "else data/ml-100k or data/ml-latest-small, else the same under ../shared/datasets; "
+                            "lineage.datasets.movielens_dir); csv: a folder holding interactions.csv")
     group.add_argument("--interactions", default=unset, help="csv dataset: the interactions file (header row required)")
     group.add_argument("--items", default=unset, help="csv dataset: optional items file (side information)")
     group.add_argument("--users", default=unset, help="csv dataset: optional users file (side information)")

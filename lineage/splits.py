@@ -24,6 +24,9 @@ import numpy as np
 from lineage.data import Interactions
 
 PROTOCOLS = ("temporal", "leave-last-out", "per-user", "per-item", "random")
+# The protocols that split by event time: on them "before" means something (a model may use only the
+# past of each test event), the recent-popularity reference applies, and the data needs event times.
+TIME_ORDERED = ("temporal", "leave-last-out")
 
 
 @dataclass

@@ -109,6 +109,17 @@ class EventIndex:
         positions = end[:, None] - length + np.arange(length)[None, :]  # (n, length), oldest first
         return np.where(positions >= self.starts[groups][:, None], positions, -1)
 
+    def events_before(self, groups, times) -> tuple[np.ndarray, np.ndarray]:
+        """Every event of each group before its time, as (query row, event position) pairs: row by
+        row, oldest first (read the events with ``values[positions]``). No Python loop: the rows'
+        ranges [start, position_before) are laid end to end."""
+        groups = np.asarray(groups, dtype=np.int64)
+        first = self.starts[groups]  # (n,) each group's first event
+        counts = self.position_before(groups, times) - first  # (n,) events before each query's time
+        rows = np.repeat(np.arange(len(groups)), counts)
+        offsets = np.arange(len(rows)) - np.repeat(np.cumsum(counts) - counts, counts)  # 0, 1, ... within a row
+        return rows, np.repeat(first, counts) + offsets
+
     def take(self, positions: np.ndarray, fill) -> np.ndarray:
         """The event values at `positions` (from last_before), `fill` where the position is -1."""
         if len(self.values) == 0:

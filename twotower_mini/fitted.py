@@ -3,8 +3,10 @@
     towers = fit_towers(train, config, side=side)          # validation, early stopping, refit
     towers.item_vectors()                                  # (n_items, D): the index retrieval searches
     towers.user_vectors(users, at_time)                    # (n, D): users with their inputs as of a moment
-    towers.save("runs/world.safetensors", data_spec, train)
-    towers = FittedTowers.load("runs/world.safetensors", train, side=side)
+
+    from twotower_mini import checkpoint                   # the file format sits on top of this module
+    checkpoint.save("runs/world.safetensors", towers, data_spec, train)
+    towers = checkpoint.restore_towers(checkpoint.load("runs/world.safetensors"), train, side=side)
 
 A fitted two-tower model is more than its weights. It is also the feature builder its inputs come
 from, and three rules for what the towers never saw in training:
@@ -17,9 +19,9 @@ from, and three rules for what the towers never saw in training:
   served on all of it) stays unknown the same way, while histories and counts run to the end of train
   (`FeatureBuilder.extended_to`).
 
-`fit_towers` is the only place these are decided, and `FittedTowers.load` rebuilds exactly the same
-object from a checkpoint and the same training data, so the recommender, the two-stage pipeline, the
-ranker's features, the data-parallel launcher and the checkpoint all serve one thing.
+`fit_towers` is the only place these are decided, and `checkpoint.restore_towers` rebuilds exactly
+the same object from a checkpoint and the same training data, so the recommender, the two-stage
+pipeline, the ranker's features, the data-parallel launcher and the checkpoint all serve one thing.
 """
 from __future__ import annotations
 
@@ -75,19 +77,10 @@ class FittedTowers:
         with torch.no_grad():
             return self.model.user_tower(as_tensors(blank)).numpy()[0]
 
-    def save(self, path, data_spec: dict, train: Interactions, *, overwrite: bool = False,
-             option: str = "--out") -> None:
-        """Write a checkpoint (twotower_mini.checkpoint): weights, config, and what the data was."""
-        from twotower_mini import checkpoint
-
-        checkpoint.save(path, self, data_spec, train, overwrite=overwrite, option=option)
-
-    @classmethod
-    def load(cls, path, train: Interactions, side: SideLog | None = None) -> "FittedTowers":
-        """The FittedTowers saved at `path`, rebuilt on the same training data (refused on other data)."""
-        from twotower_mini import checkpoint
-
-        return checkpoint.restore_towers(checkpoint.load(path), train, side)
+    def extended_to(self, log: Interactions) -> "FittedTowers":
+        """The same towers served with inputs from a longer log (e.g. the test period as it happens):
+        histories and counts as of any moment of `log`, with the id rules they were trained with."""
+        return replace(self, features=self.features.extended_to(log))
 
 
 def build_towers(features: FeatureBuilder, config: TwoTowerConfig, members: int = 1):

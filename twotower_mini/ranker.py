@@ -59,6 +59,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from lineage.data import Interactions
+from lineage.topk import ranking
 from twotower_mini.ranker_features import (FEATURE_NAMES, TOWER_FEATURES, RankingFeatures, TowerScores,  # noqa: F401
                                            _requests, retrieval_features)
 
@@ -247,5 +248,5 @@ class Ranker:
 
         Ties keep retrieval's order (a stable sort), so the result is deterministic."""
         ids = np.asarray(candidate_ids, dtype=np.int64)
-        order = np.argsort(-self.score(users, ids, candidate_scores, at_time), axis=1, kind="stable")
+        order = ranking(self.score(users, ids, candidate_scores, at_time))  # (U, N) best first, ties by slot
         return np.take_along_axis(ids, order, axis=1)

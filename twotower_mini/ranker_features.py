@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from lineage.data import Interactions, is_liked
+from lineage.topk import top_k
 from twotower_mini.features import DAY, EventIndex
 
 FEATURE_NAMES = ("tower_score", "retrieval_rank", "item_views_1d", "item_views_7d", "item_views_28d",
@@ -181,16 +182,14 @@ def _requests(users, times):
 def _scored_requests(retrieval, train: Interactions, users, times, release=None, block: int = 2048):
     """Yield (first request, scores (b, n_items)) blocks: retrieval scores as of each request, with the
     items retrieval would not return then (not released yet, or seen by the user before) at -inf."""
-    order = np.lexsort((train.times, train.users))
-    view_users, view_items, view_times = train.users[order], train.items[order], train.times[order]
+    views = EventIndex(train.users, train.times, train.items, train.n_users)  # each user's views, by time
     for start in range(0, len(users), block):
         u, t = users[start:start + block], times[start:start + block]
         scores = np.asarray(retrieval(u, t), dtype=np.float32)  # (b, n_items)
         if release is not None:
             scores[release[None, :] > t[:, None]] = -np.inf
-        first, last = np.searchsorted(view_users, u, "left"), np.searchsorted(view_users, u, "right")
-        for b, (lo, hi) in enumerate(zip(first, last)):
-            scores[b, view_items[lo:hi][view_times[lo:hi] < t[b]]] = -np.inf
+        rows, positions = views.events_before(u, t)  # every view of each request's user before its time
+        scores[rows, views.values[positions]] = -np.inf
         yield start, scores
 
 
@@ -224,12 +223,13 @@ def retrieval_features(retrieval, train: Interactions, users, times, items, rele
         ranks[rows] = (scores[local] > own[:, None]).sum(axis=1)
         if not unshown:
             continue
-        top = np.argsort(-scores, axis=1, kind="stable")[:, :pool]  # (b, pool) best first
+        top = top_k(scores, pool)  # (b, pool) best first; -1 where the score is -inf
         keys = (start + np.arange(b))[:, None] * n_items + top
         at = np.minimum(np.searchsorted(shown, keys), len(shown) - 1)
-        allowed = np.isfinite(np.take_along_axis(scores, top, axis=1)) & (shown[at] != keys)
+        top_scores = np.take_along_axis(scores, np.maximum(top, 0), axis=1)
+        allowed = (top >= 0) & np.isfinite(top_scores) & (shown[at] != keys)
         lottery = np.where(allowed, rng.random(top.shape), -1.0)  # a random draw among allowed slots
-        drawn = np.sort(np.argsort(-lottery, axis=1, kind="stable")[:, :unshown], axis=1)  # (b, m) ranks
+        drawn = np.sort(top_k(lottery, unshown), axis=1)  # (b, m) ranks
         keep = np.take_along_axis(allowed, drawn, axis=1)
         drawn_rows = np.broadcast_to(np.arange(b)[:, None], drawn.shape)[keep]
         drawn_items = np.take_along_axis(top, drawn, axis=1)[keep]

@@ -46,7 +46,7 @@ class TwoTowerRecommender(Recommender):
         self.use(fit_towers(train, self.config, self.side))
 
     def use(self, towers: FittedTowers) -> "TwoTowerRecommender":
-        """Serve these fitted towers (from fit_towers, or FittedTowers.load): the recommender's whole state."""
+        """Serve these fitted towers (from fit_towers, or checkpoint.restore_towers): the recommender's whole state."""
         self.towers_, self.config = towers, towers.config
         self.history_, self.best_epoch_, self.refit_history_ = towers.history, towers.best_epoch, towers.refit_history
         self.refresh_items()

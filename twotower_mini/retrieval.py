@@ -59,6 +59,8 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import scipy.sparse as sp
 
+from lineage.topk import ranking, top_k_mask
+
 __all__ = ["ExactIndex", "MissingDependencyError", "filter_seen"]
 
 
@@ -307,7 +309,7 @@ class ExactIndex(_VectorIndex):
                 wide_threshold = np.tile(threshold, ROWS_PER_COMPARE)
                 pending, pending_size, merged_at = [], 0, first
             m = min(m_max, max(m, first))  # chunks double up to item_block: thresholds tighten early
-        order = np.argsort(-best, axis=1, kind="stable")  # best first; ties stay in id order
+        order = ranking(best)  # best first; ties stay in id order
         return np.take_along_axis(best_ids, order, axis=1), np.take_along_axis(best, order, axis=1)
 
 
@@ -330,8 +332,9 @@ def _merge(best: np.ndarray, best_ids: np.ndarray, pending) -> tuple[np.ndarray,
     pending: (query, item, score) arrays, one triple per chunk, in item order. The candidates are
     grouped by query (a stable radix sort keeps item order) and laid out after the running top-k
     of their query: every row is then in item-id order (the running top-k holds lower ids than
-    any candidate). Keep the scores above the row's k-th best value v, then the first (lowest-id)
-    of those equal to v until k are kept: exactly the top-k of a stable sort, again in id order."""
+    any candidate). `lineage.topk.top_k_mask` keeps the scores above the row's k-th best value v,
+    then the first (lowest-id) of those equal to v until k are kept: exactly the top-k of a stable
+    sort, again in id order."""
     n, k = best.shape
     query, item, score = (np.concatenate(parts) for parts in zip(*pending))
     if n > 1:  # candidates come item by item; group them by query, items still ascending
@@ -346,13 +349,5 @@ def _merge(best: np.ndarray, best_ids: np.ndarray, pending) -> tuple[np.ndarray,
     ids = np.full((n, width), -1, dtype=np.int64)
     scores[:, :k], ids[:, :k] = best, best_ids
     scores.ravel()[dest], ids.ravel()[dest] = score, item
-    kth = np.partition(scores, width - k, axis=1)[:, width - k:width - k + 1]  # (n, 1) k-th best
-    keep = scores >= kth
-    crowded = np.flatnonzero(np.count_nonzero(keep, axis=1) > k)  # rows with ties at the k-th best
-    if crowded.size:  # keep the tied ones in row (= id) order until the row has k
-        sub, sub_kth = scores[crowded], kth[crowded]
-        tied = sub == sub_kth
-        room = k - np.count_nonzero(sub > sub_kth, axis=1)[:, None]  # >= 1
-        keep[crowded] = (sub > sub_kth) | (tied & (np.cumsum(tied, axis=1) <= room))
-    # exactly k kept per row, in row order -> (n, k)
+    keep = top_k_mask(scores, k)  # exactly k per row: the k best, ties by row (= id) order
     return scores[keep].reshape(n, k), ids[keep].reshape(n, k)

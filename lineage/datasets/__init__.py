@@ -3,6 +3,7 @@
 One module per format (after the `datasets/` package of benfred/implicit), and one dispatcher:
 
     parsing.py     the toolkit every file loader shares (file/line errors, counted drops)
+    folders.py     movielens_dir(name, given=None): where a MovieLens folder is (one rule for all)
     movielens.py   load_movielens_100k(data_dir), load_movielens_latest(data_dir)
     csv.py         load_csv(interactions_path, items_path=None, users_path=None, ...)
     world.py       load_world(size=None, **overrides): the synthetic content app
@@ -31,12 +32,12 @@ never ships it) and documents the CSV format.
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import NamedTuple
 
 from lineage.data import DataError, Interactions
 from lineage.datasets.csv import load_csv
+from lineage.datasets.folders import MOVIELENS_FOLDERS, locate_movielens, movielens_dir
 from lineage.datasets.movielens import (
     DOWNLOAD_HINT, ML100K_GENRES, load_movielens_100k, load_movielens_latest, title_words, title_year,
 )
@@ -52,6 +53,7 @@ __all__ = [
     "load_movielens_latest",
     "input_files",
     "load_world",
+    "movielens_dir",
     "open_dataset",
     "title_words",
     "title_year",
@@ -59,24 +61,10 @@ __all__ = [
 
 DATASETS = ("world", "ml-100k", "ml-latest", "csv")
 
-_PROJECT_ROOT = Path(__file__).resolve().parent.parent.parent
-
 
 class Dataset(NamedTuple):
     interactions: Interactions
     world: object | None  # the `World` for the synthetic dataset (its hidden truth), else None
-
-
-def _default_dir(env: str, default: str) -> Path:
-    """The directory from the environment variable, else `default` relative to the current
-    directory if it exists there, else relative to the project root."""
-    value = os.environ.get(env)
-    if value:
-        return Path(value).expanduser()
-    here = Path(default)
-    if here.is_dir():
-        return here
-    return _PROJECT_ROOT / default
 
 
 def open_dataset(name: str, data_dir=None, **options) -> Dataset:
@@ -84,60 +72,70 @@ def open_dataset(name: str, data_dir=None, **options) -> Dataset:
 
     - "world": ``load_world(**options)`` (options: `size`, a preset name, and WorldConfig fields
       such as `seed`; data_dir is not used). The world itself is returned too.
-    - "ml-100k": `load_movielens_100k` on data_dir, else $TT_ML100K_DIR, else data/ml-100k.
-    - "ml-latest": `load_movielens_latest` on data_dir, else $TT_MLLATEST_DIR, else
-      data/ml-latest-small.
+    - "ml-100k": `load_movielens_100k` on `movielens_dir("ml-100k", data_dir)`: data_dir, else
+      $TT_ML100K_DIR, else data/ml-100k (see `lineage.datasets.folders` for every place tried).
+    - "ml-latest": `load_movielens_latest` on `movielens_dir("ml-latest", data_dir)`: data_dir,
+      else $TT_MLLATEST_DIR, else data/ml-latest-small.
     - "csv": `load_csv(**options)`. Without `interactions_path`, data_dir must hold
       interactions.csv (and, when present, items.csv and users.csv are used).
 
-    The default directories are looked up relative to the current directory, then to the
-    project root. A missing directory raises a DataError that says where to download the data.
+    A missing MovieLens directory raises a DataError that says where to download the data.
     """
     if name == "world":
         world = load_world(**options)
         return Dataset(world.interactions(), world)
-    if name in ("ml-100k", "ml-latest"):
-        if options:
-            raise TypeError(f"load_dataset({name!r}) takes no options, got {sorted(options)}")
-        env, default, title, loader = (
-            ("TT_ML100K_DIR", "data/ml-100k", "MovieLens 100K", load_movielens_100k) if name == "ml-100k"
-            else ("TT_MLLATEST_DIR", "data/ml-latest-small", "MovieLens latest", load_movielens_latest))
-        directory = Path(data_dir) if data_dir is not None else _default_dir(env, default)
-        if not directory.is_dir():
-            source = ("given as data_dir" if data_dir is not None else f"from ${env}" if os.environ.get(env)
-                      else "the default location")
-            raise DataError(directory, f"{title} directory not found ({source}); "
-                            f"{DOWNLOAD_HINT} and unzip it to {default}/ or point ${env} at it")
-        return Dataset(loader(directory), None)
+    if name in MOVIELENS_FOLDERS:
+        return Dataset(_open_movielens(name, data_dir, options), None)
     if name == "csv":
-        options = dict(options)
-        if options.get("interactions_path") is None:
-            if data_dir is None:
-                raise ValueError("load_dataset('csv') needs interactions_path=... "
-                                 "(or data_dir holding interactions.csv)")
-            directory = Path(data_dir)
-            if not directory.is_dir():
-                raise DataError(directory, "directory not found; expected a directory holding "
-                                "interactions.csv (items.csv and users.csv optional)")
-            options["interactions_path"] = directory / "interactions.csv"
-            for key, file in (("items_path", "items.csv"), ("users_path", "users.csv")):
-                if options.get(key) is None and (directory / file).is_file():
-                    options[key] = directory / file
-        return Dataset(load_csv(**options), None)
+        return Dataset(load_csv(**_csv_options(data_dir, options)), None)
     raise ValueError(f"unknown dataset {name!r}; expected one of {', '.join(DATASETS)}")
+
+
+_MOVIELENS_LOADERS = {"ml-100k": ("MovieLens 100K", load_movielens_100k),
+                      "ml-latest": ("MovieLens latest", load_movielens_latest)}
+
+
+def _open_movielens(name: str, data_dir, options: dict) -> Interactions:
+    """Load MovieLens `name` from its folder (`movielens_dir`), or say where to get it."""
+    if options:
+        raise TypeError(f"load_dataset({name!r}) takes no options, got {sorted(options)}")
+    title, loader = _MOVIELENS_LOADERS[name]
+    directory, origin = locate_movielens(name, data_dir)
+    if not directory.is_dir():
+        spec = MOVIELENS_FOLDERS[name]
+        raise DataError(directory, f"{title} directory not found ({origin}); {DOWNLOAD_HINT} and unzip it "
+                        f"to data/{spec.folder}/ or point ${spec.env} at it")
+    return loader(directory)
+
+
+def _csv_options(data_dir, options: dict) -> dict:
+    """load_csv's keywords: `options`, with the files of folder `data_dir` when no interactions
+    file is named (interactions.csv, and items.csv / users.csv when they are there)."""
+    options = dict(options)
+    if options.get("interactions_path") is not None:
+        return options
+    if data_dir is None:
+        raise ValueError("load_dataset('csv') needs interactions_path=... (or data_dir holding interactions.csv)")
+    directory = Path(data_dir)
+    if not directory.is_dir():
+        raise DataError(directory, "directory not found; expected a directory holding "
+                        "interactions.csv (items.csv and users.csv optional)")
+    options["interactions_path"] = directory / "interactions.csv"
+    for key, file in (("items_path", "items.csv"), ("users_path", "users.csv")):
+        if options.get(key) is None and (directory / file).is_file():
+            options[key] = directory / file
+    return options
 
 
 _FILES = {"ml-100k": ("u.data", "u.item", "u.user", "u.genre", "u.info", "u.occupation"),
           "ml-latest": ("ratings.csv", "movies.csv", "tags.csv", "links.csv")}
-_DIRECTORIES = {"ml-100k": ("TT_ML100K_DIR", "data/ml-100k"), "ml-latest": ("TT_MLLATEST_DIR", "data/ml-latest-small")}
 
 
 def input_files(name: str, data_dir=None, **options) -> list[Path]:
     """The files `open_dataset(name, data_dir, **options)` reads (or would read: they need not
     exist), so that a command can refuse to write over them. The world reads none."""
     if name in _FILES:
-        env, default = _DIRECTORIES[name]
-        directory = Path(data_dir) if data_dir is not None else _default_dir(env, default)
+        directory = movielens_dir(name, data_dir)
         return [directory / file for file in _FILES[name]]
     if name == "csv":
         paths = [options.get(key) for key in ("interactions_path", "items_path", "users_path")]

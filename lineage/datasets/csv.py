@@ -5,7 +5,7 @@ The format is documented in data/README.md and in `load_csv`'s docstring.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, NamedTuple
 
 import numpy as np
 
@@ -91,47 +91,68 @@ def load_csv(interactions_path, items_path=None, users_path=None, user_col: str 
     """
     sep = _normalise_sep(sep)
     path = Path(interactions_path)
+    log = _read_log(path, sep, encoding, user_col, item_col, time_col, value_col)
+    side = dict(sep=sep, encoding=encoding, list_columns=list_columns, list_sep=list_sep)
+    items = _vocabulary(items_path, item_key or item_col, "item", log.items, **side)
+    users = _vocabulary(users_path, user_key or user_col, "user", log.users, **side)
+    report = LoadReport(rows_read=log.rows_read)
+    user_index, item_index, times, values = finish(report, users.index, items.index, log.times, log.values,
+                                                   users.known, items.known, timed=time_col is not None)
+    return Interactions(users=user_index, items=item_index, times=times, values=values,
+                        user_ids=np.asarray(users.ids, dtype=str), item_ids=np.asarray(items.ids, dtype=str),
+                        user_features=users.features, item_features=items.features, name=path.stem, report=report)
+
+
+class _Log(NamedTuple):
+    """The interactions file as read: raw ids (str, file order), times and values."""
+
+    users: list[str]
+    items: list[str]
+    times: np.ndarray  # (n,) float64; 0, 1, 2, ... without a time column
+    values: np.ndarray  # (n,) float64; 1.0 without a value column
+    rows_read: int
+
+
+def _read_log(path: Path, sep: str, encoding: str, user_col: str, item_col: str, time_col: str | None,
+              value_col: str | None) -> _Log:
+    """Read and check the interactions file: the named columns must be in the header, ids non-empty,
+    times and values numbers; at least one data row."""
     required = [user_col, item_col] + [c for c in (time_col, value_col) if c is not None]
-    example = sep.join(required)
     expected = (f"a {sep_name(sep)}-separated file with a header row holding the columns "
-                f"{', '.join(repr(c) for c in required)} (e.g. '{example}')"
+                f"{', '.join(repr(c) for c in required)} (e.g. '{sep.join(required)}')"
                 + (f"; {time_col!r} in numeric seconds" if time_col is not None else ""))
-    text = read_text(path, expected, encoding)
-    header, rows, lines = csv_rows(path, text, sep, required, expected)
+    header, rows, lines = csv_rows(path, read_text(path, expected, encoding), sep, required, expected)
     if not rows:
         raise DataError(path, f"no data rows after the header; expected {expected}")
     col = {name: k for k, name in enumerate(header)}
+
+    def numbers(name: str | None, what: str, default: np.ndarray) -> np.ndarray:
+        if name is None:
+            return default
+        return floats(path, column(rows, col[name]), lines, f"{what} ({name!r})", expected)
+
     raw_users = strings(path, column(rows, col[user_col]), lines, f"user id ({user_col!r})", expected)
     raw_items = strings(path, column(rows, col[item_col]), lines, f"item id ({item_col!r})", expected)
-    if time_col is not None:
-        times = floats(path, column(rows, col[time_col]), lines, f"time ({time_col!r})",
-                        expected)
-    else:
-        times = np.arange(len(rows), dtype=np.float64)
-    if value_col is not None:
-        values = floats(path, column(rows, col[value_col]), lines, f"value ({value_col!r})", expected)
-    else:
-        values = np.ones(len(rows), dtype=np.float64)
+    return _Log(users=raw_users, items=raw_items,
+                times=numbers(time_col, "time", np.arange(len(rows), dtype=np.float64)),
+                values=numbers(value_col, "value", np.ones(len(rows), dtype=np.float64)),
+                rows_read=len(rows))
 
-    def vocabulary(side_path, key, kind, raw):
-        """(index per row, known per row, ids, side features): from the side file, else from the log."""
-        if side_path is None:
-            index, ids = build_vocabulary(np.array(raw, dtype=str))
-            return index, np.ones(len(index), dtype=bool), ids, {}
-        ids, features, _ = _side_table(Path(side_path), sep, key, kind, encoding, list_columns, list_sep)
-        index, known = lookup(ids, np.array(raw, dtype=str))
-        return index, known, ids, features
 
-    items, item_known, item_ids, item_features = vocabulary(items_path, item_key or item_col, "item", raw_items)
-    users, user_known, user_ids, user_features = vocabulary(users_path, user_key or user_col, "user", raw_users)
+class _Vocabulary(NamedTuple):
+    index: np.ndarray  # (n,) each event's index in `ids`
+    known: np.ndarray  # (n,) bool: False for ids the side file does not list
+    ids: np.ndarray  # the vocabulary
+    features: dict  # side features, one row per id
 
-    report = LoadReport(rows_read=len(rows))
-    users, items, times, values = finish(report, users, items, times, values, user_known, item_known,
-                                         timed=time_col is not None)
-    return Interactions(
-        users=users, items=items, times=times, values=values,
-        user_ids=np.asarray(user_ids, dtype=str), item_ids=np.asarray(item_ids, dtype=str),
-        user_features=user_features, item_features=item_features,
-        name=path.stem, report=report,
-    )
 
+def _vocabulary(side_path, key: str, kind: str, raw_ids, sep: str, encoding: str, list_columns,
+                list_sep: str) -> _Vocabulary:
+    """Map raw ids to indices: the vocabulary of the side file (its rows, in file order) when there
+    is one, else of the log (ids in order of first appearance)."""
+    if side_path is None:
+        index, ids = build_vocabulary(np.array(raw_ids, dtype=str))
+        return _Vocabulary(index, np.ones(len(index), dtype=bool), ids, {})
+    ids, features, _ = _side_table(Path(side_path), sep, key, kind, encoding, list_columns, list_sep)
+    index, known = lookup(ids, np.array(raw_ids, dtype=str))
+    return _Vocabulary(index, known, ids, features)

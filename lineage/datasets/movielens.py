@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -122,6 +123,43 @@ def load_movielens_100k(data_dir) -> Interactions:
     negative timestamp, or outside the 1-5 whole-star scale are dropped and counted.
     """
     directory = Path(data_dir)
+    _check_ml100k_files(directory)
+    genre_path = directory / "u.genre"
+    genres = _ml100k_genres(genre_path) if genre_path.is_file() else ML100K_GENRES
+    item_vocab, item_features = _read_ml100k_items(directory / "u.item", genres)
+    user_vocab, user_features = _read_ml100k_users(directory / "u.user")
+    ratings = _read_ml100k_ratings(directory / "u.data")
+    return _interactions(ratings, user_vocab, item_vocab, ML100K_RATINGS, "ml-100k",
+                         user_features=user_features, item_features=item_features)
+
+
+class _Ratings(NamedTuple):
+    """The rating rows of a file, as read: raw (file) ids, not yet mapped to indices."""
+
+    users: np.ndarray  # (n,) int64 raw user ids
+    items: np.ndarray  # (n,) int64 raw item ids
+    values: np.ndarray  # (n,) float64 ratings
+    times: np.ndarray  # (n,) float64 unix times
+    rows_read: int  # data rows read (for the LoadReport)
+
+
+def _interactions(ratings: _Ratings, user_vocab: np.ndarray, item_vocab: np.ndarray,
+                  scale: tuple[float, float, float], name: str, **features) -> Interactions:
+    """Map raw ids to vocabulary indices, drop and count the rows that cannot be kept (unknown ids,
+    invalid values, duplicates; `finish`), and build the Interactions with its LoadReport."""
+    report = LoadReport(rows_read=ratings.rows_read)
+    users, user_known = index_sorted(user_vocab, ratings.users)
+    items, item_known = index_sorted(item_vocab, ratings.items)
+    users, items, times, values = finish(report, users, items, ratings.times, ratings.values, user_known,
+                                         item_known, invalid=_invalid_rows(ratings.times, ratings.values, scale))
+    return Interactions(users=users, items=items, times=times, values=values,
+                        user_ids=user_vocab.astype(str), item_ids=item_vocab.astype(str),
+                        name=name, report=report, **features)
+
+
+def _check_ml100k_files(directory: Path) -> None:
+    """Refuse a missing directory or missing files in one line (with a hint when the files sit in
+    an ml-100k folder inside the one given, as after unzipping into it)."""
     if not directory.is_dir():
         raise DataError(directory, "MovieLens 100K directory not found; expected a directory holding "
                         f"u.data, u.item and u.user; {DOWNLOAD_HINT}")
@@ -134,11 +172,9 @@ def load_movielens_100k(data_dir) -> Interactions:
                         f"expected the MovieLens 100K files u.data, u.item and u.user in {directory}; "
                         f"{DOWNLOAD_HINT}")
 
-    genre_path = directory / "u.genre"
-    genres = _ml100k_genres(genre_path) if genre_path.is_file() else ML100K_GENRES
 
-    # u.item
-    path = directory / "u.item"
+def _read_ml100k_items(path: Path, genres: tuple[str, ...]) -> tuple[np.ndarray, dict]:
+    """u.item -> (item ids ascending, item_features in that order), genre flags checked."""
     fmt = _u_item_format(len(genres))
     columns, lines = split_lines(path, _ml100k_text(path, fmt), "|", 5 + len(genres), fmt)
     raw_ids = ints(path, columns[0], lines, "item id", fmt)
@@ -150,59 +186,54 @@ def load_movielens_100k(data_dir) -> Interactions:
         raise DataError(path, f"genre flag {str(flags[r, c])!r} for {genres[c]!r} (field {6 + c}) is not 0 or 1; "
                         f"expected {fmt}", line=lines[r])
     order = np.argsort(raw_ids, kind="stable")
-    item_vocab = raw_ids[order]
-    titles, years = [], []
-    for raw_title, release in zip(columns[1], columns[2]):
-        title, year = title_year(raw_title)
-        if year != year:  # NaN: fall back to the release date, e.g. "01-Jan-1995"
-            match = _DATE_YEAR_RE.search(release)
-            year = float(match.group(1)) if match else year
-        titles.append(title)
-        years.append(year)
-    is_genre = flags == "1"
-    item_genres = [tuple(g for g, on in zip(genres, row_flags) if on) for row_flags in is_genre.tolist()]
+    titles, years = _ml100k_titles_and_years(columns[1], columns[2])
+    item_genres = [tuple(g for g, on in zip(genres, row_flags) if on) for row_flags in (flags == "1").tolist()]
     titles_sorted = [titles[i] for i in order]
-    item_features = {
+    return raw_ids[order], {
         "title": np.array(titles_sorted, dtype=str),
         "year": np.array(years, dtype=np.float64)[order],
         "genres": [item_genres[i] for i in order],
         "title_words": [title_words(t) for t in titles_sorted],
     }
 
-    # u.user
-    path = directory / "u.user"
+
+def _ml100k_titles_and_years(raw_titles, release_dates) -> tuple[list[str], list[float]]:
+    """Titles without their year, and the year: from the title, else from the release date
+    (e.g. "01-Jan-1995"), else NaN."""
+    titles, years = [], []
+    for raw_title, release in zip(raw_titles, release_dates):
+        title, year = title_year(raw_title)
+        if year != year:  # NaN: fall back to the release date
+            match = _DATE_YEAR_RE.search(release)
+            year = float(match.group(1)) if match else year
+        titles.append(title)
+        years.append(year)
+    return titles, years
+
+
+def _read_ml100k_users(path: Path) -> tuple[np.ndarray, dict]:
+    """u.user -> (user ids ascending, user_features in that order)."""
     columns, lines = split_lines(path, _ml100k_text(path, _U_USER_FORMAT), "|", 5, _U_USER_FORMAT)
     raw_users = ints(path, columns[0], lines, "user id", _U_USER_FORMAT)
     unique_ids(path, raw_users, lines, "user id")
     ages = floats(path, columns[1], lines, "age", _U_USER_FORMAT, allow_empty=True)
     order = np.argsort(raw_users, kind="stable")
-    user_vocab = raw_users[order]
-    user_features = {
+    return raw_users[order], {
         "age": ages[order],
         "gender": np.char.strip(np.array(columns[2], dtype=str)[order]),
         "occupation": np.char.strip(np.array(columns[3], dtype=str)[order]),
         "zip": np.char.strip(np.array(columns[4], dtype=str)[order]),
     }
 
-    # u.data
-    path = directory / "u.data"
-    columns, lines = split_lines(path, _ml100k_text(path, _U_DATA_FORMAT), "\t", 4, _U_DATA_FORMAT)
-    users = ints(path, columns[0], lines, "user id", _U_DATA_FORMAT)
-    items = ints(path, columns[1], lines, "item id", _U_DATA_FORMAT)
-    values = floats(path, columns[2], lines, "rating", _U_DATA_FORMAT)
-    times = floats(path, columns[3], lines, "timestamp", _U_DATA_FORMAT)
 
-    report = LoadReport(rows_read=len(lines))
-    users, user_known = index_sorted(user_vocab, users)
-    items, item_known = index_sorted(item_vocab, items)
-    users, items, times, values = finish(report, users, items, times, values, user_known, item_known,
-                                         invalid=_invalid_rows(times, values, ML100K_RATINGS))
-    return Interactions(
-        users=users, items=items, times=times, values=values,
-        user_ids=user_vocab.astype(str), item_ids=item_vocab.astype(str),
-        user_features=user_features, item_features=item_features,
-        name="ml-100k", report=report,
-    )
+def _read_ml100k_ratings(path: Path) -> _Ratings:
+    """u.data -> its rating rows, raw ids."""
+    columns, lines = split_lines(path, _ml100k_text(path, _U_DATA_FORMAT), "\t", 4, _U_DATA_FORMAT)
+    return _Ratings(users=ints(path, columns[0], lines, "user id", _U_DATA_FORMAT),
+                    items=ints(path, columns[1], lines, "item id", _U_DATA_FORMAT),
+                    values=floats(path, columns[2], lines, "rating", _U_DATA_FORMAT),
+                    times=floats(path, columns[3], lines, "timestamp", _U_DATA_FORMAT),
+                    rows_read=len(lines))
 
 
 # ---- MovieLens latest (CSV) -----------------------------------------------------------------
@@ -231,6 +262,18 @@ def load_movielens_latest(data_dir) -> Interactions:
     outside the 0.5-5 half-star scale are dropped and counted.
     """
     directory = Path(data_dir)
+    _check_latest_files(directory)
+    item_vocab, item_features = _read_latest_movies(directory / "movies.csv")
+    ratings = _read_latest_ratings(directory / "ratings.csv")
+    data = _interactions(ratings, np.unique(ratings.users), item_vocab, MLLATEST_RATINGS, "ml-latest",
+                         user_features={}, item_features=item_features)
+    if (directory / "tags.csv").is_file():  # read last: its counts come after the ratings' in the report
+        data.item_features["tags"] = _read_latest_tags(directory / "tags.csv", item_vocab, data.report)
+    return data
+
+
+def _check_latest_files(directory: Path) -> None:
+    """Refuse a missing directory, ratings.csv or movies.csv in one line."""
     if not directory.is_dir():
         raise DataError(directory, "MovieLens latest directory not found; expected a directory holding "
                         f"ratings.csv and movies.csv (tags.csv optional); {DOWNLOAD_HINT}")
@@ -240,15 +283,19 @@ def load_movielens_latest(data_dir) -> Interactions:
                         f"expected the MovieLens files ratings.csv and movies.csv in {directory}; "
                         f"{DOWNLOAD_HINT}")
 
-    # movies.csv
-    path = directory / "movies.csv"
-    header, rows, lines = csv_rows(path, read_text(path, _MOVIES_FORMAT, hint=_ML_UTF8_HINT), ",",
-                                    ("movieId", "title", "genres"), _MOVIES_FORMAT)
-    col = {name: k for k, name in enumerate(header)}
+
+def _latest_csv(path: Path, columns: tuple[str, ...], expected: str):
+    """(column index by name, rows, lines) of a MovieLens latest CSV file with these columns."""
+    header, rows, lines = csv_rows(path, read_text(path, expected, hint=_ML_UTF8_HINT), ",", columns, expected)
+    return {name: k for k, name in enumerate(header)}, rows, lines
+
+
+def _read_latest_movies(path: Path) -> tuple[np.ndarray, dict]:
+    """movies.csv -> (movie ids ascending, item_features in that order)."""
+    col, rows, lines = _latest_csv(path, ("movieId", "title", "genres"), _MOVIES_FORMAT)
     raw_items = ints(path, column(rows, col["movieId"]), lines, "movieId", _MOVIES_FORMAT)
     unique_ids(path, raw_items, lines, "movieId")
     order = np.argsort(raw_items, kind="stable")
-    item_vocab = raw_items[order]
     titles, years, item_genres = [], [], []
     for k in order.tolist():
         title, year = title_year(rows[k][col["title"]])
@@ -257,59 +304,44 @@ def load_movielens_latest(data_dir) -> Interactions:
         field = rows[k][col["genres"]].strip()
         item_genres.append(() if field in ("", "(no genres listed)")
                            else tuple(g.strip() for g in field.split("|") if g.strip()))
-    item_features = {
+    return raw_items[order], {
         "title": np.array(titles, dtype=str),
         "year": np.array(years, dtype=np.float64),
         "genres": item_genres,
         "title_words": [title_words(t) for t in titles],
     }
 
-    # ratings.csv
-    path = directory / "ratings.csv"
-    header, rows, lines = csv_rows(path, read_text(path, _RATINGS_FORMAT, hint=_ML_UTF8_HINT), ",",
-                                    ("userId", "movieId", "rating", "timestamp"), _RATINGS_FORMAT)
+
+def _read_latest_ratings(path: Path) -> _Ratings:
+    """ratings.csv -> its rating rows, raw ids (a file with no data rows is refused)."""
+    col, rows, lines = _latest_csv(path, ("userId", "movieId", "rating", "timestamp"), _RATINGS_FORMAT)
     if not rows:
         raise DataError(path, f"no data rows after the header; expected {_RATINGS_FORMAT}")
-    col = {name: k for k, name in enumerate(header)}
-    raw_users = ints(path, column(rows, col["userId"]), lines, "userId", _RATINGS_FORMAT)
-    items = ints(path, column(rows, col["movieId"]), lines, "movieId", _RATINGS_FORMAT)
-    values = floats(path, column(rows, col["rating"]), lines, "rating", _RATINGS_FORMAT)
-    times = floats(path, column(rows, col["timestamp"]), lines, "timestamp", _RATINGS_FORMAT)
-    user_vocab = np.unique(raw_users)
-    users, user_known = index_sorted(user_vocab, raw_users)
-    items, item_known = index_sorted(item_vocab, items)
-    report = LoadReport(rows_read=len(rows))
-    users, items, times, values = finish(report, users, items, times, values, user_known, item_known,
-                                         invalid=_invalid_rows(times, values, MLLATEST_RATINGS))
+    return _Ratings(users=ints(path, column(rows, col["userId"]), lines, "userId", _RATINGS_FORMAT),
+                    items=ints(path, column(rows, col["movieId"]), lines, "movieId", _RATINGS_FORMAT),
+                    values=floats(path, column(rows, col["rating"]), lines, "rating", _RATINGS_FORMAT),
+                    times=floats(path, column(rows, col["timestamp"]), lines, "timestamp", _RATINGS_FORMAT),
+                    rows_read=len(rows))
 
-    # tags.csv (optional)
-    path = directory / "tags.csv"
-    if path.is_file():
-        header, rows, lines = csv_rows(path, read_text(path, _TAGS_FORMAT, hint=_ML_UTF8_HINT), ",",
-                                        ("userId", "movieId", "tag", "timestamp"), _TAGS_FORMAT)
-        col = {name: k for k, name in enumerate(header)}
-        ints(path, column(rows, col["userId"]), lines, "userId", _TAGS_FORMAT)
-        tag_items = ints(path, column(rows, col["movieId"]), lines, "movieId", _TAGS_FORMAT)
-        floats(path, column(rows, col["timestamp"]), lines, "timestamp", _TAGS_FORMAT)
-        position, known = index_sorted(item_vocab, tag_items)
-        report.add("tags for unknown item id", int((~known).sum()))
-        tags: list[dict[str, None]] = [{} for _ in range(len(item_vocab))]
-        empty = 0
-        for row, k, ok in zip(rows, position.tolist(), known.tolist()):
-            if not ok:
-                continue
-            tag = row[col["tag"]].strip().lower()
-            if tag:
-                tags[k][tag] = None  # a dict keeps the order of first appearance
-            else:
-                empty += 1
-        report.add("empty tags", empty)
-        item_features["tags"] = [tuple(t) for t in tags]
 
-    return Interactions(
-        users=users, items=items, times=times, values=values,
-        user_ids=user_vocab.astype(str), item_ids=item_vocab.astype(str),
-        user_features={}, item_features=item_features,
-        name="ml-latest", report=report,
-    )
-
+def _read_latest_tags(path: Path, item_vocab: np.ndarray, report: LoadReport) -> list[tuple[str, ...]]:
+    """tags.csv -> each item's distinct lower-case tags in order of first appearance; tags of unknown
+    movies and empty tags are counted in `report`."""
+    col, rows, lines = _latest_csv(path, ("userId", "movieId", "tag", "timestamp"), _TAGS_FORMAT)
+    ints(path, column(rows, col["userId"]), lines, "userId", _TAGS_FORMAT)  # checked, not kept
+    tag_items = ints(path, column(rows, col["movieId"]), lines, "movieId", _TAGS_FORMAT)
+    floats(path, column(rows, col["timestamp"]), lines, "timestamp", _TAGS_FORMAT)  # checked, not kept
+    position, known = index_sorted(item_vocab, tag_items)
+    report.add("tags for unknown item id", int((~known).sum()))
+    tags: list[dict[str, None]] = [{} for _ in range(len(item_vocab))]
+    empty = 0
+    for row, k, ok in zip(rows, position.tolist(), known.tolist()):
+        if not ok:
+            continue
+        tag = row[col["tag"]].strip().lower()
+        if tag:
+            tags[k][tag] = None  # a dict keeps the order of first appearance
+        else:
+            empty += 1
+    report.add("empty tags", empty)
+    return [tuple(t) for t in tags]

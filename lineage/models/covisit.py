@@ -42,6 +42,7 @@ import scipy.sparse as sp
 
 from lineage.data import Interactions
 from lineage.models.base import Recommender
+from lineage.topk import keep_top_k
 
 
 @dataclass
@@ -108,9 +109,7 @@ def top_n_per_row(matrix: sp.csr_matrix, n: int) -> sp.csr_matrix:
     matrix = matrix.tocsr()
     matrix.sort_indices()
     rows = np.repeat(np.arange(matrix.shape[0]), np.diff(matrix.indptr))
-    order = np.lexsort((matrix.indices, -matrix.data, rows))  # by row, then value descending
-    rank = np.arange(len(order)) - matrix.indptr[rows[order]]  # position inside the row
-    keep = order[rank < n]
+    keep = keep_top_k(rows, matrix.indices, matrix.data, n)  # (nnz,) bool
     out = sp.csr_matrix((matrix.data[keep], (rows[keep], matrix.indices[keep])), shape=matrix.shape)
     out.sort_indices()
     return out

@@ -45,6 +45,7 @@ import scipy.sparse as sp
 
 from lineage.data import Interactions
 from lineage.models.base import Recommender
+from lineage.topk import keep_top_k  # the top-k per row of the graph (notebook 01 imports it from here)
 
 WEIGHTINGS = ("none", "tfidf", "bm25")
 
@@ -87,20 +88,6 @@ def weight(rows: sp.csr_matrix, weighting: str, k1: float = 1.2, b: float = 0.75
     if weighting == "bm25":
         return bm25_weight(rows, k1, b)
     raise ValueError(f"unknown weighting {weighting!r}; expected one of {', '.join(WEIGHTINGS)}")
-
-
-def keep_top_k(rows: np.ndarray, cols: np.ndarray, values: np.ndarray, k: int) -> np.ndarray:
-    """Boolean mask keeping, for each row, the k entries with the largest value.
-
-    Ties are broken by the smaller column index, so the result never depends on sort internals."""
-    order = np.lexsort((cols, -values, rows))  # by row, then best value, then smallest column
-    sorted_rows = rows[order]
-    starts = np.r_[0, np.flatnonzero(sorted_rows[1:] != sorted_rows[:-1]) + 1]
-    sizes = np.diff(np.r_[starts, len(rows)])
-    rank = np.arange(len(rows)) - np.repeat(starts, sizes)  # position inside the row
-    keep = np.zeros(len(rows), dtype=bool)
-    keep[order[rank < k]] = True
-    return keep
 
 
 def cosine_neighbours(vectors: sp.csr_matrix, k: int, shrinkage: float = 0.0,

@@ -34,6 +34,7 @@ from lineage.lessons import guard, world_config
 from lineage.topk import top_k
 from twotower_mini.config import FeatureConfig, TowerConfig, TrainConfig, TwoTowerConfig
 from twotower_mini.features import FeatureBuilder, SideLog
+from twotower_mini.fitted import fit_part
 from twotower_mini.losses import StreamingFrequency, in_batch_logits
 from twotower_mini.recommender import TwoTowerRecommender
 from twotower_mini.towers import as_tensors
@@ -186,7 +187,7 @@ guard("id-only towers / popularity ndcg", mf_ndcg / results["popularity"]["ndcg@
 # Here is a batch of 12 training examples, two of which share the same item.
 
 # %%
-train_fit = mf.fit_features_.train  # the part of train the model was fitted on (validation carved out)
+train_fit = fit_part(parts.train, mf.config)  # the part of train the model was fitted on (validation carved out)
 popular_item = np.bincount(train_fit.items).argmax()
 others = rng.permutation(np.flatnonzero(train_fit.items != popular_item))[:100]
 _, first_of_item = np.unique(train_fit.items[others], return_index=True)

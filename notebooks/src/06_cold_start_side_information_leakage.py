@@ -347,8 +347,7 @@ test_days = np.unique(np.floor(parts.test.times / 86400.0))
 
 def daily_recall(model, refresh: bool) -> float:
     """Mean over test days of recall@10 on that day's views; item vectors as of the day's start if refresh."""
-    live = FeatureBuilder(data, model.config.features, side)  # knows the views up to any moment; read before t
-    live.item_counts, live.user_has_events = model.features_.item_counts, model.features_.user_has_events
+    live = model.towers_.extended_to(data)  # knows the views up to any moment; read before t
     seen_before = parts.train.to_csr(binary=True)
     recalls = []
     for day in test_days:
@@ -356,7 +355,7 @@ def daily_recall(model, refresh: bool) -> float:
         today = parts.test.select(on_day)
         day_users = test_users(today)
         if refresh:
-            vectors = item_vectors(model.model_, live, at_time=day * 86400.0)  # (n_items, D) as of the day's start
+            vectors = live.item_vectors(at_time=day * 86400.0)  # (n_items, D) as of the day's start
             release = np.asarray(world.items["release_time"], dtype=float)
             vectors = np.where((release < day * 86400.0)[:, None], vectors, model.item_vectors_)
         else:
@@ -391,9 +390,7 @@ last_day = test_days[-1] * 86400.0
 released = np.asarray(world.items["release_time"], dtype=float) < parts.train.times.max()
 drift = {}
 for name, model in [("no counts", without_counts), ("7-day counts", with_counts)]:
-    live = FeatureBuilder(data, model.config.features, side)
-    live.item_counts, live.user_has_events = model.features_.item_counts, model.features_.user_has_events
-    fresh = item_vectors(model.model_, live, at_time=last_day)[released]  # (n_released, D) unit vectors
+    fresh = model.towers_.extended_to(data).item_vectors(at_time=last_day)[released]  # (n_released, D) unit vectors
     drift[name] = float(np.mean(1.0 - np.sum(fresh * model.item_vectors_[released], axis=1)))
 refresh_gain = {name: staleness[(name, True)] / staleness[(name, False)] for name in ("no counts", "7-day counts")}
 print("drift of the stored vectors by the last test day:", ", ".join(f"{n} {d:.4f}" for n, d in drift.items()))

@@ -25,15 +25,13 @@
 
 # %%
 # Setup: seeds first, so every number below is the same on every run.
-import os
 import time
-from pathlib import Path
 
 import numpy as np
 
 from harness.leaderboard import user_segments
 from lineage.lessons import guard
-from lineage.datasets.movielens import load_movielens_100k
+from lineage.datasets import load_movielens_100k, movielens_dir
 from lineage.metrics import evaluate_lists, test_users
 from lineage.models.cold_users import ColdUserFallback
 from lineage.models.popularity import Popularity, RecentPopularity
@@ -46,12 +44,10 @@ from twotower_mini.recommender import TwoTowerRecommender
 
 rng = seed_everything(0)
 NOTEBOOK_START = time.perf_counter()
-REPO = Path.cwd().parent if Path.cwd().name == "notebooks" else Path.cwd()
-candidates = [os.environ.get("TT_ML100K_DIR", ""), REPO / "data" / "ml-100k",
-              REPO.parent / "shared" / "datasets" / "ml-100k"]
-DATA_DIR = next((Path(c) for c in candidates if c and (Path(c) / "u.data").is_file()), None)
-if DATA_DIR is None:
-    print("MovieLens 100K was not found (looked in TT_ML100K_DIR, data/ml-100k, ../shared/datasets/ml-100k).\n"
+DATA_DIR = movielens_dir("ml-100k")  # the suite's one rule: $TT_ML100K_DIR, data/ml-100k, ../shared/datasets/ml-100k
+if not (DATA_DIR / "u.data").is_file():
+    print(f"MovieLens 100K was not found in {DATA_DIR} (the suite looks in $TT_ML100K_DIR when it is set,\n"
+          "else in data/ml-100k and ../shared/datasets/ml-100k).\n"
           "Get it from https://grouplens.org/datasets/movielens/100k/ (ml-100k.zip, about 5 MB), unzip it\n"
           "into data/ml-100k, or let the suite do it (it checks the archive's checksum):\n"
           "    from lineage.datasets.download import download_movielens\n"
