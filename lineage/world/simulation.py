@@ -216,9 +216,7 @@ def _play(world: World, sessions: dict, session_ids: np.ndarray, policy: FeedPol
             ("feed", feed_rows, cfg.impressions_per_session, cfg.leave_utility),
             ("search", search_rows, cfg.search_results, cfg.search_leave_utility),
         ]
-        outcome = {source: (np.zeros((len(rows), slots), np.int64), np.zeros((len(rows), slots), bool),
-                            np.zeros((len(rows), slots), np.int8), np.full((len(rows), slots), np.nan))
-                   for source, rows, slots, _ in kinds}
+        outcome = {source: _empty_outcome(len(rows), slots) for source, rows, slots, _ in kinds}
         for rnd in range(round_of_session[today].max() + 1 if today.any() else 0):
             for source, rows, slots, leave in kinds:
                 now = np.flatnonzero(round_of_session[rows] == rnd)  # positions within today's rows
@@ -226,18 +224,9 @@ def _play(world: World, sessions: dict, session_ids: np.ndarray, policy: FeedPol
                     continue
                 r = rows[now]
                 requests = FeedRequests(world, users[r], times[r], session_ids[r], slots, seen)
-                if source == "feed":
-                    shown_items, propensity = policy.feed(requests, policy_rng)
-                    _check_feed(requests, shown_items, propensity, policy)
-                else:
-                    shown_items, propensity = _fill_slots(search_candidates[now], requests, slots), None
-                slot_items, shown, choice = _play_choices(world, choice_rng, requests.users, shown_items, leave)
-                for array, value in zip(outcome[source], (slot_items, shown, choice)):
-                    array[now] = value
-                if propensity is not None:
-                    outcome[source][3][now] = np.where(shown, propensity, np.nan)
-                chosen = choice > 0
-                seen.add(np.broadcast_to(requests.users[:, None], chosen.shape)[chosen], slot_items[chosen])
+                candidates = search_candidates[now] if source == "search" else None
+                _play_requests(world, requests, candidates, policy, (policy_rng, choice_rng), leave,
+                               outcome[source], now, seen)
         seen.end_of_day()
         for source, rows, _, _ in kinds:
             imp, view = _emit(sessions, session_ids[rows], *outcome[source], source, record_propensity)
@@ -245,6 +234,40 @@ def _play(world: World, sessions: dict, session_ids: np.ndarray, policy: FeedPol
             views.append(view)
             np.add.at(views_per_day[day], view["item"], 1.0)
 
+    return _finish_logs(world, impressions, views, searches, choice_rng, record_propensity)
+
+
+def _empty_outcome(n: int, slots: int) -> tuple:
+    """(slot items, shown, choice, propensity) arrays of one day's requests of one kind, to be filled."""
+    return (np.zeros((n, slots), np.int64), np.zeros((n, slots), bool), np.zeros((n, slots), np.int8),
+            np.full((n, slots), np.nan))
+
+
+def _play_requests(world: World, requests: FeedRequests, search_candidates, policy: FeedPolicy, rngs, leave: float,
+                   outcome: tuple, now: np.ndarray, seen: _SeenSet) -> None:
+    """One round of requests: the feed (from the policy) or the search results, the users' choices,
+    written into `outcome` (slot items, shown, choice, propensity) at rows `now`; viewed items are
+    remembered in `seen`."""
+    policy_rng, choice_rng = rngs
+    if search_candidates is None:
+        shown_items, propensity = policy.feed(requests, policy_rng)
+        _check_feed(requests, shown_items, propensity, policy)
+    else:
+        shown_items, propensity = _fill_slots(search_candidates, requests, requests.n_slots), None
+    slot_items, shown, choice = _play_choices(world, choice_rng, requests.users, shown_items, leave)
+    for array, value in zip(outcome, (slot_items, shown, choice)):
+        array[now] = value
+    if propensity is not None:
+        outcome[3][now] = np.where(shown, propensity, np.nan)
+    chosen = choice > 0
+    seen.add(np.broadcast_to(requests.users[:, None], chosen.shape)[chosen], slot_items[chosen])
+
+
+def _finish_logs(world: World, impressions: list, views: list, searches: dict, choice_rng,
+                 record_propensity: bool) -> tuple[dict, dict, dict]:
+    """The day-by-day parts joined and sorted into the impressions, views and searches tables; each
+    view's like drawn from the user's true utility plus noise."""
+    cfg = world.config
     impressions = _concat(impressions, order_by=("session", "position"))
     views = _concat(views, order_by=("time", "session"))
     likes_noise = choice_rng.normal(0, cfg.like_noise, len(views["user"]))
