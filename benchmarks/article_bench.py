@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.report import record, write_report  # noqa: E402
 from lineage.lessons import world_config  # noqa: E402
-from lineage.metrics import evaluate_lists, test_users, true_recall_at_k  # noqa: E402
+from lineage.metrics import evaluate_lists, users_with_test_events, true_recall_at_k  # noqa: E402
 from lineage.splits import split  # noqa: E402
 from lineage.world import generate_world  # noqa: E402
 from twotower_mini.config import FeatureConfig, TowerConfig, TrainConfig, TwoTowerConfig
@@ -42,7 +42,7 @@ RETRIEVERS = {  # notebook 05's names -> TrainConfig switches
 def world_parts(seed: int):
     world = generate_world(world_config(seed=seed))
     parts = split(world.interactions(), "temporal", test_fraction=0.2, seed=42)
-    users = test_users(parts.test)
+    users = users_with_test_events(parts.test)
     true_top = world.true_top_items(users, 10, released_before=parts.test.times.max() + 1, exclude=parts.train.to_csr())
     return world, parts, users, true_top
 

@@ -36,7 +36,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from report import ROOT, default_data_dir, record, write_report  # noqa: E402
 
-from lineage.metrics import evaluate_lists, test_users  # noqa: E402
+from lineage.metrics import evaluate_lists, users_with_test_events  # noqa: E402
 from lineage.models.als import ALS, ALSConfig  # noqa: E402
 from lineage.models.implicit_models import ImplicitALS, ImplicitALSConfig  # noqa: E402
 from lineage.models.registry import MODELS  # noqa: E402
@@ -127,7 +127,7 @@ def bench_als(datasets: list[tuple[str, str | None]], factors: list[int], iterat
         config = LeaderboardConfig(dataset=dataset, protocol=protocol, k=K, seed=42, test_fraction=fraction,
                                    data_dir=data_dir)
         _, _, parts, _ = prepare(config, log=quiet)
-        users = test_users(parts.test)
+        users = users_with_test_events(parts.test)
         tuned = ALS.TUNED[dataset]  # the same entry as ImplicitALS.TUNED[dataset]
         for f in factors:
             shared = {**tuned, "factors": f, "iterations": iterations}

@@ -37,7 +37,7 @@ import numpy as np
 import torch
 
 from lineage.datasets.movielens import load_movielens_100k
-from lineage.metrics import evaluate_lists, test_users
+from lineage.metrics import evaluate_lists, users_with_test_events
 from lineage.models.ease import EASE, EASEConfig
 from lineage.splits import split, validation_split
 from lineage.topk import mask_items, top_k
@@ -114,7 +114,7 @@ def main() -> None:
 def measure(args, base, train, validation, where: dict) -> list[dict]:
     """Print (and return) EASE at each lambda scale and the two-tower runs (config `base`, one per training
     seed and member), fitted on `train`, scored on `validation`."""
-    users = test_users(validation)
+    users = users_with_test_events(validation)
     lines = []
     for scale in args.ease_scales:
         model = EASE(EASEConfig(regularization_scale=scale)).fit(train)

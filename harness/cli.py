@@ -15,7 +15,7 @@ import os
 import sys
 from pathlib import Path
 
-from harness.options import (FORMATTER, SEED_MAX, _add_exclude_seen, _add_overwrite, _inputs, add_data_options,
+from harness.options import (FORMATTER, SEED_MAX, add_exclude_seen, add_overwrite, input_files_of, add_data_options,
                              data_spec, int_in, leaderboard_config, model_list)
 from lineage.data import DataError
 from lineage.models.cold_users import COLD_USER_POLICIES, DEFAULT_COLD_USER_POLICY
@@ -43,11 +43,11 @@ def _add_leaderboard(sub) -> None:
                         "model alone (an empty list if it cannot score them), popularity = the all-time most "
                         "popular items (what a deployed system does), recent-popularity = the recently popular "
                         "ones; models that score such users themselves keep their own answer")
-    _add_exclude_seen(p, "hide items the user already has in train (the TFRS tutorial protocol does not)")
+    add_exclude_seen(p, "hide items the user already has in train (the TFRS tutorial protocol does not)")
     p.add_argument("--json", metavar="OUT", help="write the results as JSON to this file")
     p.add_argument("--save-recommendations", metavar="DIR",
                    help="write test.csv and <model>.csv (original ids) so the metrics can be recomputed")
-    _add_overwrite(p)
+    add_overwrite(p)
     p.set_defaults(handler=_run_leaderboard)
 
 
@@ -60,7 +60,7 @@ def _run_leaderboard(args) -> int:
                                 cold_users=args.cold_users)
     leaderboard.check_models(config.models)
     # every output is checked before any loading or fitting, so no work is lost at the end
-    inputs = _inputs(config)
+    inputs = input_files_of(config)
     if args.json is not None:
         check_output(args.json, "--json", inputs, args.overwrite)
     if args.save_recommendations is not None:
@@ -81,7 +81,7 @@ def _add_train(sub) -> None:
                                    "train, and save a checkpoint.", formatter_class=FORMATTER)
     add_data_options(p)
     p.add_argument("--out", required=True, help="checkpoint file to write (e.g. runs/world.safetensors)")
-    _add_overwrite(p)
+    add_overwrite(p)
     p.add_argument("--epochs", type=int_in(1), default=None,
                    help="override the preset's maximum number of epochs (at least 1)")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True, help="show progress bars")
@@ -97,7 +97,7 @@ def _run_train(args) -> int:
     from lineage.outputs import check_output
 
     config = leaderboard_config(args)
-    check_output(args.out, "--out", _inputs(config), args.overwrite)  # before any training
+    check_output(args.out, "--out", input_files_of(config), args.overwrite)  # before any training
     data, world, parts, _ = leaderboard.prepare(config, log=_stderr)
     model = leaderboard.build_model("twotower", config.dataset, config.protocol, world)
     epochs = model.config.training.epochs if args.epochs is None else args.epochs
@@ -190,7 +190,7 @@ def _add_evaluate(sub) -> None:
     _add_checkpoint_data_options(p)
     p.add_argument("--k", type=int_in(1), default=10,
                    help="length of each recommendation list (at least 1; capped at the catalogue size)")
-    _add_exclude_seen(p, "hide items the user already has in train")
+    add_exclude_seen(p, "hide items the user already has in train")
     p.set_defaults(handler=_run_evaluate)
 
 
@@ -217,7 +217,7 @@ def _add_recommend(sub) -> None:
     _add_checkpoint_data_options(p)
     p.add_argument("--k", type=int_in(1), default=10, help="number of items per user (at least 1; capped at the "
                                                           "catalogue size)")
-    _add_exclude_seen(p, "hide items the user already has in train")
+    add_exclude_seen(p, "hide items the user already has in train")
     p.set_defaults(handler=_run_recommend)
 
 
@@ -268,7 +268,7 @@ def _add_bench(sub) -> None:
                    help="0: plain normal vectors (no structure, the worst case for approximate search); "
                         "C > 0: a mixture around C centres, closer to trained embeddings")
     r.add_argument("--json", metavar="OUT", help="write the result as JSON to this file")
-    _add_overwrite(r)
+    add_overwrite(r)
     r.set_defaults(handler=_run_bench_retrieval)
 
 
@@ -279,9 +279,9 @@ def _run_bench_retrieval(args) -> int:
     if args.json is not None:
         check_output(args.json, "--json", (), args.overwrite)
     if args.approximate is not None:
-        from twotower_mini.ann import _import_faiss
+        from twotower_mini.ann import import_faiss
 
-        _import_faiss()  # refused before the exact timing runs, not after
+        import_faiss()  # refused before the exact timing runs, not after
     result = run_retrieval(args.items, args.dim, args.users, args.k, repeats=args.repeats, seed=args.seed,
                            approximate=args.approximate, threads=args.threads, nlist=args.nlist,
                            clusters=args.clusters, log=_stderr)

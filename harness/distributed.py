@@ -83,7 +83,7 @@ def run(args) -> dict | None:
     try:
         data_config = options.leaderboard_config(args)
         # outputs are checked before any loading or training (on every rank, so all stop together)
-        inputs = options._inputs(data_config)
+        inputs = options.input_files_of(data_config)
         check_output(args.out, "--out", inputs, args.overwrite)
         if args.checkpoint is not None:  # not truthiness: an empty path must reach the check and be refused
             check_output(args.checkpoint, "--checkpoint", inputs, args.overwrite)
@@ -172,7 +172,7 @@ def build_parser() -> argparse.ArgumentParser:
     out = parser.add_argument_group("output")
     out.add_argument("--out", required=True, help="JSON report written by rank 0")
     out.add_argument("--checkpoint", help="also save the best weights as a checkpoint (rank 0)")
-    options._add_overwrite(out)
+    options.add_overwrite(out)
     out.add_argument("--verbose", action="store_true", help="rank 0 shows a progress bar and one line per epoch")
     return parser
 

@@ -45,7 +45,7 @@ from lineage.data import Interactions
 from lineage.datasets import open_dataset
 from lineage.evidence import compare
 from lineage.metrics import (METRIC_NAMES, evaluate_lists, per_user_metrics, relevance_matrix, segment_recall,
-                             test_users, true_recall_at_k)
+                             users_with_test_events, true_recall_at_k)
 from lineage.models.cold_users import COLD_USER_POLICIES, DEFAULT_COLD_USER_POLICY, with_cold_user_policy
 from lineage.models.registry import MODELS, make_model
 from lineage.outputs import json_text, text_writer, write_files_atomic, write_text_atomic
@@ -154,7 +154,7 @@ def run(config: LeaderboardConfig, save_dir: str | None = None, log=print, json_
     if config.cold_users not in COLD_USER_POLICIES:
         raise ValueError(f"unknown cold-user policy {config.cold_users!r}; expected one of {', '.join(COLD_USER_POLICIES)}")
     data, world, parts, fraction = prepare(config, log)
-    users = test_users(parts.test)
+    users = users_with_test_events(parts.test)
     has_history = parts.train.user_counts()[users] > 0  # (n_test_users,) users with at least one training event
     _log_split(data, config, parts, fraction, users, has_history, log)
     k = cap_k(config.k, data.n_items, log)

@@ -73,13 +73,13 @@ def model_list(text: str) -> tuple[str, ...]:
     return names
 
 
-def _add_overwrite(p) -> None:
+def add_overwrite(p) -> None:
     p.add_argument("--overwrite", action="store_true",
                    help="replace output files that already exist (never an input file of the run)")
 
 
 # ---- options shared by several subcommands ------------------------------------------------------
-def _add_exclude_seen(p, help_text: str) -> None:
+def add_exclude_seen(p, help_text: str) -> None:
     p.add_argument("--exclude-seen", action=argparse.BooleanOptionalAction, default=True, help=help_text)
 
 
@@ -195,7 +195,7 @@ def data_spec(config) -> dict:
             "world_size": config.world_size, "world_seed": config.world_seed}
 
 
-def _inputs(config) -> list:
+def input_files_of(config) -> list:
     """The input files of a run (outputs must never overwrite them)."""
     from lineage.datasets import input_files
 

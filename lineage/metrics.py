@@ -156,7 +156,7 @@ def true_recall_at_k(recommended: np.ndarray, true_top: np.ndarray, k: int) -> f
 
 
 # ---- the harness -----------------------------------------------------------------------------
-def test_users(test: Interactions) -> np.ndarray:
+def users_with_test_events(test: Interactions) -> np.ndarray:
     """Users with at least one test event, ascending."""
     return np.flatnonzero(test.user_counts() > 0)
 
@@ -192,6 +192,6 @@ def segment_recall(recommended: np.ndarray, users: np.ndarray, train: Interactio
 def evaluate(model, train: Interactions, test: Interactions, k: int = 10, exclude_seen: bool = True,
              users: np.ndarray | None = None) -> dict[str, float]:
     """Fit-free evaluation of a fitted model: full-catalogue top-k for every test user, then metrics."""
-    users = test_users(test) if users is None else np.asarray(users)
+    users = users_with_test_events(test) if users is None else np.asarray(users)
     recommended = model.recommend(users, k=k, exclude_seen=exclude_seen)
     return evaluate_lists(recommended, users, train, test, k, exclude_seen)

@@ -263,3 +263,32 @@ def test_load_dataset_and_input_files_use_the_same_folder(movielens_places):
     assert input_files("ml-100k")[0] == shared / "u.data"
     with pytest.raises(DataError, match="u.item"):  # found the folder, which lacks the other files
         load_dataset("ml-100k")
+
+
+# ---- the public face ---------------------------------------------------------------------------------
+def test_no_private_name_is_imported_across_modules():
+    """A name another module needs is public: no `from x import _name` between the suite's modules."""
+    crossings = []
+    for package in ("lineage", "twotower_mini", "harness", "benchmarks", "scripts"):
+        for path in python_files(package):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if isinstance(node, ast.ImportFrom) and node.module and \
+                        node.module.split(".")[0] in ("lineage", "twotower_mini", "harness"):
+                    crossings += [f"{relative(path)}:{node.lineno} {node.module}.{alias.name}" for alias in node.names
+                                  if alias.name.startswith("_") and not alias.name.startswith("__")]
+    assert crossings == [], "private names imported across modules:\n" + "\n".join(crossings)
+
+
+@pytest.mark.parametrize("package", ["lineage", "twotower_mini"])
+def test_every_name_of_a_package_face_resolves_to_its_home(package):
+    import importlib
+
+    face = importlib.import_module(package)
+    assert len(set(face.__all__)) == len(face.__all__) and "__version__" in face.__all__
+    for name in face.__all__:
+        value = getattr(face, name)
+        home = getattr(face, "_HOME_OF", {}).get(name)
+        if home is not None:
+            assert value is getattr(importlib.import_module(f"{package}.{home}"), name), name
+    with pytest.raises(AttributeError, match="no attribute 'nothing_here'"):
+        getattr(face, "nothing_here")

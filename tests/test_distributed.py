@@ -111,7 +111,7 @@ def test_a_two_process_checkpoint_restores_the_towers_an_in_process_fit_gives(tm
     the averaged loss. With two processes both are exact (halving is exact in binary floating point), so
     the scores agree to the last bit here; the bound below leaves room for other summation orders."""
     from harness import leaderboard, options
-    from lineage.metrics import test_users
+    from lineage.metrics import users_with_test_events
     from twotower_mini import checkpoint
     from twotower_mini.features import SideLog
     from twotower_mini.fitted import fit_towers
@@ -132,7 +132,7 @@ def test_a_two_process_checkpoint_restores_the_towers_an_in_process_fit_gives(tm
     assert [row["loss"] for row in report["epochs"]] == pytest.approx([row["loss"] for row in simulated.history],
                                                                        rel=1e-5)
     assert report["best_epoch"] == simulated.best_epoch
-    users = test_users(parts.test)
+    users = users_with_test_events(parts.test)
     assert np.abs(restored.score(users) - in_process.score(users)).max() < 1e-4
     assert np.array_equal(restored.recommend(users, k=10), in_process.recommend(users, k=10))
     one = fit_towers(parts.train, config, side)  # a single process: B - 1 in-batch negatives, not B/2 - 1

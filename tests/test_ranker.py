@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from lineage.data import Interactions
-from lineage.metrics import test_users as users_with_test_events
+from lineage.metrics import users_with_test_events
 from lineage.splits import split
 from lineage.world import WorldConfig, generate_world
 from twotower_mini.config import FeatureConfig, TowerConfig, TrainConfig, TwoTowerConfig

@@ -512,14 +512,14 @@ def test_two_losses(capsys):
 
 def test_two_losses_reference_agrees_with_the_pipeline():
     """Against twotower_mini.pipeline.two_losses (no reranking: the final list is the first k candidates)."""
-    from lineage.metrics import relevance_matrix, test_users
+    from lineage.metrics import relevance_matrix, users_with_test_events
     from lineage.splits import split
     from lineage.world import WorldConfig, generate_world
     from twotower_mini.pipeline import two_losses
 
     world = generate_world(WorldConfig.sized("tiny"))
     parts = split(world.interactions(), "temporal", test_fraction=0.2, seed=42)
-    users = test_users(parts.test)
+    users = users_with_test_events(parts.test)
     counts = parts.train.item_counts().astype(float)
     seen = parts.train.to_csr()[users]
     scores = np.broadcast_to(counts, (len(users), len(counts))).copy()

@@ -15,13 +15,13 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from twotower_mini.retrieval import (MissingDependencyError, _check_items, _check_k, _check_queries,
-                                     _search_with_exclusion, _VectorIndex)
+from twotower_mini.retrieval import (MissingDependencyError, check_items, check_k, check_queries,
+                                     search_with_exclusion, VectorIndex)
 
 __all__ = ["ApproximateIndex", "recall_vs_exact"]
 
 
-def _import_faiss():
+def import_faiss():
     try:
         import faiss
     except ImportError:
@@ -30,7 +30,7 @@ def _import_faiss():
     return faiss
 
 
-class ApproximateIndex(_VectorIndex):
+class ApproximateIndex(VectorIndex):
     """Approximate maximum-inner-product top-k with faiss (`pip install faiss-cpu`).
 
     method="ivf": IndexIVFFlat, inner-product metric. The items are clustered into `nlist` lists
@@ -46,10 +46,10 @@ class ApproximateIndex(_VectorIndex):
     def __init__(self, item_vectors, method: str = "ivf", nlist: int | None = None, nprobe: int = 8,
                  hnsw_m: int = 32, ef_construction: int = 80, ef_search: int = 128, threads: int | None = None,
                  seed: int = 0):
-        faiss = _import_faiss()
+        faiss = import_faiss()
         if method not in self.METHODS:
             raise ValueError(f"unknown method {method!r}: choose one of {', '.join(self.METHODS)}")
-        self.item_vectors = _check_items(item_vectors)
+        self.item_vectors = check_items(item_vectors)
         self.method = method
         if threads is not None:
             faiss.omp_set_num_threads(int(threads))
@@ -78,8 +78,8 @@ class ApproximateIndex(_VectorIndex):
     def search(self, queries, k: int, exclude: sp.spmatrix | None = None, nprobe: int | None = None,
                ef_search: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(U, D) queries -> (ids (U, k) int64, scores (U, k) float32), best first (approximately)."""
-        k = _check_k(k, self.n_items)
-        queries = _check_queries(queries, self.dim)
+        k = check_k(k, self.n_items)
+        queries = check_queries(queries, self.dim)
         if self.method == "ivf":
             value = int(self.nprobe if nprobe is None else nprobe)
             if not 1 <= value <= self.nlist:
@@ -100,7 +100,7 @@ class ApproximateIndex(_VectorIndex):
             return ids, scores
 
         if exclude is not None:
-            return _search_with_exclusion(search_block, queries, k, exclude, self.n_items, 4096)
+            return search_with_exclusion(search_block, queries, k, exclude, self.n_items, 4096)
         return search_block(queries, k)
 
 

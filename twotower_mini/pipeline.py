@@ -32,7 +32,8 @@ from lineage.metrics import evaluate_lists, hit_matrix, relevance_matrix
 from lineage.splits import validation_split
 from twotower_mini.features import SideLog
 from twotower_mini.fitted import fit_towers
-from twotower_mini.ranker import Ranker, RankerConfig, TowerScores
+from twotower_mini.ranker import Ranker, RankerConfig
+from twotower_mini.ranker_features import TowerScores
 from twotower_mini.config import TwoTowerConfig
 from twotower_mini.recommender import TwoTowerRecommender
 from twotower_mini.retrieval import ExactIndex

@@ -60,8 +60,8 @@ from torch.nn import functional as F
 
 from lineage.data import Interactions
 from lineage.topk import ranking
-from twotower_mini.ranker_features import (FEATURE_NAMES, TOWER_FEATURES, RankingFeatures, TowerScores,  # noqa: F401
-                                           _requests, retrieval_features)
+from twotower_mini.ranker_features import (FEATURE_NAMES, TOWER_FEATURES, RankingFeatures,  # noqa: F401
+                                           distinct_requests, retrieval_features)
 
 
 
@@ -170,7 +170,7 @@ class Ranker:
             x = np.vstack([x, self.features_.compute(*extra)])
             labels = np.concatenate([labels, np.zeros(len(extra[0]), dtype=np.float32)])
             users, times = np.concatenate([users, extra[0]]), np.concatenate([times, extra[2]])
-        requests = _requests(users, times)[2]  # (n,) request of each row
+        requests = distinct_requests(users, times)[2]  # (n,) request of each row
         self.columns_ = np.array([j for j, name in enumerate(FEATURE_NAMES) if name not in cfg.drop
                                   and (self.uses_tower_ or name not in TOWER_FEATURES)])
         x = x[:, self.columns_]

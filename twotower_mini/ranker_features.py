@@ -172,7 +172,7 @@ class TowerScores:
         return out
 
 
-def _requests(users, times):
+def distinct_requests(users, times):
     """Distinct (user, time) requests of some rows, and each row's request."""
     pairs = np.stack([np.asarray(users, dtype=np.float64), np.asarray(times, dtype=np.float64)], axis=1)
     requests, row_of = np.unique(pairs, axis=0, return_inverse=True)
@@ -206,7 +206,7 @@ def retrieval_features(retrieval, train: Interactions, users, times, items, rele
     retrieval: callable (users, times) -> (n, n_items) scores (e.g. TowerScores). Rows sharing
     (user, time), such as the impressions of one session, are scored once."""
     items = np.asarray(items, dtype=np.int64)
-    request_users, request_times, row_of = _requests(users, times)
+    request_users, request_times, row_of = distinct_requests(users, times)
     n_items = train.n_items
     pair_scores, ranks = np.empty(len(items), np.float32), np.empty(len(items), np.float64)
     by_request = np.argsort(row_of, kind="stable")

@@ -82,7 +82,7 @@ def _as_matrix(values, what: str) -> np.ndarray:
     return array
 
 
-def _check_items(item_vectors) -> np.ndarray:
+def check_items(item_vectors) -> np.ndarray:
     items = _as_matrix(item_vectors, "item_vectors")
     if items.shape[0] == 0:
         raise ValueError("the catalogue is empty: item_vectors has 0 rows, there is nothing to search")
@@ -91,7 +91,7 @@ def _check_items(item_vectors) -> np.ndarray:
     return items
 
 
-def _check_k(k, n_items: int) -> int:
+def check_k(k, n_items: int) -> int:
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
         raise ValueError(f"k must be a whole number, got {k!r}")
     k = int(k)
@@ -102,7 +102,7 @@ def _check_k(k, n_items: int) -> int:
     return k
 
 
-def _check_queries(queries, dim: int) -> np.ndarray:
+def check_queries(queries, dim: int) -> np.ndarray:
     queries = _as_matrix(queries, "queries")
     if queries.shape[1] != dim:
         raise ValueError(f"queries have dimension {queries.shape[1]} but the index holds "
@@ -174,7 +174,7 @@ def filter_seen(ids: np.ndarray, scores: np.ndarray, seen: sp.spmatrix, users=No
     return out_ids, out_scores
 
 
-def _search_with_exclusion(search_block, queries: np.ndarray, k: int, exclude, n_items: int, block: int):
+def search_with_exclusion(search_block, queries: np.ndarray, k: int, exclude, n_items: int, block: int):
     """Over-fetch per block of queries (k + most excluded items in the block), then filter."""
     exclude = _check_rows(exclude, len(queries), n_items, "exclude")
     counts = np.diff(exclude.indptr)
@@ -189,7 +189,7 @@ def _search_with_exclusion(search_block, queries: np.ndarray, k: int, exclude, n
 
 
 # ---- exact search ----------------------------------------------------------------------------------
-class _VectorIndex:
+class VectorIndex:
     """What every index over (n_items, dim) item vectors answers about its size."""
 
     item_vectors: np.ndarray  # (n_items, dim) float32
@@ -206,7 +206,7 @@ class _VectorIndex:
         return self.n_items
 
 
-class ExactIndex(_VectorIndex):
+class ExactIndex(VectorIndex):
     """Exact maximum-inner-product top-k over a catalogue of item vectors.
 
     item_vectors: (N, D) array, kept as float32 (no copy when it already is C-contiguous float32).
@@ -216,7 +216,7 @@ class ExactIndex(_VectorIndex):
         (default: the cores this process may use; 1 = single-threaded, in the caller's thread)."""
 
     def __init__(self, item_vectors, query_block: int = 256, item_block: int = 2048, threads: int | None = None):
-        self.item_vectors = _check_items(item_vectors)  # (N, D) float32
+        self.item_vectors = check_items(item_vectors)  # (N, D) float32
         if query_block < 1 or item_block < 1:
             raise ValueError("query_block and item_block must be at least 1")
         self.query_block = int(query_block)
@@ -228,10 +228,10 @@ class ExactIndex(_VectorIndex):
 
         exclude: optional (U, n_items) sparse matrix (row i = items to drop for query i, e.g.
         `seen[users]`); the search over-fetches and filters, see `filter_seen`."""
-        k = _check_k(k, self.n_items)
-        queries = _check_queries(queries, self.dim)
+        k = check_k(k, self.n_items)
+        queries = check_queries(queries, self.dim)
         if exclude is not None:
-            return _search_with_exclusion(self._search, queries, k, exclude, self.n_items,
+            return search_with_exclusion(self._search, queries, k, exclude, self.n_items,
                                           self.query_block * self.threads)
         return self._search(queries, k)
 

@@ -8,8 +8,8 @@ from dataclasses import replace
 import numpy as np
 
 from lineage.world.config import DAY, GENRES, LANGUAGES, REGIONS, WorldConfig
-from lineage.world.population import _make_items, _make_users, _Vocabulary
-from lineage.world.simulation import _make_sessions, _simulate_log
+from lineage.world.population import make_items, make_users, WordVocabulary
+from lineage.world.simulation import make_sessions, simulate_log
 from lineage.world.truth import World
 
 
@@ -26,15 +26,15 @@ def generate_world(config: WorldConfig | None = None, **overrides) -> World:
     genres = GENRES[: config.n_genres]
     languages = LANGUAGES[: config.n_languages]
     regions = tuple(name for name, _ in REGIONS[: config.n_regions])
-    vocab = _Vocabulary(genres)
+    vocab = WordVocabulary(genres)
 
-    users, taste, user_latent = _make_users(config, user_rng, genres, languages)
-    items, item_latent = _make_items(config, item_rng, genres, languages, vocab)
+    users, taste, user_latent = make_users(config, user_rng, genres, languages)
+    items, item_latent = make_items(config, item_rng, genres, languages, vocab)
     world = World(config=config, genres=genres, languages=languages, regions=regions,
                   users=users, items=items, taste=taste, user_latent=user_latent, item_latent=item_latent,
                   sessions={}, impressions={}, views={}, searches={},
                   start_time=0.0, end_time=config.n_days * DAY)
-    world.sessions = _make_sessions(config, session_rng, users)
-    world.impressions, world.views, world.searches = _simulate_log(world, log_rng, vocab)
+    world.sessions = make_sessions(config, session_rng, users)
+    world.impressions, world.views, world.searches = simulate_log(world, log_rng, vocab)
     world.generation_seconds = _time.perf_counter() - started
     return world

@@ -195,7 +195,7 @@ class FeedPolicy(ABC):
         return f"{type(self).__name__}({self.name!r})"
 
 
-def _fill_slots(candidates: np.ndarray, requests: FeedRequests, n_slots: int) -> np.ndarray:
+def fill_slots(candidates: np.ndarray, requests: FeedRequests, n_slots: int) -> np.ndarray:
     """Candidates (b, c) in preference order, -1 = none -> (b, n_slots) items, -1 = empty: the first
     n_slots candidates the user has not viewed, left-aligned."""
     b = len(candidates)
@@ -234,7 +234,7 @@ class _Sampler:
         return np.where(self.mass[genre] > 0, items, -1)
 
 
-def _first_occurrences(rows: np.ndarray) -> np.ndarray:
+def first_occurrences(rows: np.ndarray) -> np.ndarray:
     """(b, c) -> bool mask, False where a value repeats an earlier one in the same row."""
     order = np.argsort(rows, axis=1, kind="stable")
     ordered = np.take_along_axis(rows, order, axis=1)
@@ -302,14 +302,14 @@ class BuiltinFeed(FeedPolicy):
         from_personal = personal.in_genre(np.minimum(genre, genre_cdf.shape[1] - 1), rng.random((b, c)))
         personal_slot = (rng.random((b, c)) < cfg.policy_personal_share) & (from_personal >= 0)
         candidates = np.where(personal_slot, from_personal, from_popular)
-        return np.where(_first_occurrences(candidates), candidates, -1)
+        return np.where(first_occurrences(candidates), candidates, -1)
 
     def feed(self, requests: FeedRequests, rng) -> tuple[np.ndarray, None]:
         rows = np.searchsorted(self._sessions, requests.sessions)
         if len(rows) and not np.array_equal(self._sessions[np.minimum(rows, len(self._sessions) - 1)],
                                             requests.sessions):
             raise ValueError("BuiltinFeed.feed: a request is not one of today's feed sessions (start_day first)")
-        return _fill_slots(self._candidates[rows], requests, requests.n_slots), None
+        return fill_slots(self._candidates[rows], requests, requests.n_slots), None
 
 
 # ---- uniform ------------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from lineage.world.config import (DAY, DESCRIPTION_FILLER, GENERIC_TITLE_WORDS, 
                                   PUBLISHER_ADJECTIVES, PUBLISHER_NOUNS, REGIONS, WorldConfig)
 
 
-class _Vocabulary:
+class WordVocabulary:
     """All words with integer ids: per-genre words first, then generic title words, then filler."""
 
     def __init__(self, genres):
@@ -47,7 +47,7 @@ def _ranked_choice(rng, weights_log: np.ndarray) -> np.ndarray:
 
 
 # ---- users ----
-def _make_users(cfg: WorldConfig, rng, genres, languages):
+def make_users(cfg: WorldConfig, rng, genres, languages):
     """Users: region and languages, taste over genres, declared genres, activity and sign-up, follows,
     and a latent taste vector. Returns (users table, taste (n, g), latent (n, d))."""
     n, g = cfg.n_users, len(genres)
@@ -140,7 +140,7 @@ def _make_follows(cfg: WorldConfig, rng, taste: np.ndarray) -> list[tuple[int, .
 
 
 # ---- items ----
-def _make_items(cfg: WorldConfig, rng, genres, languages, vocab: _Vocabulary):
+def make_items(cfg: WorldConfig, rng, genres, languages, vocab: WordVocabulary):
     """Items: genre, publisher and language, quality and buzz, release time, a latent vector, and
     words (title, description). Returns (items table, latent (n, d))."""
     n, g = cfg.n_items, len(genres)
@@ -202,7 +202,7 @@ def _publishers(cfg: WorldConfig, rng, genre: np.ndarray, g: int, languages):
     return publisher, publisher_quality, language, names
 
 
-def _item_text(cfg: WorldConfig, rng, genre: np.ndarray, vocab: _Vocabulary) -> dict:
+def _item_text(cfg: WorldConfig, rng, genre: np.ndarray, vocab: WordVocabulary) -> dict:
     """Titles and descriptions drawn from genre words and filler, as strings, word tuples and a
     (n_items, n_words) word matrix."""
     n = len(genre)
@@ -223,7 +223,7 @@ def _item_text(cfg: WorldConfig, rng, genre: np.ndarray, vocab: _Vocabulary) -> 
     }
 
 
-def _draw_words(cfg, rng, genre, vocab: _Vocabulary, length_range, genre_prob, other_ids):
+def _draw_words(cfg, rng, genre, vocab: WordVocabulary, length_range, genre_prob, other_ids):
     """Word ids (n, max_len) and a mask of the first `length` slots of each row."""
     n, g = len(genre), vocab.genre_word_ids.shape[0]
     max_len = length_range[1]

@@ -6,11 +6,11 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from lineage.world.population import _Vocabulary
+from lineage.world.population import WordVocabulary
 from lineage.world.truth import World
 
 
-def _make_queries(world: World, rng, vocab: _Vocabulary, users: np.ndarray, times: np.ndarray,
+def make_queries(world: World, rng, vocab: WordVocabulary, users: np.ndarray, times: np.ndarray,
                   session_ids: np.ndarray) -> dict:
     """Every search (sessions `session_ids` of `users` at `times`): the user picks a genre they like
     (softmax of search_focus * taste) and types 1-3 words of its vocabulary. Returns the searches
@@ -33,7 +33,7 @@ def _make_queries(world: World, rng, vocab: _Vocabulary, users: np.ndarray, time
             "session": session_ids.astype(np.int64), "query": query, "query_matrix": query_matrix}
 
 
-def _search_index(words_by_buzz: sp.csr_matrix, depth: int) -> sp.csr_matrix:
+def build_search_index(words_by_buzz: sp.csr_matrix, depth: int) -> sp.csr_matrix:
     """Keep, for each word, only the `depth` buzziest items containing it (rows are in buzz order)."""
     by_word = words_by_buzz.tocsc()
     by_word.sort_indices()
@@ -44,7 +44,7 @@ def _search_index(words_by_buzz: sp.csr_matrix, depth: int) -> sp.csr_matrix:
     return by_word.tocsr()
 
 
-def _search_candidates(world, query_matrix: sp.csr_matrix, released: np.ndarray,
+def search_result_candidates(world, query_matrix: sp.csr_matrix, released: np.ndarray,
                        by_buzz: np.ndarray, words_by_buzz: sp.csr_matrix) -> np.ndarray:
     """(b, 2 * search_results) released items sharing the most words with each query, best first
     (equal matches: buzzier first), -1 padded. Spares replace results the user already viewed.

@@ -8,7 +8,7 @@ a noisy estimate of the user's taste; the user picks by a Gumbel/softmax choice 
 with a position bias and an option to leave. Search sessions are in `search.py`; the feed policies
 (the app's own, `BuiltinFeed`, and any other) in `policies.py`.
 
-`_simulate_log` plays the generated log with the built-in feed; `_continue` plays K more days with
+`simulate_log` plays the generated log with the built-in feed; `continue_world` plays K more days with
 any policy and appends them to the world's logs (`World.run_days`). Both run `_play`: day by day,
 a user's sessions of the day in rounds, the policy asked once per round for the round's feeds."""
 from __future__ import annotations
@@ -18,14 +18,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from lineage.world.config import DAY, WorldConfig
-from lineage.world.policies import BuiltinFeed, DayStart, FeedPolicy, FeedRequests, _fill_slots, _first_occurrences
-from lineage.world.population import _Vocabulary
-from lineage.world.search import _make_queries, _search_candidates, _search_index
-from lineage.world.truth import World, _pair_utility
+from lineage.world.policies import BuiltinFeed, DayStart, FeedPolicy, FeedRequests, fill_slots, first_occurrences
+from lineage.world.population import WordVocabulary
+from lineage.world.search import make_queries, search_result_candidates, build_search_index
+from lineage.world.truth import World, pair_utility
 
 
 # ---- sessions ----
-def _make_sessions(cfg: WorldConfig, rng, users, start: float = 0.0, days: int | None = None) -> dict[str, np.ndarray]:
+def make_sessions(cfg: WorldConfig, rng, users, start: float = 0.0, days: int | None = None) -> dict[str, np.ndarray]:
     """When each user comes to the app: Poisson many sessions, uniform over their active time in
     [start, start + days) (default: the whole log). The rate per day is the log's: an average
     user present all `n_days` has `sessions_per_user_mean` sessions."""
@@ -116,7 +116,7 @@ def _choose(rng, cfg: WorldConfig, utility: np.ndarray, shown: np.ndarray, leave
     return choice
 
 
-def _simulate_log(world: World, rng, vocab: _Vocabulary):
+def simulate_log(world: World, rng, vocab: WordVocabulary):
     """The generated log: every day of the timeline with the app's own feed, one random stream."""
     policy = BuiltinFeed(world, rng)  # draws its noisy estimates first
     return _play(world, world.sessions, np.arange(len(world.sessions["user"])), policy, (rng, rng, rng),
@@ -143,7 +143,7 @@ class LogPart:
                 f"{len(self.views['user']):,} views)")
 
 
-def _continue(world: World, policy: FeedPolicy | None, days: int, seed: int, append: bool) -> LogPart:
+def continue_world(world: World, policy: FeedPolicy | None, days: int, seed: int, append: bool) -> LogPart:
     """Play `days` more days after the world's end with `policy` (default: the app's own feed)."""
     if int(days) != days or days < 1:
         raise ValueError(f"run_days: days must be a positive integer, got {days!r}")
@@ -154,14 +154,14 @@ def _continue(world: World, policy: FeedPolicy | None, days: int, seed: int, app
     session_rng, query_rng, policy_rng, choice_rng = (np.random.default_rng(s) for s in streams)
     policy = BuiltinFeed.of(world) if policy is None else policy
 
-    new = _make_sessions(cfg, session_rng, world.users, start=start, days=days)
+    new = make_sessions(cfg, session_rng, world.users, start=start, days=days)
     session_ids = len(world.sessions["user"]) + np.arange(len(new["user"]))
     sessions = {key: np.concatenate([world.sessions[key], new[key]]) for key in world.sessions}
     views_per_day = np.zeros((first_day + days, world.n_items))  # by the day of the view's session
     view_day = (world.sessions["time"][world.views["session"]] // DAY).astype(np.int64)
     np.add.at(views_per_day, (view_day, world.views["item"]), 1.0)
     impressions, views, searches = _play(
-        world, sessions, session_ids, policy, (query_rng, policy_rng, choice_rng), _Vocabulary(world.genres),
+        world, sessions, session_ids, policy, (query_rng, policy_rng, choice_rng), WordVocabulary(world.genres),
         first_day=first_day, n_days=days, seen=_SeenSet.of_views(world.n_items, world.views),
         views_per_day=views_per_day, record_propensity=True)
     part = LogPart(policy=policy.name, start_time=start, end_time=start + days * DAY, session_ids=session_ids,
@@ -185,7 +185,7 @@ def _append(table: dict, part: dict) -> dict:
     return out
 
 
-def _play(world: World, sessions: dict, session_ids: np.ndarray, policy: FeedPolicy, rngs, vocab: _Vocabulary,
+def _play(world: World, sessions: dict, session_ids: np.ndarray, policy: FeedPolicy, rngs, vocab: WordVocabulary,
           first_day: int, n_days: int, seen: _SeenSet, views_per_day: np.ndarray, record_propensity: bool):
     """Run the app day by day over `session_ids` (rows of `sessions`, in time order). The policy
     starts each day (the built-in feed draws the day's candidates at once); then a user's sessions
@@ -196,10 +196,10 @@ def _play(world: World, sessions: dict, session_ids: np.ndarray, policy: FeedPol
     cfg, items = world.config, world.items
     users, times = sessions["user"][session_ids], sessions["time"][session_ids]
     by_buzz = np.argsort(-items["buzz"], kind="stable")  # search results: equal matches, buzzier first
-    words_by_buzz = _search_index(items["word_matrix"][by_buzz], cfg.search_index_depth)
+    words_by_buzz = build_search_index(items["word_matrix"][by_buzz], cfg.search_index_depth)
 
     is_search = sessions["kind"][session_ids] == "search"
-    searches = _make_queries(world, query_rng, vocab, users[is_search], times[is_search], session_ids[is_search])
+    searches = make_queries(world, query_rng, vocab, users[is_search], times[is_search], session_ids[is_search])
     query_row = np.cumsum(is_search) - 1  # session -> row of `searches`
     day_of_session = (times // DAY).astype(np.int64)
     round_of_session = _rank_within_groups(day_of_session * world.n_users + users)
@@ -210,7 +210,7 @@ def _play(world: World, sessions: dict, session_ids: np.ndarray, policy: FeedPol
         today = day_of_session == day
         feed_rows, search_rows = np.flatnonzero(today & ~is_search), np.flatnonzero(today & is_search)
         policy.start_day(DayStart(world, day, session_ids[feed_rows], users[feed_rows], views_per_day), policy_rng)
-        search_candidates = _search_candidates(world, searches["query_matrix"][query_row[search_rows]], released,
+        search_candidates = search_result_candidates(world, searches["query_matrix"][query_row[search_rows]], released,
                                                by_buzz, words_by_buzz)
         kinds = [  # (source, rows, slots, leave utility)
             ("feed", feed_rows, cfg.impressions_per_session, cfg.leave_utility),
@@ -253,7 +253,7 @@ def _play_requests(world: World, requests: FeedRequests, search_candidates, poli
         shown_items, propensity = policy.feed(requests, policy_rng)
         _check_feed(requests, shown_items, propensity, policy)
     else:
-        shown_items, propensity = _fill_slots(search_candidates, requests, requests.n_slots), None
+        shown_items, propensity = fill_slots(search_candidates, requests, requests.n_slots), None
     slot_items, shown, choice = _play_choices(world, choice_rng, requests.users, shown_items, leave)
     for array, value in zip(outcome, (slot_items, shown, choice)):
         array[now] = value
@@ -271,7 +271,7 @@ def _finish_logs(world: World, impressions: list, views: list, searches: dict, c
     impressions = _concat(impressions, order_by=("session", "position"))
     views = _concat(views, order_by=("time", "session"))
     likes_noise = choice_rng.normal(0, cfg.like_noise, len(views["user"]))
-    views["liked"] = _pair_utility(world, views["user"], views["item"]) + likes_noise > cfg.like_threshold
+    views["liked"] = pair_utility(world, views["user"], views["item"]) + likes_noise > cfg.like_threshold
     # strings last: sorting a bool is cheaper than sorting '<U6' text
     impressions["source"] = np.where(impressions.pop("from_search"), "search", "feed")
     views["source"] = np.where(views.pop("from_search"), "search", "feed")
@@ -291,7 +291,7 @@ def _check_feed(requests: FeedRequests, items, propensity, policy) -> None:
     shown = items >= 0
     if np.any(items >= requests.world.n_items):
         raise ValueError(f"{policy!r}.feed returned an item index outside the catalogue")
-    if not np.all(_first_occurrences(np.where(shown, items, -1 - np.arange(slots)[None, :]))):
+    if not np.all(first_occurrences(np.where(shown, items, -1 - np.arange(slots)[None, :]))):
         raise ValueError(f"{policy!r}.feed showed an item twice in one feed")
     if np.any(requests.viewed(items)):
         raise ValueError(f"{policy!r}.feed showed a user an item they already viewed")
@@ -309,7 +309,7 @@ def _play_choices(world, rng, users, items, leave_utility: float):
     empty), shown (bool) and choice (int8: 0 no, 1 first choice, 2 second choice)."""
     shown = items >= 0
     slot_items = np.where(shown, items, 0).astype(np.int64)
-    utility = _pair_utility(world, np.broadcast_to(users[:, None], slot_items.shape), slot_items)
+    utility = pair_utility(world, np.broadcast_to(users[:, None], slot_items.shape), slot_items)
     choice = _choose(rng, world.config, utility, shown, leave_utility)
     return slot_items, shown, choice
 

@@ -65,7 +65,7 @@ class World:
 
     def pair_utility(self, users, items) -> np.ndarray:
         """Utility of given (user, item) pairs, any matching shapes, float32."""
-        return _pair_utility(self, np.asarray(users), np.asarray(items))
+        return pair_utility(self, np.asarray(users), np.asarray(items))
 
     def true_top_items(self, users, k: int, released_before=None, exclude: sp.csr_matrix | None = None,
                        chunk_size: int = 1024) -> np.ndarray:
@@ -103,8 +103,8 @@ class World:
             seed meet the same sessions and queries.
         Impressions gain a `propensity` column: P(item in feed) under the policy for feed rows of
         these days (NaN when the policy does not say, for search rows, and for earlier rows)."""
-        from lineage.world.simulation import _continue
-        return _continue(self, policy, days, seed, append)
+        from lineage.world.simulation import continue_world
+        return continue_world(self, policy, days, seed, append)
 
     # ---- export ---------------------------------------------------------------------------------
     def interactions(self, liked_only: bool = False, like_value: float = LIKE_VALUE) -> Interactions:
@@ -158,7 +158,7 @@ class World:
                 f"{len(self.views['user']):,} views, {len(self.impressions['user']):,} impressions)")
 
 
-def _pair_utility(world: World, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+def pair_utility(world: World, users: np.ndarray, items: np.ndarray) -> np.ndarray:
     cfg = world.config
     genre = world.items["genre_index"][items]
     out = world.taste[users, genre]

@@ -25,7 +25,7 @@ import numpy as np
 from harness.leaderboard import LeaderboardConfig, format_table, run
 from lineage.lessons import guard, world_config
 from lineage.metrics import (average_precision_at_k, evaluate_lists, hit_matrix, ndcg_at_k, precision_at_k,
-                             recall_at_k, test_users, true_recall_at_k)
+                             recall_at_k, users_with_test_events, true_recall_at_k)
 from lineage.models import Popularity, PopularityConfig
 from lineage.reproducibility import seed_everything
 from lineage.splits import split
@@ -142,7 +142,7 @@ K = 10
 results = {}
 for protocol in ["random", "temporal"]:
     parts = split(data, protocol, test_fraction=0.2, seed=42)
-    eval_users = test_users(parts.test)
+    eval_users = users_with_test_events(parts.test)
     for name, model in [("all-time popularity", Popularity()),
                         ("last-14-days popularity", Popularity(PopularityConfig(window_days=14)))]:
         model.fit(parts.train)
@@ -245,7 +245,7 @@ for name in by_hand:
 
 # %%
 parts = split(data, "temporal", test_fraction=0.2, seed=42)
-eval_users = test_users(parts.test)
+eval_users = users_with_test_events(parts.test)
 seen = parts.train.to_csr()
 genre_of_item = world.items["genre_index"]
 genre_one_hot = np.eye(len(world.genres))[genre_of_item]  # (n_items, n_genres)

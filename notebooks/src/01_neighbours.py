@@ -29,7 +29,7 @@ import scipy.sparse as sp
 from implicit.nearest_neighbours import CosineRecommender
 
 from lineage.data import Interactions
-from lineage.metrics import evaluate_lists, segment_recall, test_users
+from lineage.metrics import evaluate_lists, segment_recall, users_with_test_events
 from lineage.models import (ColdUserFallback, ItemKNN, ItemKNNConfig, Popularity, PopularityConfig, RecentPopularity,
                             UserKNN, UserKNNConfig)
 from lineage.models.knn import cosine_neighbours, keep_top_k
@@ -252,7 +252,7 @@ for book in range(len(books)):
 # %%
 K = 10
 inner = validation_split(train, "temporal", fraction=0.1, seed=0)  # train -> (fit, validation)
-val_users = test_users(inner.test)
+val_users = users_with_test_events(inner.test)
 grid_k = [10, 30, 100, 300]
 grid_s = [0.0, 50.0]
 val_ndcg = {}
@@ -301,7 +301,7 @@ guard("L4 shrinkage 50 moves validation ndcg by less than (fraction)",
 # popularity baselines from notebook 00.
 
 # %%
-eval_users = test_users(test)
+eval_users = users_with_test_events(test)
 models = {
     "popularity": Popularity(),
     "popularity, last 14 days": Popularity(PopularityConfig(window_days=14)),

@@ -25,7 +25,7 @@ import scipy.sparse as sp
 from scipy.stats import spearmanr
 
 from lineage.data import Interactions
-from lineage.metrics import evaluate_lists, segment_recall, test_users, true_recall_at_k
+from lineage.metrics import evaluate_lists, segment_recall, users_with_test_events, true_recall_at_k
 from lineage.models import ALS, ALSConfig, ImplicitALS, ImplicitALSConfig, Popularity
 from lineage.models.als import confidence_matrix, solve_users
 from lineage.models.base import top_k
@@ -163,7 +163,7 @@ world = generate_world(world_config())
 data = world.interactions()  # values: 1 for a view, 2 for a liked view
 parts = split(data, "temporal", test_fraction=0.2, seed=42)
 train, test = parts.train, parts.test
-eval_users = test_users(test)
+eval_users = users_with_test_events(test)
 K = 10
 
 f, lam, alpha = 16, 100.0, 16.0

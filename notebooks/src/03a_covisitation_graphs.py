@@ -27,7 +27,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from lineage.lessons import guard, world_config
-from lineage.metrics import evaluate_lists, test_users
+from lineage.metrics import evaluate_lists, users_with_test_events
 from lineage.models import CoVisitation, CoVisitConfig
 from lineage.models.covisit import covisitation_counts, covisitation_graph, expand, relatedness, top_n_per_row
 from lineage.models.registry import make_model
@@ -60,7 +60,7 @@ world = generate_world(world_config())
 data = world.interactions()
 parts = split(data, "temporal", test_fraction=0.2, seed=42)
 train, test = parts.train, parts.test
-eval_users = test_users(test)
+eval_users = users_with_test_events(test)
 K = 10
 
 counts = covisitation_counts(train)  # (n_items, n_items) sparse, c_ij, symmetric, zero diagonal
@@ -224,7 +224,7 @@ plt.show()
 
 # %%
 inner = validation_split(train, "temporal", fraction=0.1, seed=0)
-validation_users = test_users(inner.test)
+validation_users = users_with_test_events(inner.test)
 powers = [0.0, 0.25, 0.5, 0.75, 1.0]
 sweep = {}
 for b in powers:

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from lineage.lessons import guard, world_config
-from lineage.metrics import evaluate_lists, segment_recall, test_users
+from lineage.metrics import evaluate_lists, segment_recall, users_with_test_events
 from lineage.models import DeepWalk, DeepWalkConfig
 from lineage.models.covisit import covisitation_counts
 from lineage.models.deepwalk import (SkipGram, keep_probability, negative_distribution, node_counts, random_walks,
@@ -43,9 +43,9 @@ world = generate_world(world_config())
 data = world.interactions()
 parts = split(data, "temporal", test_fraction=0.2, seed=42)
 train, test = parts.train, parts.test
-eval_users = test_users(test)
+eval_users = users_with_test_events(test)
 inner = validation_split(train, "temporal", fraction=0.1, seed=0)  # for choices: never the test set
-validation_users = test_users(inner.test)
+validation_users = users_with_test_events(inner.test)
 K = 10
 
 views = train.item_counts()  # (n_items,) training views

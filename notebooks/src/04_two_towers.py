@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from scipy.stats import spearmanr
 
-from lineage.metrics import evaluate_lists, test_users, true_recall_at_k
+from lineage.metrics import evaluate_lists, users_with_test_events, true_recall_at_k
 from lineage.models.registry import make_model
 from lineage.reproducibility import seed_everything, single_blas_thread
 from lineage.splits import split
@@ -75,7 +75,7 @@ NOTEBOOK_START = time.perf_counter()
 world = generate_world(world_config())
 data = world.interactions()
 parts = split(data, "temporal", test_fraction=0.2, seed=42)
-eval_users = test_users(parts.test)
+eval_users = users_with_test_events(parts.test)
 seen = parts.train.to_csr()
 t_cut = parts.test.times.max() + 1
 true_top = world.true_top_items(eval_users, 10, released_before=t_cut, exclude=seen)  # the oracle's top 10

@@ -24,7 +24,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from lineage.metrics import evaluate_lists, test_users, true_recall_at_k
+from lineage.metrics import evaluate_lists, users_with_test_events, true_recall_at_k
 from lineage.models import Popularity
 from lineage.reproducibility import seed_everything
 from lineage.splits import split
@@ -189,7 +189,7 @@ print(f"skipped impressions: {share_liked['skipped impression']:.0%} from a like
 # genre the user strongly dislikes: the mistake a user notices first.
 
 # %%
-eval_users = test_users(parts.test)
+eval_users = users_with_test_events(parts.test)
 seen = train.to_csr()
 t_cut = parts.test.times.max() + 1
 true_top = world.true_top_items(eval_users, 10, released_before=t_cut, exclude=seen)
@@ -201,7 +201,7 @@ def evaluate(name, model, on_train=train, on_test=parts.test, truth=true_top, ha
     """Fit, recommend the full catalogue, and measure logged recall, true recall and hated-genre share."""
     start = time.perf_counter()
     model.fit(on_train)
-    users = test_users(on_test)
+    users = users_with_test_events(on_test)
     lists = model.recommend(users, k=K)
     scores = evaluate_lists(lists, users, on_train, on_test, K)
     scores["true_recall@10"] = true_recall_at_k(lists, truth, K)
@@ -319,7 +319,7 @@ for name, log, skip, hate in [("default world", train, skipped, hated_genre),
     hated_share_of_skipped[name] = hate[users_of, genre[skip[skip >= 0]]].mean()
     print(f"{name:<18}: {hated_share_of_skipped[name]:.1%} of skipped impressions come from a hated genre")
 
-feed_users = test_users(feed_parts.test)
+feed_users = users_with_test_events(feed_parts.test)
 feed_true_top = feed_world.true_top_items(feed_users, 10, released_before=feed_parts.test.times.max() + 1,
                                           exclude=feed_parts.train.to_csr())
 feed_results = {}

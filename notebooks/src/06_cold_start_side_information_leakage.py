@@ -23,7 +23,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from lineage.metrics import evaluate_lists, hit_matrix, relevance_matrix, segment_recall, test_users, true_recall_at_k
+from lineage.metrics import evaluate_lists, hit_matrix, relevance_matrix, segment_recall, users_with_test_events, true_recall_at_k
 from lineage.models.base import top_k
 from lineage.models.registry import make_model
 from lineage.reproducibility import seed_everything
@@ -50,7 +50,7 @@ world = generate_world(world_config())
 data = world.interactions()
 parts = split(data, "temporal", test_fraction=0.2, seed=42)
 side = SideLog.from_world(world)  # searches (and impressions) beyond the views themselves
-users = test_users(parts.test)
+users = users_with_test_events(parts.test)
 cold_items = parts.cold_items()  # (n_items,) bool: test views but no training views
 new_users = parts.cold_users()[users]  # per test user: no training views at all
 print(f"{cold_items.sum()} cold items ({np.isin(parts.test.items, np.flatnonzero(cold_items)).mean():.0%} of test views), "
@@ -353,7 +353,7 @@ def daily_recall(model, refresh: bool) -> float:
     for day in test_days:
         on_day = np.floor(parts.test.times / 86400.0) == day
         today = parts.test.select(on_day)
-        day_users = test_users(today)
+        day_users = users_with_test_events(today)
         if refresh:
             vectors = live.item_vectors(at_time=day * 86400.0)  # (n_items, D) as of the day's start
             release = np.asarray(world.items["release_time"], dtype=float)

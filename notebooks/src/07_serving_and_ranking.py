@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from lineage.metrics import evaluate_lists, test_users, true_recall_at_k
+from lineage.metrics import evaluate_lists, users_with_test_events, true_recall_at_k
 from lineage.reproducibility import seed_everything
 from lineage.splits import split
 from lineage.world import generate_world
@@ -153,7 +153,7 @@ world = generate_world(world_config())
 data = world.interactions()
 parts = split(data, "temporal", test_fraction=0.2, seed=42)
 side = SideLog.from_world(world)
-users = test_users(parts.test)
+users = users_with_test_events(parts.test)
 seen = parts.train.to_csr()  # (n_users, n_items) what each user already viewed in training
 towers = TwoTowerConfig(features=FeatureConfig(history_length=20, drop=("counts",)),
                         towers=TowerConfig(embedding_dim=32, hidden=(64,), output_dim=32),

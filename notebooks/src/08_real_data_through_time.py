@@ -32,7 +32,7 @@ import numpy as np
 from harness.leaderboard import user_segments
 from lineage.lessons import guard
 from lineage.datasets import load_movielens_100k, movielens_dir
-from lineage.metrics import evaluate_lists, test_users
+from lineage.metrics import evaluate_lists, users_with_test_events
 from lineage.models.cold_users import ColdUserFallback
 from lineage.models.popularity import Popularity, RecentPopularity
 from lineage.models.registry import make_model
@@ -91,7 +91,7 @@ def show(rows):
 # %%
 if HAVE_DATA:
     def baselines(parts):
-        users = test_users(parts.test)
+        users = users_with_test_events(parts.test)
         rows = {}
         for name, model in (("popularity", Popularity()), ("recent popularity", RecentPopularity())):
             model.fit(parts.train)
@@ -130,10 +130,10 @@ if HAVE_DATA:
 
 # %%
 if HAVE_DATA:
-    users = test_users(temporal.test)
+    users = users_with_test_events(temporal.test)
     new_users = temporal.train.user_counts()[users] == 0
     random_parts = random_splits[0]
-    random_users = test_users(random_parts.test)
+    random_users = users_with_test_events(random_parts.test)
     random_new = (random_parts.train.user_counts()[random_users] == 0).mean()
     print(f"temporal split: {len(users)} test users, {new_users.sum()} of them ({new_users.mean():.0%}) "
           f"without any training history; random split: {random_new:.1%}")

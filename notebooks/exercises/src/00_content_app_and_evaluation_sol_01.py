@@ -21,7 +21,7 @@
 # Setup: seeds first, so every number below is the same on every run.
 import numpy as np
 
-from lineage.metrics import evaluate_lists, test_users
+from lineage.metrics import evaluate_lists, users_with_test_events
 from lineage.reproducibility import seed_everything
 from lineage.splits import split
 from lineage.world import generate_world
@@ -57,7 +57,7 @@ passed = check_ndcg(my_ndcg_at_k)
 ndcg = my_ndcg_at_k if passed else reference_ndcg
 world = generate_world(world_config("tiny"))
 parts = split(world.interactions(), "temporal", test_fraction=0.2, seed=42)
-users = test_users(parts.test)
+users = users_with_test_events(parts.test)
 seen = parts.train.to_csr()  # (n_users, n_items) what each user had in training
 
 # Popularity, written out: the most viewed training items, minus the ones each user has already seen.

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from lineage.metrics import evaluate_lists, test_users
+from lineage.metrics import evaluate_lists, users_with_test_events
 from lineage.reproducibility import seed_everything
 from lineage.splits import split
 from lineage.world import generate_world
@@ -80,7 +80,7 @@ for epoch in range(10):
         optimiser.step()
         losses.append(loss.item())
 
-users = test_users(test)
+users = users_with_test_events(test)
 seen = train.to_csr()[users]
 scores = user_table.weight[users].detach().numpy() @ item_table.weight.detach().numpy().T  # (n_users, n_items)
 scores[np.repeat(np.arange(len(users)), np.diff(seen.indptr)), seen.indices] = -np.inf  # no seen items

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from lineage.metrics import evaluate_lists, test_users
+from lineage.metrics import evaluate_lists, users_with_test_events
 from lineage.reproducibility import seed_everything
 from lineage.splits import split
 from lineage.world import generate_world
@@ -87,7 +87,7 @@ def train_towers(q):
     return users_t.weight.detach().numpy(), items_t.weight.detach().numpy()
 
 
-users = test_users(test)
+users = users_with_test_events(test)
 seen = train.to_csr()[users]
 q_popularity = torch.from_numpy(np.maximum(counts, 1) / len(train) * B)  # P(item in a batch slot) x B
 q_flat = torch.full((train.n_items,), 1.0 / train.n_items)

@@ -20,7 +20,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from lineage.metrics import evaluate_lists, test_users
+from lineage.metrics import evaluate_lists, users_with_test_events
 from lineage.reproducibility import seed_everything
 from lineage.splits import split
 from lineage.world import generate_world
@@ -46,7 +46,7 @@ passed = check_mixed_negatives(mixed, base)
 world = generate_world(world_config("tiny"))
 parts = split(world.interactions(), "temporal", test_fraction=0.2, seed=42)
 side = SideLog.from_world(world)
-users = test_users(parts.test)
+users = users_with_test_events(parts.test)
 counts = parts.train.item_counts()
 tail = counts <= np.quantile(counts, 0.8)  # the 80% least viewed items of training
 for name, training in [("in-batch + logQ", base), ("in-batch + logQ + uniform", mixed if passed else base)]:

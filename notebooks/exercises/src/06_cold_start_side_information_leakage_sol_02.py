@@ -19,7 +19,7 @@
 # Setup: seeds first, so every number below is the same on every run.
 import numpy as np
 
-from lineage.metrics import segment_recall, test_users
+from lineage.metrics import segment_recall, users_with_test_events
 from lineage.reproducibility import seed_everything
 from lineage.splits import split
 from lineage.world import generate_world
@@ -60,7 +60,7 @@ passed = check_genre_profile(profile, train, item_genre, n_genres, full_log=data
 user_profile = profile if passed else reference_genre_profile(train.users, train.items, item_genre,
                                                                        train.n_users, n_genres)
 item_vectors = np.eye(n_genres)[item_genre]  # (n_items, n_genres): the item tower
-users = test_users(parts.test)
+users = users_with_test_events(parts.test)
 cold_items = parts.cold_items()
 
 

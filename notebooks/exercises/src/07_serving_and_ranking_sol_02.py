@@ -20,7 +20,7 @@
 import matplotlib.pyplot as plt
 import numpy as np
 
-from lineage.metrics import test_users
+from lineage.metrics import users_with_test_events
 from lineage.models.registry import make_model
 from lineage.reproducibility import seed_everything
 from lineage.splits import split
@@ -60,7 +60,7 @@ losses_of = two_losses if passed else reference_two_losses
 world = generate_world(world_config())
 parts = split(world.interactions(), "temporal", test_fraction=0.2, seed=42)
 train, test = parts.train, parts.test
-users = test_users(test)[:1000]  # a sample of test users keeps this quick
+users = users_with_test_events(test)[:1000]  # a sample of test users keeps this quick
 seen = train.to_csr()
 wanted = [set(test.items[test.users == u].tolist()) - set(seen[u].indices.tolist()) for u in users]
 keep = np.array([len(w) > 0 for w in wanted])
