@@ -24,18 +24,18 @@ from lineage.lessons import world_config  # noqa: E402
 from lineage.metrics import evaluate_lists, users_with_test_events, true_recall_at_k  # noqa: E402
 from lineage.splits import split  # noqa: E402
 from lineage.world import generate_world  # noqa: E402
-from twotower_mini.config import FeatureConfig, TowerConfig, TrainConfig, TwoTowerConfig
+from twotower_mini.config import FeatureConfig, SampledSoftmax, TowerConfig, TrainConfig, TwoTowerConfig  # noqa: E402
 from twotower_mini.features import SideLog  # noqa: E402
 from twotower_mini.gbdt_ranker import GBDTRanker, GBDTRankerConfig  # noqa: E402
 from twotower_mini.pipeline import PipelineConfig, TwoStagePipeline  # noqa: E402
 from twotower_mini.recommender import TwoTowerRecommender  # noqa: E402
 
-RETRIEVERS = {  # notebook 05's names -> TrainConfig switches
-    "uniform N=256": dict(in_batch=False, uniform_negatives=256, logq="none"),
-    "uniform N=256 + log(N/n_items)": dict(in_batch=False, uniform_negatives=256),
-    "in-batch + logQ": dict(),
-    "impressions only": dict(in_batch=False, impression_negatives=7),
-    "in-batch + impressions": dict(impression_negatives=7, impression_weight=1.0),
+RETRIEVERS = {  # notebook 05's names -> the loss each trains with
+    "uniform N=256": SampledSoftmax(in_batch=False, uniform_negatives=256, logq="none"),
+    "uniform N=256 + log(N/n_items)": SampledSoftmax(in_batch=False, uniform_negatives=256),
+    "in-batch + logQ": SampledSoftmax(),
+    "impressions only": SampledSoftmax(in_batch=False, impression_negatives=7),
+    "in-batch + impressions": SampledSoftmax(impression_negatives=7, impression_weight=1.0),
 }
 
 
@@ -51,10 +51,10 @@ def negatives(seed: int) -> dict[str, dict]:
     world, parts, users, true_top = world_parts(seed)
     side, genre, hated = SideLog.from_world(world), world.items["genre_index"], world.taste < -2.0
     out = {}
-    for name, switches in RETRIEVERS.items():
+    for name, loss in RETRIEVERS.items():
         config = TwoTowerConfig(features=FeatureConfig(history_length=20, drop=("counts",)),
                                 towers=TowerConfig(embedding_dim=32, output_dim=32, hidden=(64,)),
-                                training=TrainConfig(progress=False, epochs=2, batch_size=1024, **switches), refit=False)
+                                training=TrainConfig(loss=loss, progress=False, epochs=2, batch_size=1024), refit=False)
         lists = TwoTowerRecommender(config, side=side).fit(parts.train).recommend(users, k=10)
         out[name] = {"recall@10": evaluate_lists(lists, users, parts.train, parts.test, 10)["recall@10"],
                      "true recall@10": true_recall_at_k(lists, true_top, 10),

@@ -1,7 +1,7 @@
 """Validation runs behind the MovieLens 100K per-item two-tower preset (`twotower_mini.presets`), next to EASE.
 
     python benchmarks/tune_twotower_per_item.py                                   # the preset, 2 outer seeds
-    python benchmarks/tune_twotower_per_item.py --set towers.temperature=0.07 --train-seeds 0 1
+    python benchmarks/tune_twotower_per_item.py --set training.loss.temperature=0.07 --train-seeds 0 1
     python benchmarks/tune_twotower_per_item.py --set ensemble=1 --members 8     # ensembles of 1..8 tower pairs
     python benchmarks/tune_twotower_per_item.py --set ensemble=1 --train-keep 0.5625 0.75 1   # a learning curve
     python benchmarks/tune_twotower_per_item.py --write-tuning-md                  # and rewrite its TUNING.md block
@@ -51,21 +51,25 @@ KEEP_SEED = 7  # the split seed of the learning curve's training shares (--train
 
 
 def with_overrides(config, assignments: list[str]):
-    """config with "part.field=value" assignments applied (value parsed as JSON, else a string)."""
+    """config with "path.to.field=value" assignments applied (value parsed as JSON, else a string): a
+    top-level field (ensemble=1), a field of one part (training.history_dropout=0.7) or of the loss
+    (training.loss.temperature=0.07). The configs are frozen: each level is rebuilt with `replace`."""
     for assignment in assignments:
         path, _, text = assignment.partition("=")
-        part, _, name = path.partition(".")
         try:
             value = json.loads(text)
         except json.JSONDecodeError:
             value = text
         if isinstance(value, list):
             value = tuple(value)
-        if name:  # a field of one part, e.g. towers.temperature
-            config = replace(config, **{part: replace(getattr(config, part), **{name: value})})
-        else:  # a top-level field, e.g. ensemble
-            config = replace(config, **{part: value})
+        config = _replaced(config, path.split("."), value)
     return config
+
+
+def _replaced(config, names: list[str], value):
+    """config with the field at names[0].names[1]... set to value."""
+    first, rest = names[0], names[1:]
+    return replace(config, **{first: _replaced(getattr(config, first), rest, value) if rest else value})
 
 
 def ndcg(scores: np.ndarray, users: np.ndarray, train, test) -> float:
@@ -85,14 +89,15 @@ def main() -> None:
     parser.add_argument("--ease-scales", type=float, nargs="*", default=[8.0, 16.0, 32.0])
     parser.add_argument("--train-keep", type=float, nargs="+", default=[1.0],
                         help="fit on these per-item shares of the inner train part (a learning curve; 1: all of it)")
-    parser.add_argument("--set", action="append", default=[], help="config override, e.g. towers.temperature=0.07")
+    parser.add_argument("--set", action="append", default=[],
+                        help="config override, e.g. training.loss.temperature=0.07")
     parser.add_argument("--write-tuning-md", action="store_true",
                         help="rewrite this script's block of benchmarks/TUNING.md with the run's summary")
     args = parser.parse_args()
     torch.set_num_threads(1)
     try:  # a bad --set fails here, before any fit
         base = with_overrides(preset("ml-100k", "per-item"), args.set)
-    except (TypeError, AttributeError) as error:
+    except (TypeError, AttributeError, ValueError) as error:
         parser.error(f"--set {' '.join(args.set)}: {error}")
     data = load_movielens_100k(default_data_dir(args.data_dir))
     measurements = []

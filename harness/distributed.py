@@ -39,7 +39,7 @@ import torch
 from harness import leaderboard, options
 from lineage.outputs import check_distinct, check_output, json_text, write_text_atomic
 from twotower_mini.checkpoint import config_to_dict, save as save_checkpoint
-from twotower_mini.config import TwoTowerConfig
+from twotower_mini.config import SampledSoftmax, TwoTowerConfig
 from twotower_mini.features import SideLog
 from twotower_mini.fitted import FittedTowers, fit_part, fit_towers
 from twotower_mini.presets import preset
@@ -117,11 +117,12 @@ def _report(config: TwoTowerConfig, data_config, towers: FittedTowers, group: Da
     """Rank 0's JSON report of the run."""
     training, history = config.training, towers.history
     key = f"val_{training.eval_metric}@{training.eval_k}"
+    in_batch = isinstance(training.loss, SampledSoftmax) and training.loss.in_batch  # (the others: no in-batch)
     return {
         "dataset": data_config.dataset, "world_size": data_config.world_size, "protocol": data_config.protocol,
         "processes": group.size, "backend": backend,
         "global_batch": training.batch_size, "per_process_batch": training.batch_size // group.size,
-        "in_batch_negatives_per_example": training.batch_size // group.size - 1,
+        "in_batch_negatives_per_example": training.batch_size // group.size - 1 if in_batch else None,
         "threads_per_process": training.threads, "train_examples": train_examples, "epochs": history,
         "best_epoch": towers.best_epoch, key: history[towers.best_epoch - 1][key],
         "validation_users": len(towers.validation_users),

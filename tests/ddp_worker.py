@@ -17,13 +17,13 @@ import torch
 
 from lineage.splits import split, validation_split
 from lineage.world import WorldConfig, generate_world
-from twotower_mini.config import FeatureConfig, TowerConfig, TrainConfig
+from twotower_mini.config import FeatureConfig, SampledSoftmax, TowerConfig, TrainConfig
 from twotower_mini.features import FeatureBuilder, SideLog
 from twotower_mini.towers import TwoTowerModel
 from twotower_mini.train import BatchLoss, DataParallel, TowersWithLoss, shard, train_towers
 
-CONFIG = TrainConfig(in_batch=False, impression_negatives=3, batch_size=128, epochs=3, patience=1, progress=False,
-                     eval_users=50, seed=3)
+CONFIG = TrainConfig(loss=SampledSoftmax(in_batch=False, impression_negatives=3), batch_size=128, epochs=3, patience=1,
+                     progress=False, eval_users=50, seed=3)
 TOWERS = TowerConfig(embedding_dim=8, hidden=(16,), output_dim=8)
 
 

@@ -77,7 +77,7 @@ def test_round_trip_gives_identical_recommendations(trained):
     log, model, path = trained
     payload = checkpoint.load(path)
     assert set(payload) == {"format", "version", "config", "data", "state_dict", "checksums"}
-    assert payload["format"] == checkpoint.FORMAT == "twotower_mini.checkpoint/3"
+    assert payload["format"] == checkpoint.FORMAT == "twotower_mini.checkpoint/4"
     assert all(isinstance(t, torch.Tensor) and t.dtype == torch.float32 for t in payload["state_dict"].values())
     restored = checkpoint.restore(payload, log)
     assert np.array_equal(restored.recommend(USERS, k=10), model.recommend(USERS, k=10))
@@ -209,7 +209,6 @@ def test_an_out_of_range_embedding_dim_is_one_line(trained, tmp_path, value):
 
 @pytest.mark.parametrize("block, field, value, words", [
     ("towers", "hidden", [8, -1], ["TowerConfig.hidden"]),
-    ("towers", "temperature", 0.0, ["TowerConfig.temperature"]),
     ("features", "history_length", 10**12, ["FeatureConfig.history_length"]),
     ("features", "count_windows_days", [1.0, -7.0], ["FeatureConfig.count_windows_days"]),
     ("training", "seed", 2**40, ["TrainConfig.seed"]),
@@ -222,6 +221,30 @@ def test_config_fields_out_of_range_or_of_the_wrong_type_are_one_line(trained, t
     document, state = read_document(path)
     document["config"][block][field] = value
     refused(write_document(tmp_path / "config.pt", document, state), *words)
+
+
+SAMPLED = {"kind": "sampled_softmax", "temperature": 0.05, "in_batch": True, "uniform_negatives": 0,
+           "impression_negatives": 0, "impression_weight": 1.0, "logq": "exact", "mask_accidental_hits": True}
+
+
+@pytest.mark.parametrize("loss, words", [
+    (dict(SAMPLED, temperature=0.0), ["SampledSoftmax.temperature"]),
+    (dict(SAMPLED, logq="exactly"), ["SampledSoftmax.logq", "none, exact, streaming"]),
+    (dict(SAMPLED, in_batch="yes"), ["in_batch", "expected bool"]),
+    (dict(SAMPLED, kind="softmax"), ["config.training.loss.kind", "sampled_softmax, full_softmax"]),
+    ({k: v for k, v in SAMPLED.items() if k != "kind"}, ["config.training.loss.kind is None"]),
+    (dict(SAMPLED, kind="full_softmax"), ["config.training.loss", "does not know"]),  # fields of another loss
+    ({"kind": "denoising_users", "temperature": 0.05}, ["config.training.loss", "history_negative_weight"]),
+    ("sampled_softmax", ["config.training.loss is a str, expected a dict"]),
+])
+def test_a_bad_loss_block_is_one_line(trained, tmp_path, loss, words):
+    """The loss is stored as {"kind": ..., its fields}: an unknown kind, fields of another kind, a missing
+    field, a bad value or no dict at all are refused in one line."""
+    _, _, path = trained
+    document, state = read_document(path)
+    assert document["config"]["training"]["loss"] == SAMPLED
+    document["config"]["training"]["loss"] = loss
+    refused(write_document(tmp_path / "loss.pt", document, state), *words)
 
 
 def test_a_missing_config_field_is_refused(trained, tmp_path):
@@ -268,7 +291,7 @@ def test_a_checksum_table_of_mixed_or_wrong_types_is_refused(trained, tmp_path, 
 @pytest.mark.parametrize("text, words", [
     ("{not json", ["not valid JSON"]),
     ("[1, 2]", ["expected an object"]),
-    ('{"format": "twotower_mini.checkpoint/3", "format": "x"}', ["twice"]),
+    ('{"format": "twotower_mini.checkpoint/4", "format": "x"}', ["twice"]),
     ('{"a": NaN}', ["NaN"]),
     ('{"a": 1e999}', ["out of range"]),
     ("[" * 100_000 + "]" * 100_000, ["not valid JSON"]),
@@ -285,6 +308,10 @@ def test_format_and_version_are_checked(trained, tmp_path):
     document, state = read_document(path)
     refused(write_document(tmp_path / "f.pt", dict(document, format="twotower_mini.checkpoint/2"), state),
             "not a twotower_mini checkpoint", "format")
+    old = dict(document, format="twotower_mini.checkpoint/3")  # the loss chosen by switches, as format 3 had it
+    old["config"] = {**document["config"], "training": {**document["config"]["training"], "full_softmax": False}}
+    refused(write_document(tmp_path / "3.pt", old, state), "older twotower_mini checkpoint",
+            "'twotower_mini.checkpoint/3'", "TrainConfig.loss", "retrain", "python -m twotower_mini train")
     refused(write_document(tmp_path / "v.pt", dict(document, version="0.0.1"), state),
             "written by twotower_mini 0.0.1", "retrain")
     refused(write_document(tmp_path / "k.pt", dict(document, extra={"a": 1}), state), "unexpected ['extra']")

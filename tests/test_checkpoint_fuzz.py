@@ -25,7 +25,7 @@ from twotower_mini.recommender import TwoTowerRecommender
 
 USERS = np.arange(60)
 BIT_FLIPS = 1000  # anywhere in the file, plus as many again inside the header
-JSON_MUTATIONS = 300
+JSON_MUTATIONS = 600  # about 1 in 70 is harmless (loads and restores), so some always are among 600
 SPEC = {"dataset": "csv", "protocol": "temporal", "seed": 42, "test_fraction": 0.2, "data_dir": None,
         "csv_options": {"interactions_path": "/data/log.csv", "items_path": None, "users_path": None,
                         "user_col": "user", "item_col": "item", "time_col": "time", "value_col": "rating",

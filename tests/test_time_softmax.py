@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from lineage.data import Interactions
-from twotower_mini.config import FeatureConfig, TowerConfig, TrainConfig, TwoTowerConfig
+from twotower_mini.config import FeatureConfig, TimeSoftmax, TowerConfig, TrainConfig, TwoTowerConfig
 from twotower_mini.features import DAY, PAD, FeatureBuilder
 from twotower_mini.recommender import TwoTowerRecommender
 from twotower_mini.time_softmax import TimeSoftmaxLoss, snapshot_grid
@@ -55,7 +55,7 @@ def test_additive_tower_splits_into_static_part_and_numeric_projection():
 def test_time_softmax_loss_matches_a_slow_loop_over_examples(gap):
     data = small_log()
     features, model = features_and_model(data, gap)
-    config = TrainConfig(time_softmax=True, full_softmax=True, logq="none", snapshot_days=1.0)
+    config = TrainConfig(loss=TimeSoftmax(snapshot_days=1.0))
     loss = TimeSoftmaxLoss(features, config)
     rows = np.arange(0, len(data), 3)
     fast = loss(model, rows, np.random.default_rng(0))
@@ -74,10 +74,13 @@ def test_time_softmax_loss_matches_a_slow_loop_over_examples(gap):
 
 
 def test_time_softmax_needs_an_additive_item_tower():
+    """Refused when the config is built, and by the tower itself for a loss built by hand."""
+    with pytest.raises(ValueError, match="TimeSoftmax needs additive towers"):
+        TwoTowerConfig(training=TrainConfig(loss=TimeSoftmax()))
     data = small_log()
     features = FeatureBuilder(data, FeatureConfig(history_mode="before", item_age=True, drop=("liked_history",)))
     model = TwoTowerModel(features.user_fields(), features.item_fields(), TowerConfig())
-    loss = TimeSoftmaxLoss(features, TrainConfig(time_softmax=True, full_softmax=True, logq="none"))
+    loss = TimeSoftmaxLoss(features, TrainConfig(loss=TimeSoftmax()))
     with pytest.raises(ValueError, match="additive tower"):
         loss(model, np.arange(4), np.random.default_rng(0))
 
@@ -88,7 +91,7 @@ def test_serving_at_the_last_event_uses_each_users_own_moment():
         features=FeatureConfig(history_mode="before", history_length=20, count_windows_days=(1.0,), item_age=True,
                                drop=("liked_history",)),
         towers=TowerConfig(linear_only=True, l2_normalize=False, output_dim=8, bias=True),
-        training=TrainConfig(time_softmax=True, full_softmax=True, logq="none", epochs=1, progress=False),
+        training=TrainConfig(loss=TimeSoftmax(), epochs=1, progress=False),
         validation_fraction=0.0, serve_at="last-event")
     model = TwoTowerRecommender(config).fit(data)
     users = np.arange(data.n_users)
@@ -99,7 +102,7 @@ def test_serving_at_the_last_event_uses_each_users_own_moment():
     u = int(np.flatnonzero(has)[0])
     vector = model.user_vectors(np.array([u]))[0]
     from twotower_mini.towers import item_vectors
-    expected = item_vectors(model.model_, model.features_, served[u]) @ vector * model.model_.scale
+    expected = item_vectors(model.model_, model.features_, served[u]) @ vector  # unnormalised: scale 1
     np.testing.assert_allclose(model.score(np.array([u]))[0], expected, rtol=1e-5)
 
 
@@ -134,8 +137,7 @@ def test_a_recent_bag_learns_what_follows_the_last_item():
             features=FeatureConfig(history_mode="before", history_length=length, recency_half_life_days=None,
                                    recent_length=recent_length, count_windows_days=(), drop=("liked_history",)),
             towers=TowerConfig(linear_only=True, l2_normalize=False, output_dim=32, bias=True),
-            training=TrainConfig(time_softmax=True, full_softmax=True, logq="none", epochs=40, batch_size=64,
-                                 learning_rate=0.01, progress=False),
+            training=TrainConfig(loss=TimeSoftmax(), epochs=40, batch_size=64, learning_rate=0.01, progress=False),
             validation_fraction=0.0, serve_at="last-event")
         model = TwoTowerRecommender(config).fit(parts.train)
         return evaluate(model, parts.train, parts.test, k=1)["hitrate@1"]

@@ -1,7 +1,9 @@
 """The two-tower model: an id-only linear two-tower is matrix factorisation, training is
 deterministic, fallbacks for unknown users and cold items, and safe checkpoints."""
+import dataclasses
 import json
 import pickle
+import re
 from dataclasses import replace
 
 import numpy as np
@@ -13,8 +15,9 @@ from lineage.metrics import evaluate
 from lineage.models.popularity import Popularity
 from lineage.splits import split, validation_split
 from lineage.world import WorldConfig, generate_world
-from twotower_mini import checkpoint
-from twotower_mini.config import FeatureConfig, TowerConfig, TrainConfig, TwoTowerConfig
+from twotower_mini import checkpoint, checkpoint_schema
+from twotower_mini.config import (DenoisingUsers, FeatureConfig, FullSoftmax, SampledSoftmax, TimeSoftmax, TowerConfig,
+                                  TrainConfig, TwoTowerConfig)
 from twotower_mini.features import FeatureBuilder, FieldSpec, SideLog
 from twotower_mini.fitted import fit_part
 from twotower_mini.recommender import TwoTowerRecommender
@@ -123,24 +126,68 @@ def test_checkpoints_holding_arbitrary_objects_are_refused(tmp_path, capsys):
     assert "this must never run" not in capsys.readouterr().out
 
 
-def test_config_survives_the_dict_round_trip():
+@pytest.mark.parametrize("loss", [SampledSoftmax(uniform_negatives=7, logq="streaming", temperature=0.1),
+                                  FullSoftmax(temperature=0.2), DenoisingUsers(history_negative_weight=0.0),
+                                  TimeSoftmax(snapshot_days=3.0)])
+def test_config_survives_the_dict_round_trip(loss):
+    additive = isinstance(loss, TimeSoftmax)  # the time softmax needs additive, unnormalised towers
     config = TwoTowerConfig(features=FeatureConfig(drop=("counts",), count_windows_days=(2.0,)),
-                            towers=TowerConfig(hidden=(8, 4)))
-    again = checkpoint.config_from_dict(checkpoint.config_to_dict(config))
-    assert again == config
+                            towers=TowerConfig(hidden=(8, 4), linear_only=additive, l2_normalize=not additive),
+                            training=TrainConfig(loss=loss, history_dropout=0.5))
+    values = checkpoint.config_to_dict(config)
+    assert values["training"]["loss"]["kind"] in checkpoint_schema.LOSS_KINDS
+    assert json.loads(json.dumps(values)) == values  # plain JSON
+    assert checkpoint.config_from_dict(values) == config
 
 
-def test_contradictory_training_settings_are_refused_when_the_config_is_built():
-    for settings, field_name in ((dict(logq="exactly"), "logq"), (dict(eval_metric="auc"), "eval_metric"),
-                                 (dict(user_batches=True), "history_dropout"),
-                                 (dict(user_batches=True, history_dropout=0.5, value_weights=True), "value_weights"),
-                                 (dict(full_softmax=True, uniform_negatives=5), "uniform_negatives"),
-                                 (dict(in_batch=False), "in_batch"), (dict(history_negative_weight=2.0),
-                                                                      "history_negative_weight"),
-                                 (dict(id_dropout=1.0), "id_dropout"), (dict(batch_size=0), "batch_size")):
-        with pytest.raises(ValueError, match=f"^TrainConfig.{field_name}: "):
-            TrainConfig(**settings)
-    TrainConfig(in_batch=False, uniform_negatives=10)  # negatives from elsewhere: fine
+def test_configs_are_frozen_and_changed_with_replace():
+    config = TwoTowerConfig()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.training.epochs = 3
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.training.loss.temperature = 1.0
+    shorter = replace(config, training=replace(config.training, epochs=3))
+    assert shorter.training.epochs == 3 and config.training.epochs == 20
+
+
+@pytest.mark.parametrize("build, field_name", [
+    (lambda: SampledSoftmax(logq="exactly"), "SampledSoftmax.logq: expected one of none, exact, streaming"),
+    (lambda: SampledSoftmax(in_batch=False), "SampledSoftmax.in_batch: no negatives"),
+    (lambda: SampledSoftmax(temperature=0.0), "SampledSoftmax.temperature"),
+    (lambda: DenoisingUsers(history_negative_weight=-1), "DenoisingUsers.history_negative_weight"),
+    (lambda: TimeSoftmax(snapshot_days=0), "TimeSoftmax.snapshot_days"),
+    (lambda: TrainConfig(loss="sampled"), "TrainConfig.loss: expected one of SampledSoftmax, FullSoftmax"),
+    (lambda: TrainConfig(eval_metric="auc"), "TrainConfig.eval_metric: expected one of precision, recall"),
+    (lambda: TrainConfig(optimizer="sgd"), "TrainConfig.optimizer: expected one of adam, adamw, adagrad"),
+    (lambda: TrainConfig(lr_schedule="linear"), "TrainConfig.lr_schedule: expected one of constant, cosine"),
+    (lambda: TrainConfig(loss=DenoisingUsers()), "TrainConfig.history_dropout"),
+    (lambda: TrainConfig(loss=DenoisingUsers(), history_dropout=0.5, value_weights=True), "TrainConfig.value_weights"),
+    (lambda: TrainConfig(loss=TimeSoftmax(), min_positive_value=4.0), "TrainConfig.min_positive_value"),
+    (lambda: TrainConfig(loss=DenoisingUsers(), history_dropout=0.5, min_positive_value=0.0),
+     "TrainConfig.min_positive_value"),
+    (lambda: TrainConfig(id_dropout=1.0), "TrainConfig.id_dropout"),
+    (lambda: TrainConfig(batch_size=0), "TrainConfig.batch_size"),
+    (lambda: FeatureConfig(history_mode="after"), "FeatureConfig.history_mode: expected one of before, all-but-target"),
+    (lambda: TwoTowerConfig(serve_at="later"), "TwoTowerConfig.serve_at: expected one of now, last-event"),
+    (lambda: TwoTowerConfig(validation_protocol="k-fold"), "TwoTowerConfig.validation_protocol: expected one of"),
+    (lambda: TwoTowerConfig(training=TrainConfig(loss=TimeSoftmax())), "TwoTowerConfig.towers: TimeSoftmax needs"),
+])
+def test_bad_or_contradictory_settings_are_refused_when_the_config_is_built(build, field_name):
+    with pytest.raises(ValueError, match=f"^{re.escape(field_name)}") as caught:
+        build()
+    assert len(str(caught.value).splitlines()) == 1
+
+
+def test_each_loss_holds_only_its_own_settings():
+    """What a loss does not use cannot be set on it, so no two switches can contradict each other."""
+    TrainConfig(loss=SampledSoftmax(in_batch=False, uniform_negatives=10))  # negatives from elsewhere: fine
+    with pytest.raises(TypeError):
+        FullSoftmax(uniform_negatives=5)  # the full softmax samples nothing
+    with pytest.raises(TypeError):
+        TimeSoftmax(temperature=0.05)  # unnormalised towers: no temperature
+    assert TwoTowerConfig(training=TrainConfig(loss=FullSoftmax(temperature=0.1))).scale == 10.0
+    unnormalised = TwoTowerConfig(towers=TowerConfig(l2_normalize=False), training=TrainConfig(loss=FullSoftmax(0.1)))
+    assert unnormalised.scale == 1.0  # the temperature applies to cosines only
 
 
 def test_towers_fitted_on_part_of_train_are_served_with_features_as_of_the_end_of_train(tiny):

@@ -7,7 +7,7 @@ import torch
 from lineage.data import Interactions
 from twotower_mini.batches import UserBatchLoss
 from twotower_mini.towers import as_tensors
-from twotower_mini.config import FeatureConfig, TowerConfig, TrainConfig
+from twotower_mini.config import DenoisingUsers, FeatureConfig, TowerConfig, TrainConfig
 from twotower_mini.features import PAD, FeatureBuilder
 from twotower_mini.towers import TwoTowerModel
 
@@ -25,7 +25,7 @@ def shuffled_log(n_users=7, n_items=12, seed=0) -> Interactions:
                         item_ids=np.array([f"i{i}" for i in range(n_items)]))
 
 
-def slow_loss(model, features, user_inputs, hidden, weight: float) -> float:
+def slow_loss(model, features, user_inputs, hidden, weight: float, temperature: float) -> float:
     """-log softmax of each hidden item, one user at a time, averaged over all hidden items."""
     everything = np.arange(features.train.n_items)
     items = model.item_tower(as_tensors(features.item_features(everything, features.serving_times(everything))))
@@ -37,7 +37,7 @@ def slow_loss(model, features, user_inputs, hidden, weight: float) -> float:
         if len(targets) == 0:
             continue
         user = model.user_tower(as_tensors({"history": visible[None, :] if len(visible) else np.array([[PAD]])}))[0]
-        logits = (user * model.scale) @ items.T  # (n_items,)
+        logits = user @ items.T / temperature  # (n_items,): cosines (the towers are normalised) / temperature
         for item in visible - 2:  # the items left visible: weighted in the softmax, or left out of it (weight 0)
             logits[item] = logits[item] + np.log(weight) if weight > 0 else -torch.inf
         log_z = torch.logsumexp(logits, dim=0)
@@ -53,9 +53,9 @@ def test_the_user_batch_loss_matches_a_slow_loop_over_users(weight):
                                                   drop=("liked_history",)))
     torch.manual_seed(0)
     model = TwoTowerModel(features.user_fields(), features.item_fields(),
-                          TowerConfig(hidden=(), embedding_dim=8, output_dim=8, temperature=0.2))
-    config = TrainConfig(user_batches=True, full_softmax=True, logq="none", history_dropout=0.5,
-                         history_negative_weight=weight, progress=False)
+                          TowerConfig(hidden=(), embedding_dim=8, output_dim=8))
+    config = TrainConfig(loss=DenoisingUsers(temperature=0.2, history_negative_weight=weight), history_dropout=0.5,
+                         progress=False)
     loss = UserBatchLoss(features, config)
     users = loss.examples  # every user: one batch
     inputs = {name: values[loss.row_of_user[users]] for name, values in loss.user_inputs.items()}
@@ -64,10 +64,10 @@ def test_the_user_batch_loss_matches_a_slow_loop_over_users(weight):
     assert hidden.any() and ((history != PAD) & ~hidden).any()
     with torch.no_grad():
         fast = float(loss(model, users, np.random.default_rng(5)))
-        slow = slow_loss(model, features, inputs, hidden, weight)
+        slow = slow_loss(model, features, inputs, hidden, weight, temperature=0.2)
     assert fast == pytest.approx(slow, rel=1e-5)
 
 
 def test_a_negative_weight_for_the_visible_history_is_refused():
-    with pytest.raises(ValueError, match="^TrainConfig.history_negative_weight: expected a weight >= 0"):
-        TrainConfig(user_batches=True, full_softmax=True, logq="none", history_dropout=0.5, history_negative_weight=-1)
+    with pytest.raises(ValueError, match=r"^DenoisingUsers.history_negative_weight: expected a number in \[0, "):
+        DenoisingUsers(history_negative_weight=-1)

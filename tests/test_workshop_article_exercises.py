@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from lineage.world import WorldConfig, generate_world
-from twotower_mini.config import FeatureConfig, TrainConfig
+from twotower_mini.config import FeatureConfig, FullSoftmax, TrainConfig
 from twotower_mini.features import FeatureBuilder, SideLog
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "notebooks" / "exercises"))
@@ -20,15 +20,18 @@ from workshop import serving_and_ranking as ranking07  # noqa: E402
 
 def test_mixed_negatives_check():
     base = TrainConfig(progress=False, epochs=2, batch_size=512)
-    assert negatives05.check_mixed_negatives(replace(base, uniform_negatives=256), base)
+
+    def mixed(**loss):
+        return replace(base, loss=replace(base.loss, **{"uniform_negatives": 256, **loss}))
+
+    assert negatives05.check_mixed_negatives(mixed(), base)
     assert negatives05.check_mixed_negatives(None, base) is False
-    for wrong, message in [(base, "uniform_negatives"), (replace(base, uniform_negatives=256, in_batch=False), "in_batch"),
-                           (replace(base, uniform_negatives=256, logq="none"), "logQ"),
-                           (replace(base, uniform_negatives=256, impression_negatives=7), "impression"),
-                           (replace(base, uniform_negatives=100), "256"),
-                           (replace(base, uniform_negatives=256, epochs=5), "epochs"),
-                           (replace(base, uniform_negatives=256, batch_size=1024), "batch_size"),
-                           (replace(base, uniform_negatives=256, learning_rate=1e-2), "learning_rate")]:
+    for wrong, message in [(base, "uniform_negatives"), (mixed(in_batch=False), "in_batch"),
+                           (mixed(logq="none"), "logQ"), (mixed(impression_negatives=7), "impression"),
+                           (mixed(uniform_negatives=100), "256"), (mixed(temperature=0.1), "loss.temperature"),
+                           (replace(base, loss=FullSoftmax()), "SampledSoftmax"),
+                           (replace(mixed(), epochs=5), "epochs"), (replace(mixed(), batch_size=1024), "batch_size"),
+                           (replace(mixed(), learning_rate=1e-2), "learning_rate")]:
         with pytest.raises(AssertionError, match=message):
             negatives05.check_mixed_negatives(wrong, base)
 

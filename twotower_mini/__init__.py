@@ -2,7 +2,7 @@
 
 It stands on `lineage` (data model, splits, metrics, top-k) and holds the model and its serving:
 
-    twotower_mini.config        every setting: features, towers, training, fitting (validated, one place)
+    twotower_mini.config        every setting: features, towers, the loss, training, fitting (frozen, validated)
     twotower_mini.features      point-in-time features: every input as it was just before each event
     twotower_mini.towers        the user and item towers, their dot product, and the vector export
     twotower_mini.losses        in-batch softmax with logQ correction, extra negatives
@@ -33,7 +33,8 @@ from importlib import import_module
 __version__ = "0.1.0"
 
 _HOMES = {  # public name -> the module that defines it
-    "config": ["FeatureConfig", "TowerConfig", "TrainConfig", "TwoTowerConfig"],
+    "config": ["FeatureConfig", "TowerConfig", "TrainConfig", "TwoTowerConfig", "SampledSoftmax", "FullSoftmax",
+               "DenoisingUsers", "TimeSoftmax"],
     "features": ["DAY", "FeatureBuilder", "SideLog"],
     "towers": ["TwoTowerModel", "as_tensors", "item_vectors", "user_vectors"],
     "losses": ["StreamingFrequency", "in_batch_logits"],

@@ -1,6 +1,7 @@
 """The loss of one training batch of the two towers: the sampled softmax and its variants.
 
-`BatchLoss` is the loss of a batch of interactions (Covington et al. 2016; Yi et al. 2019):
+`BatchLoss` is the loss of a batch of interactions (Covington et al. 2016; Yi et al. 2019), for
+`TrainConfig(loss=SampledSoftmax(...))`:
 
     user vectors  U = user_tower(features of each user just before their interaction)   (B, D)
     item vectors  V = item_tower(features of each positive item at that time)           (B, D)
@@ -9,10 +10,11 @@
                   (mixed negatives: Yang et al. 2020)
     loss          softmax cross-entropy: each user should pick out their own item
 
-or, with `full_softmax`, the exact softmax over the whole catalogue. `UserBatchLoss` is the loss of a
-batch of users whose histories are partly hidden and predicted (a denoising autoencoder, Liang et al.
-2018). Both are built once per training run and called once per batch by `train.train_towers`, in
-every process when training is data-parallel.
+or, with `FullSoftmax()`, the exact softmax over the whole catalogue. The loss's temperature divides
+the scores when the towers are L2-normalised (`config.logit_scale`). `UserBatchLoss` is the loss of a
+batch of users whose histories are partly hidden and predicted (`DenoisingUsers()`: a denoising
+autoencoder, Liang et al. 2018). Both are built once per training run and called once per batch by
+`train.train_towers`, in every process when training is data-parallel.
 """
 from __future__ import annotations
 
@@ -20,7 +22,7 @@ import numpy as np
 import torch
 
 from lineage.data import Interactions
-from twotower_mini.config import TrainConfig
+from twotower_mini.config import DenoisingUsers, FullSoftmax, SampledSoftmax, TrainConfig, logit_scale
 from twotower_mini.features import PAD, UNKNOWN, FeatureBuilder, pad_empty_bags
 from twotower_mini.losses import StreamingFrequency, extra_negative_logits, in_batch_logits, softmax_loss
 from twotower_mini.towers import TwoTowerModel, as_tensors
@@ -68,7 +70,7 @@ def _drop_ids(inputs: dict[str, np.ndarray] | None, name: str, rate: float, rng)
 
 
 class BatchLoss:
-    """The softmax loss of one batch of training examples, everything `TrainConfig` switches included.
+    """The softmax loss of one batch of training examples: SampledSoftmax or FullSoftmax, as TrainConfig.loss says.
 
     Built once per training run (it precomputes every example's point-in-time features, the skipped
     impressions and the item frequencies for logQ); called once per batch with the batch's rows of the
@@ -76,7 +78,10 @@ class BatchLoss:
     this process's shard of the global batch)."""
 
     def __init__(self, features: FeatureBuilder, config: TrainConfig, side=None, train_on: Interactions | None = None):
-        self.features, self.config = features, config
+        if not isinstance(config.loss, (SampledSoftmax, FullSoftmax)):
+            raise ValueError(f"BatchLoss scores SampledSoftmax and FullSoftmax, not {type(config.loss).__name__}")
+        self.features, self.config, self.loss = features, config, config.loss
+        sampled = self.loss if isinstance(self.loss, SampledSoftmax) else None  # the negatives' settings
         data = self.data = features.train if train_on is None else train_on
         self.n_items = data.n_items
         examples = np.arange(len(data))  # rows of `data` that are training positives
@@ -90,10 +95,11 @@ class BatchLoss:
             self.user_inputs = features.user_features(data.users, data.times, target_items=data.items)
             self.item_inputs = features.item_features(data.items, data.times)
         self.skipped = None
-        if config.impression_negatives and side is not None:
-            self.skipped = side.skipped_impressions(data.users, data.items, config.impression_negatives)  # (n, M)
+        if sampled is not None and sampled.impression_negatives and side is not None:
+            self.skipped = side.skipped_impressions(data.users, data.items, sampled.impression_negatives)  # (n, M)
         self.frequency = np.bincount(data.items[examples], minlength=self.n_items) / max(n, 1)  # P(a positive is item j)
-        self.streaming = StreamingFrequency(seed=config.seed) if config.logq == "streaming" else None
+        streaming = sampled is not None and sampled.logq == "streaming"
+        self.streaming = StreamingFrequency(seed=config.seed) if streaming else None
         # When an item's inputs are the same at every one of its events (no dynamic counts or ages), all the
         # copies of an item in a batch get the same vector, so the in-batch softmax can score each distinct
         # item once (see distinct_in_batch_logits): exactly the same loss, far less work for large batches.
@@ -103,19 +109,20 @@ class BatchLoss:
         """The scalar loss of the examples `rows` (indices into the training log); rng draws the batch's
         random parts (history and id dropout, the catalogue's feature times, uniform negatives), in the
         order of the steps below."""
-        cfg, data = self.config, self.data
+        cfg, loss, data = self.config, self.loss, self.data
         item_ids = torch.from_numpy(data.items[rows])  # (B,)
         batch_users, batch_items = self._inputs(rows, rng)
         users = model.user_tower(as_tensors(batch_users))  # (B, D)
         # The temperature scales the (B, D) user vectors rather than every (B, B) score: same logits,
         # B/D times less work (and none at all when the scale is 1).
-        scaled = users * model.scale if model.scale != 1.0 else users  # (B, D)
-        if cfg.full_softmax:  # the exact softmax: every item of the catalogue is a candidate
+        scale = logit_scale(loss, model.config)
+        scaled = users * scale if scale != 1.0 else users  # (B, D)
+        if isinstance(loss, FullSoftmax):  # the exact softmax: every item of the catalogue is a candidate
             columns, labels, constant = [self._catalogue_logits(model, scaled, rows, rng)], item_ids, None
         else:
             block, labels, constant = self._positive_logits(model, scaled, batch_items, rows, item_ids)
             columns = [block]
-            if cfg.uniform_negatives:
+            if loss.uniform_negatives:
                 columns.append(self._uniform_negative_logits(model, scaled, rows, item_ids, rng))
             if self.skipped is not None:
                 columns.append(self._impression_logits(model, scaled, rows, item_ids))
@@ -132,7 +139,8 @@ class BatchLoss:
         cfg, features, data = self.config, self.features, self.data
         if cfg.batch_features:  # built now
             batch_users = features.user_features(data.users[rows], data.times[rows], target_items=data.items[rows])
-            batch_items = None if cfg.full_softmax else features.item_features(data.items[rows], data.times[rows])
+            batch_items = None if isinstance(self.loss, FullSoftmax) else features.item_features(data.items[rows],
+                                                                                                 data.times[rows])
         else:
             batch_users = {name: values[rows] for name, values in self.user_inputs.items()}
             batch_items = {name: values[rows] for name, values in self.item_inputs.items()}
@@ -159,35 +167,35 @@ class BatchLoss:
         """The block of logits that holds each example's positive: the in-batch softmax (the other
         positives as negatives, logQ-corrected), or the positive alone. Returns (logits, the positive's
         column per row or None for column b, a loss constant or None)."""
-        cfg, items_of_rows = self.config, self.data.items[rows]
+        loss, items_of_rows = self.loss, self.data.items[rows]
         # (with id dropout, two copies of an item may differ: then every copy is scored)
-        use_distinct = (cfg.in_batch and self.static_items and cfg.logq != "streaming"
-                        and not (cfg.id_dropout and "item_id" in batch_items))
+        use_distinct = (loss.in_batch and self.static_items and loss.logq != "streaming"
+                        and not (self.config.id_dropout and "item_id" in batch_items))
         items = None if use_distinct else model.item_tower(as_tensors(batch_items))  # (B, D)
-        if not cfg.in_batch:  # the positive alone in column 0 of the in-batch layout
+        if not loss.in_batch:  # the positive alone in column 0 of the in-batch layout
             positive = (scaled * items).sum(dim=1)  # (B,)
             diagonal = torch.full((len(rows), len(rows)), float("-inf"))
             return diagonal.diagonal_scatter(positive), None, None
         if use_distinct:  # each distinct item of the batch scored once (exact, faster)
             return distinct_in_batch_logits(model, scaled, batch_items, items_of_rows,
-                                            self.frequency if cfg.logq == "exact" else None, cfg.mask_accidental_hits)
+                                            self.frequency if loss.logq == "exact" else None, loss.mask_accidental_hits)
         log_q = None
-        if cfg.logq == "exact":
+        if loss.logq == "exact":
             log_q = torch.from_numpy(np.log(self.frequency[items_of_rows] * len(rows))).float()  # (B,)
-        elif cfg.logq == "streaming":
+        elif loss.logq == "streaming":
             self.streaming.update(items_of_rows)
             log_q = torch.from_numpy(np.log(self.streaming.probability(items_of_rows))).float()  # (B,)
-        return in_batch_logits(scaled @ items.T, item_ids, log_q, cfg.mask_accidental_hits), None, None
+        return in_batch_logits(scaled @ items.T, item_ids, log_q, loss.mask_accidental_hits), None, None
 
     def _uniform_negative_logits(self, model, scaled: torch.Tensor, rows: np.ndarray, item_ids: torch.Tensor,
                                  rng: np.random.Generator) -> torch.Tensor:
         """(B, N) logits of N items drawn uniformly from the catalogue, shared by the batch."""
-        cfg = self.config
-        negative_ids = rng.integers(0, self.n_items, cfg.uniform_negatives)  # (N,)
+        loss = self.loss
+        negative_ids = rng.integers(0, self.n_items, loss.uniform_negatives)  # (N,)
         at = self._featurised_at(rows, len(negative_ids), rng)
         negatives = model.item_tower(as_tensors(self.features.item_features(negative_ids, at)))  # (N, D)
         ids = torch.from_numpy(np.broadcast_to(negative_ids, (len(rows), len(negative_ids))).copy())  # (B, N)
-        log_q = float(np.log(cfg.uniform_negatives / self.n_items)) if cfg.logq != "none" else None
+        log_q = float(np.log(loss.uniform_negatives / self.n_items)) if loss.logq != "none" else None
         return extra_negative_logits(scaled @ negatives.T, ids, item_ids, -log_q if log_q is not None else None)
 
     def _impression_logits(self, model, scaled: torch.Tensor, rows: np.ndarray, item_ids: torch.Tensor) -> torch.Tensor:
@@ -199,7 +207,7 @@ class BatchLoss:
         shown_vectors = shown_vectors.view(len(rows), shown.shape[1], -1)  # (B, M, D)
         shown_scores = torch.einsum("bd,bmd->bm", scaled, shown_vectors)  # (B, M)
         return extra_negative_logits(shown_scores, torch.from_numpy(shown), item_ids,
-                                     float(np.log(self.config.impression_weight)))
+                                     float(np.log(self.loss.impression_weight)))
 
 
 def _same_inputs_per_item(item_inputs: dict[str, np.ndarray], items: np.ndarray) -> bool:
@@ -238,7 +246,7 @@ def distinct_in_batch_logits(model: TwoTowerModel, scaled_users: torch.Tensor, b
 
 
 class UserBatchLoss:
-    """The denoising loss of one batch of *users* (TrainConfig.user_batches): predict the hidden part of
+    """The denoising loss of one batch of *users* (TrainConfig(loss=DenoisingUsers())): predict the hidden part of
     each user's history from the rest, with a softmax over the full catalogue.
 
     For each user of the batch, every item of their training history is hidden with probability
@@ -247,7 +255,7 @@ class UserBatchLoss:
 
         user vectors  U = user_tower(history with the targets hidden)           (B, D)
         item vectors  V = item_tower(every item of the catalogue)               (n_items, D)
-        loss          mean over the hidden items (b, i) of  -log softmax(U V^T / temperature)[b, i]
+        loss          mean over the hidden items (b, i) of  -log softmax(U V^T x logit_scale)[b, i]
 
     This is the interaction loss with "all-but-target" histories, with a random share of the history
     held out at once instead of one item, so one user-tower pass serves many positives (about
@@ -259,11 +267,13 @@ class UserBatchLoss:
     `rows` indexing `examples` = the users who have a history."""
 
     def __init__(self, features: FeatureBuilder, config: TrainConfig, side=None, train_on: Interactions | None = None):
+        if not isinstance(config.loss, DenoisingUsers):
+            raise ValueError(f"UserBatchLoss scores DenoisingUsers, not {type(config.loss).__name__}")
         if train_on is not None and train_on is not features.train:
-            raise ValueError("user_batches trains on the histories of features.train; train_on is not supported")
+            raise ValueError("DenoisingUsers trains on the histories of features.train; train_on is not supported")
         if "history" not in {spec.name for spec in features.user_fields()}:
-            raise ValueError("user_batches predicts hidden history items: the 'history' field must not be dropped")
-        self.features, self.config = features, config
+            raise ValueError("DenoisingUsers predicts hidden history items: the 'history' field must not be dropped")
+        self.features, self.config, self.loss = features, config, config.loss
         self.n_items = features.train.n_items
         self.examples = np.flatnonzero(features.train.user_counts() > 0)  # users with a history
         # Every user's inputs as of the end of training; history_length should cover the longest history.
@@ -291,9 +301,10 @@ class UserBatchLoss:
         everything = np.arange(n_items)  # as of the same moments as the exported item vectors (serving)
         catalogue = model.item_tower(as_tensors(self.features.item_features(everything,
                                                                             self.features.serving_times(everything))))
-        logits = (users * model.scale) @ catalogue.T  # (B, n_items); catalogue: (n_items, D)
-        if cfg.history_negative_weight != 1.0:  # the visible history as weighted (hard) negatives
-            log_weight = np.log(cfg.history_negative_weight) if cfg.history_negative_weight > 0 else -np.inf
+        logits = (users * logit_scale(self.loss, model.config)) @ catalogue.T  # (B, n_items); catalogue: (n_items, D)
+        weight = self.loss.history_negative_weight
+        if weight != 1.0:  # the visible history as weighted (hard) negatives
+            log_weight = np.log(weight) if weight > 0 else -np.inf
             logits = logits + history_offset(history, (history != PAD) & ~hidden, n_items, log_weight)
         log_p = torch.log_softmax(logits, dim=1)  # (B, n_items)
         b, j = np.nonzero(hidden)  # one positive per hidden item

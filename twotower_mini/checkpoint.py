@@ -10,10 +10,11 @@ format of the Hugging Face ecosystem: `safetensors.safe_open` in Python, or any 
                "__metadata__" table of strings; ours is {"twotower_mini": "<the JSON below>"}
     the rest   the tensor bytes, one tensor after another
 
-Format "twotower_mini.checkpoint/3" (2 was a torch pickle, refused with how to retrain). The tensors
+Format "twotower_mini.checkpoint/4" (3 chose the loss by switches of TrainConfig and kept the
+temperature in TowerConfig; 2 was a torch pickle: both are refused with how to retrain). The tensors
 are the towers' `state_dict`, float32. The JSON in the metadata holds:
 - `format` and `version`: refused with a clear message when they do not match this code;
-- `config`: the TwoTowerConfig as a dict, rebuilt on load;
+- `config`: the TwoTowerConfig as a dict, rebuilt on load (the loss as {"kind": ..., its fields});
 - `data`: how the training data was made (dataset, protocol, seed, csv options ...) and the
   `fingerprint` of the data the model saw (a SHA-256 of every event with its value, of the id
   vocabularies and of the side features), so the features can be rebuilt exactly and other data,
@@ -61,7 +62,12 @@ __all__ = ["FORMAT", "CheckpointError", "save", "load", "restore", "fingerprint"
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")  # a SHA-256, as hexdigest() writes it
 
-FORMAT = "twotower_mini.checkpoint/3"  # 3: safetensors + JSON metadata; 2 was a torch pickle
+FORMAT = "twotower_mini.checkpoint/4"  # safetensors + JSON metadata, the loss a dict naming its kind
+OLD_FORMATS = {  # an earlier safetensors format -> what changed since (refused with how to retrain; format 2,
+    #   a torch pickle, is recognised by its first bytes: see _not_safetensors)
+    "twotower_mini.checkpoint/3": "its config chose the loss by switches of TrainConfig (now TrainConfig.loss) and "
+                                  "kept the temperature in TowerConfig (now in the loss)",
+}
 METADATA_KEY = "twotower_mini"  # the one key of the safetensors metadata: our JSON, as a string
 MAX_DIM = 100_000_000  # no tensor dimension may be larger (checked before anything is built)
 RETRAIN = "python -m twotower_mini train ... --out FILE"
@@ -271,6 +277,9 @@ def _finite_float(text: str) -> float:
 def _check_identity(document: dict) -> None:
     """Our format and this version of the code; anything else is refused with what to do."""
     found = document.get("format")
+    if isinstance(found, str) and found in OLD_FORMATS:
+        raise CheckpointError(f"an older twotower_mini checkpoint (format {found!r}: {OLD_FORMATS[found]}); "
+                              f"retrain to write format {FORMAT!r}: {RETRAIN}")
     if found != FORMAT:
         raise CheckpointError(f"not a twotower_mini checkpoint (format {short(found)}, expected {FORMAT!r})")
     version = document.get("version")

@@ -1,10 +1,12 @@
 """Checkpoint contents as plain values, checked against the configs' type hints.
 
 A checkpoint's JSON holds the model config and a description of its data as plain dicts, lists,
-strings and numbers. Before any of it is used, every key and every value is checked against the
-dataclass fields and type hints it claims to be (`check_fields`, `check_schema`), then the configs'
-own range checks run (`config_from_dict`), so a damaged or hand-made file is one line
-(`CheckpointError`), never a TypeError or a huge allocation later on. Used by `checkpoint`.
+strings and numbers; the loss, one of several dataclasses, is a dict that names its kind,
+{"kind": "sampled_softmax", "temperature": 0.05, ...} (`LOSS_KINDS`). Before any of it is used,
+every key and every value is checked against the dataclass fields and type hints it claims to be
+(`check_fields`, `check_schema`), then the configs' own range checks run (`config_from_dict`), so a
+damaged or hand-made file is one line (`CheckpointError`), never a TypeError or a huge allocation
+later on. Used by `checkpoint`.
 """
 from __future__ import annotations
 
@@ -19,10 +21,11 @@ import numpy as np
 
 from lineage.datasets import DATASETS
 from lineage.splits import PROTOCOLS
-from twotower_mini.config import FeatureConfig, SEED_MAX, TowerConfig, TrainConfig, TwoTowerConfig
+from twotower_mini.config import (SEED_MAX, DenoisingUsers, FeatureConfig, FullSoftmax, Loss, SampledSoftmax,
+                                  TimeSoftmax, TowerConfig, TrainConfig, TwoTowerConfig)
 
 __all__ = ["CheckpointError", "check_fields", "check_schema", "check_data", "config_from_dict", "config_to_dict",
-           "plain", "first_line", "short"]
+           "plain", "first_line", "short", "LOSS_KINDS"]
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")  # a SHA-256, as hexdigest() writes it
 _LINE_BREAKS = re.compile(r"[\n\r\v\f\x1c-\x1e\x85\u2028\u2029]+")  # what str.splitlines() splits on
@@ -30,6 +33,9 @@ _REPR = reprlib.Repr()  # a value from the file, in a message: long strings, lis
 _REPR.maxstring, _REPR.maxlist, _REPR.maxlong = 100, 6, 40
 short = _REPR.repr
 _PARTS = {"features": FeatureConfig, "towers": TowerConfig, "training": TrainConfig}
+LOSS_KINDS = {"sampled_softmax": SampledSoftmax, "full_softmax": FullSoftmax, "denoising_users": DenoisingUsers,
+              "time_softmax": TimeSoftmax}  # config.training.loss["kind"] -> the loss's class
+_KIND_OF = {cls: kind for kind, cls in LOSS_KINDS.items()}
 DATA_FIELDS = {"dataset": str, "protocol": str, "seed": int, "test_fraction": float | None,
                "data_dir": str | None, "csv_options": dict, "world_size": str, "world_seed": int,
                "fingerprint": str}  # the data block (harness.options.data_spec, plus the fingerprint)
@@ -72,16 +78,35 @@ def plain(value):
 
 
 def config_to_dict(config: TwoTowerConfig) -> dict:
-    """A TwoTowerConfig as nested plain dicts (what the checkpoint's JSON stores)."""
-    return plain(config)
+    """A TwoTowerConfig as nested plain dicts (what the checkpoint's JSON stores); the loss names its kind."""
+    values = plain(config)
+    loss = config.training.loss
+    values["training"]["loss"] = {"kind": _KIND_OF[type(loss)], **plain(loss)}
+    return values
 
 
 def config_from_dict(values: dict) -> TwoTowerConfig:
     """Rebuild a TwoTowerConfig: every field present, of the right type, in range (one-line CheckpointError)."""
     top = check_fields(TwoTowerConfig, values, "config", complete=True)
     for name, cls in _PARTS.items():
-        top[name] = _build(cls, check_fields(cls, top[name], f"config.{name}", complete=True), f"config.{name}")
+        part = check_fields(cls, top[name], f"config.{name}", complete=True)
+        if cls is TrainConfig:
+            part["loss"] = _loss_from_dict(part["loss"])
+        top[name] = _build(cls, part, f"config.{name}")
     return _build(TwoTowerConfig, top, "config")
+
+
+def _loss_from_dict(values) -> Loss:
+    """The loss of config.training from {"kind": ..., its fields}: a known kind, every field of that loss."""
+    where = "config.training.loss"
+    if not isinstance(values, dict):
+        raise CheckpointError(f"{where} is a {type(values).__name__}, expected a dict")
+    kind = values.get("kind")
+    if not (isinstance(kind, str) and kind in LOSS_KINDS):
+        raise CheckpointError(f"{where}.kind is {short(kind)}, expected one of {', '.join(LOSS_KINDS)}")
+    cls = LOSS_KINDS[kind]
+    rest = {name: value for name, value in values.items() if name != "kind"}
+    return _build(cls, check_fields(cls, rest, where, complete=True), where)
 
 
 def _build(cls, values: dict, where: str):
@@ -143,6 +168,8 @@ def _fits(value, hint) -> bool:
     if hint is float:
         return isinstance(value, (int, float)) and not isinstance(value, bool)
     if hint is str:
+        return isinstance(value, str)
+    if origin is typing.Literal:  # a string setting: its allowed values are checked with the config's own messages
         return isinstance(value, str)
     if _is_tuple(hint) or hint is list or origin is list:
         if not isinstance(value, (list, tuple)):

@@ -1,34 +1,52 @@
 """Every setting of the two-tower model in one place: what the towers see, how they are built, how
-they are trained, and how they are fitted and served. Each config validates its fields when it is
-built (`check_range`, and one-line ValueErrors naming the field), so a bad value, typed in or read
-from a checkpoint, is refused before anything is built from it.
+they are trained, and how they are fitted and served. Each config is frozen (change one with
+`dataclasses.replace`) and validates its fields when it is built (`check_range`, the allowed values
+of every `Literal` string, and one-line ValueErrors naming the field), so a bad value, typed in or
+read from a checkpoint, is refused before anything is built from it.
 
-    from twotower_mini.config import FeatureConfig, TowerConfig, TrainConfig, TwoTowerConfig
+The loss is one field, `TrainConfig.loss`, whose value carries its own settings: `SampledSoftmax`
+(the default), `FullSoftmax`, `DenoisingUsers` or `TimeSoftmax`. A setting that only one loss uses
+lives in that loss, so no combination of switches can contradict another.
+
+    from dataclasses import replace
+    from twotower_mini.config import FeatureConfig, SampledSoftmax, TowerConfig, TrainConfig, TwoTowerConfig
     config = TwoTowerConfig(features=FeatureConfig(history_length=20), towers=TowerConfig(output_dim=32),
-                            training=TrainConfig(epochs=5))
+                            training=TrainConfig(epochs=5, loss=SampledSoftmax(uniform_negatives=256)))
+    shorter = replace(config, training=replace(config.training, epochs=2))
 """
 from __future__ import annotations
 
+import functools
 import numbers
 import reprlib
-from dataclasses import dataclass, field
+import typing
+from dataclasses import dataclass, field, fields
+from typing import Literal
 
 from lineage.metrics import METRIC_NAMES
 from lineage.splits import PROTOCOLS
 
-__all__ = ["FeatureConfig", "TowerConfig", "TrainConfig", "TwoTowerConfig", "check_range", "SEED_MAX"]
+__all__ = ["FeatureConfig", "TowerConfig", "TrainConfig", "TwoTowerConfig", "SampledSoftmax", "FullSoftmax",
+           "DenoisingUsers", "TimeSoftmax", "Loss", "LOSSES", "logit_scale", "check_range", "check_choices",
+           "SEED_MAX"]
 
-HISTORY_MODES = ("before", "all-but-target")
+# The string settings: each a Literal, so the allowed values are written once, in the type.
+HistoryMode = Literal["before", "all-but-target"]
+LogQ = Literal["none", "exact", "streaming"]
+Optimizer = Literal["adam", "adamw", "adagrad"]
+Schedule = Literal["constant", "cosine"]
+Metric = Literal[METRIC_NAMES]  # lineage.metrics' names: recall, ndcg, hitrate, ...
+SplitProtocol = Literal[PROTOCOLS]  # lineage.splits' protocols: temporal, leave-last-out, ...
+ServeAt = Literal["now", "last-event"]
+
 MAX_LENGTH = 100_000  # longest history / search bag: serving builds (8192, L) arrays per chunk of users
 MAX_DAYS = 36_500.0  # longest time span a setting may name: 100 years
 MAX_WINDOWS = 64  # most count windows
 MAX_WIDTH = 65_536  # widest embedding, hidden layer or output vector
 MAX_LAYERS = 32  # deepest MLP
-LOGQ_MODES = ("none", "exact", "streaming")
-OPTIMIZERS = ("adam", "adamw", "adagrad")
-LR_SCHEDULES = ("constant", "cosine")
 SEED_MAX = 2**32 - 1  # numpy's legacy and torch's seeds are unsigned 32-bit
 MAX_WEIGHT = 1e6  # largest loss weight or weight decay
+MAX_TEMPERATURE = 1000.0  # highest softmax temperature
 
 
 def check_range(owner: str, name: str, value, low, high, *, low_open: bool = False, high_open: bool = False,
@@ -46,10 +64,28 @@ def check_range(owner: str, name: str, value, low, high, *, low_open: bool = Fal
                          f"got {reprlib.repr(value)}")
 
 
-@dataclass
+def check_choices(config) -> None:
+    """Refuse a string setting that is not one of the values its `Literal[...]` type allows, in one line
+    naming the field and the allowed values. Every config's __post_init__ calls it."""
+    for name, allowed in _choices(type(config)).items():
+        value = getattr(config, name)
+        if not (isinstance(value, str) and value in allowed):
+            raise ValueError(f"{type(config).__name__}.{name}: expected one of {', '.join(allowed)}, "
+                             f"got {reprlib.repr(value)}")
+
+
+@functools.cache
+def _choices(cls) -> dict[str, tuple[str, ...]]:
+    """{field name: its allowed values} for every field of `cls` typed Literal[...]."""
+    hints = typing.get_type_hints(cls)
+    return {f.name: typing.get_args(hints[f.name]) for f in fields(cls)
+            if typing.get_origin(hints[f.name]) is Literal}
+
+
+@dataclass(frozen=True)
 class FeatureConfig:
     history_length: int = 50  # most recent items kept in the user's history bag
-    history_mode: str = "before"  # "before": events before t (point-in-time); "all-but-target": every
+    history_mode: HistoryMode = "before"  # "before": events before t (point-in-time); "all-but-target": every
     #   training event except the example itself (only for random splits, where "before" has no meaning)
     recency_half_life_days: float | None = 14.0  # history weight halves every this many days before t
     #   (None: all history items weigh the same)
@@ -62,7 +98,7 @@ class FeatureConfig:
     count_windows_fraction: tuple[float, ...] = ()  # or: windows as shares of the training period (scale-free:
     #   the same setting fits a log of weeks or of years); overrides count_windows_days when given
     history_gap_fraction: float | None = None  # or: the gap below as a share of the training period
-    history_gap_days: float = 0.0  # time_softmax training only: an example at t sees the history before
+    history_gap_days: float = 0.0  # TimeSoftmax training only: an example at t sees the history before
     #   t - gap, so it learns to predict the next visit from earlier visits (as a split by time asks: the
     #   test events come after a break), not the next click of the same session; a user's first visit
     #   then trains the "new user". Serving always uses the whole history up to now
@@ -76,9 +112,7 @@ class FeatureConfig:
 
     def __post_init__(self):
         """Refuse out-of-range settings when the config is built, naming the field."""
-        if self.history_mode not in HISTORY_MODES:
-            raise ValueError(f"FeatureConfig.history_mode: expected one of {', '.join(HISTORY_MODES)}, "
-                             f"got {reprlib.repr(self.history_mode)}")
+        check_choices(self)
         for name in ("history_length", "recent_length", "search_words"):
             check_range("FeatureConfig", name, getattr(self, name), 0, MAX_LENGTH)
         check_range("FeatureConfig", "min_token_count", self.min_token_count, 0, 10**9)
@@ -94,16 +128,17 @@ class FeatureConfig:
                 check_range("FeatureConfig", name, window, 0, high, low_open=True)
 
 
-@dataclass
+@dataclass(frozen=True)
 class TowerConfig:
     embedding_dim: int = 64  # width of each field's embedding bag
     hidden: tuple[int, ...] = (128,)  # MLP hidden layers; () = a single linear map
     output_dim: int = 64  # D, the size of the vectors whose dot product is the score
     dropout: float = 0.0  # dropout after each hidden layer
-    l2_normalize: bool = True  # unit-length outputs: the score becomes a cosine
-    temperature: float = 0.05  # scores are divided by this (only used with l2_normalize)
+    l2_normalize: bool = True  # unit-length outputs: the score becomes a cosine, which the loss's temperature
+    #   sharpens (see logit_scale)
     linear_only: bool = False  # no MLP at all: output = sum of field embeddings (pure MF with ids)
-    field_dims: dict = field(default_factory=dict)  # optional per-field embedding width overrides
+    field_dims: dict = field(default_factory=dict)  # optional per-field embedding width overrides (read, never
+    #   changed: a frozen config with a dict in it is unhashable, which is fine)
     bias: bool = False  # linear_only: add a learned constant vector to each tower's output. A user with no
     #   inputs at all (no history) then gets that vector instead of zero: the model's "new user"
 
@@ -121,21 +156,100 @@ class TowerConfig:
                                  f"{reprlib.repr(name)}: {reprlib.repr(size)}")
             check_range("TowerConfig", f"field_dims[{name!r}]", size, 1, MAX_WIDTH)
         check_range("TowerConfig", "dropout", self.dropout, 0, 1, high_open=True)
-        check_range("TowerConfig", "temperature", self.temperature, 0, 1000, low_open=True)
 
 
-@dataclass
-class TrainConfig:
-    epochs: int = 20  # upper bound; early stopping usually ends sooner
-    batch_size: int = 512  # B: also the number of in-batch negatives
-    learning_rate: float = 3e-3  # Adam
-    weight_decay: float = 0.0  # L2 penalty on all weights (Adam's, coupled)
-    logq: str = "exact"  # "none", "exact" (training frequencies) or "streaming" (Yi et al. 2019 estimate)
-    in_batch: bool = True  # use the other positives of the batch as negatives
-    uniform_negatives: int = 0  # extra negatives drawn uniformly from the catalogue per batch (mixed if in_batch)
+# ---- the losses: one of them is TrainConfig.loss, with the settings that loss uses ---------------------
+@dataclass(frozen=True)
+class SampledSoftmax:
+    """Each user picks out their own item among sampled negatives, from up to three sources (batches.BatchLoss):
+    the other positives of the batch, logQ-corrected (Yi et al. 2019, "Sampling-bias-corrected neural
+    modeling"), items drawn uniformly from the catalogue (with in-batch ones: mixed negative sampling,
+    Yang et al. 2020), and the items shown in the user's session and skipped (hard negatives)."""
+
+    temperature: float = 0.05  # with L2-normalised towers, every score is divided by this (see logit_scale)
+    in_batch: bool = True  # the other positives of the batch are negatives
+    uniform_negatives: int = 0  # extra negatives drawn uniformly from the catalogue per batch, shared by its rows
     impression_negatives: int = 0  # up to this many skipped impressions per example as hard negatives
     impression_weight: float = 1.0  # their weight in the softmax denominator
+    logq: LogQ = "exact"  # the sampling-bias correction: "none", "exact" (training frequencies) or "streaming"
+    #   (Yi et al. 2019's estimate from the stream of batches)
     mask_accidental_hits: bool = True  # never treat the positive item itself as a negative
+
+    def __post_init__(self):
+        check_choices(self)
+        check_range("SampledSoftmax", "temperature", self.temperature, 0, MAX_TEMPERATURE, low_open=True)
+        check_range("SampledSoftmax", "uniform_negatives", self.uniform_negatives, 0, 10**7)
+        check_range("SampledSoftmax", "impression_negatives", self.impression_negatives, 0, 10_000)
+        check_range("SampledSoftmax", "impression_weight", self.impression_weight, 0, MAX_WEIGHT, low_open=True)
+        if not (self.in_batch or self.uniform_negatives or self.impression_negatives):
+            raise ValueError("SampledSoftmax.in_batch: no negatives at all: keep in_batch, or add uniform_negatives "
+                             "or impression_negatives")
+
+
+@dataclass(frozen=True)
+class FullSoftmax:
+    """The exact softmax: every catalogue item is a negative ((B, n_items) logits per batch, so for small
+    catalogues), nothing is sampled and nothing needs a logQ correction (batches.BatchLoss)."""
+
+    temperature: float = 0.05  # with L2-normalised towers, every score is divided by this (see logit_scale)
+
+    def __post_init__(self):
+        check_range("FullSoftmax", "temperature", self.temperature, 0, MAX_TEMPERATURE, low_open=True)
+
+
+@dataclass(frozen=True)
+class DenoisingUsers:
+    """A batch is a set of users (batches.UserBatchLoss): each user's whole history is split at random into
+    input and targets (TrainConfig.history_dropout is the share hidden), and every target is scored against
+    the full catalogue: the two-tower form of Mult-DAE (Liang et al. 2018, "Variational autoencoders for
+    collaborative filtering"). Ignores event times: for random splits only. An epoch is one pass over the
+    users (TrainConfig.batch_size users a batch)."""
+
+    temperature: float = 0.05  # with L2-normalised towers, every score is divided by this (see logit_scale)
+    history_negative_weight: float = 1.0  # weight of the items left visible in the softmax denominator. > 1
+    #   teaches the towers to rank a user's own history below other items: right where an item is consumed
+    #   once (a movie is rated once) and the evaluation does not exclude seen items (TFRS); 0 leaves them out
+    #   of the softmax, as serving leaves seen items out of the lists
+
+    def __post_init__(self):
+        check_range("DenoisingUsers", "temperature", self.temperature, 0, MAX_TEMPERATURE, low_open=True)
+        check_range("DenoisingUsers", "history_negative_weight", self.history_negative_weight, 0, MAX_WEIGHT)
+
+
+@dataclass(frozen=True)
+class TimeSoftmax:
+    """A softmax over the catalogue as it was at each event's time (time_softmax.TimeSoftmaxLoss), for
+    time-ordered data with dynamic item inputs (Covington et al. 2016's full softmax with "example age").
+    It needs additive, unnormalised towers, TowerConfig(linear_only=True, l2_normalize=False), so it has
+    no temperature: the vectors learn their own scale."""
+
+    snapshot_days: float | None = None  # item inputs precomputed every this many days (None: the shortest
+    #   count window)
+
+    def __post_init__(self):
+        check_range("TimeSoftmax", "snapshot_days", self.snapshot_days, 0, MAX_DAYS, low_open=True, optional=True)
+
+
+Loss = SampledSoftmax | FullSoftmax | DenoisingUsers | TimeSoftmax  # what TrainConfig.loss may be
+LOSSES = typing.get_args(Loss)  # the loss classes, for isinstance
+
+
+def logit_scale(loss: Loss, towers: TowerConfig) -> float:
+    """The factor on every dot product, in the loss and in served scores: 1 / loss.temperature when the
+    towers are L2-normalised, else 1. A cosine lies in [-1, 1], too narrow for a softmax over many items,
+    so a temperature sharpens it (Yi et al. 2019; 0.05 turns it into a logit in [-20, 20]); unnormalised
+    vectors learn their own lengths, and their scores are used as they are (TimeSoftmax needs those)."""
+    return 1.0 / loss.temperature if towers.l2_normalize and not isinstance(loss, TimeSoftmax) else 1.0
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    loss: Loss = SampledSoftmax()  # what each batch is scored by, with that loss's own settings:
+    #   SampledSoftmax(), FullSoftmax(), DenoisingUsers() or TimeSoftmax()
+    epochs: int = 20  # upper bound; early stopping usually ends sooner
+    batch_size: int = 512  # B: examples a batch (users, with DenoisingUsers); also the number of in-batch negatives
+    learning_rate: float = 3e-3  # Adam
+    weight_decay: float = 0.0  # L2 penalty on all weights (Adam's, coupled)
     id_dropout: float = 0.0  # share of examples whose user/item id is replaced by the "unknown" id, so
     #   the towers also learn to embed from features alone (what cold items and new users get)
     patience: int = 2  # epochs without validation improvement before stopping
@@ -144,87 +258,57 @@ class TrainConfig:
     seed: int = 0  # numpy and torch seeds
     threads: int = 1  # torch intra-op threads: small towers train fastest on one (no thread hand-offs)
     progress: bool = True  # show a progress bar
-    full_softmax: bool = False  # every catalogue item is a negative (the exact softmax, (B, n_items) logits;
-    #   small catalogues only). Replaces in-batch and uniform negatives; needs no logQ correction.
     history_dropout: float = 0.0  # share of each example's history / liked-history tokens dropped at random
-    #   in every batch (denoising, as Mult-DAE, Liang et al. 2018); never at serving time
+    #   in every batch (denoising, as Mult-DAE, Liang et al. 2018); never at serving time. With DenoisingUsers
+    #   the hidden items are the targets, so it must lie strictly between 0 and 1
     batch_features: bool = False  # build each batch's features when it is drawn (memory B x L) instead of
     #   every example's up front (memory n x L, faster for short histories); use it for long histories
     min_positive_value: float | None = None  # only events with value >= this are training positives
     #   (e.g. ratings >= 4); histories still hold every event. None: every event is a positive
     value_weights: bool = False  # weight each positive's loss by its value (e.g. its rating)
-    optimizer: str = "adam"  # "adam", "adamw" (decoupled weight decay) or "adagrad" (the TFRS tutorial's)
-    lr_schedule: str = "constant"  # "constant", or "cosine": the learning rate decays to 0 over the run's
+    optimizer: Optimizer = "adam"  # "adam", "adamw" (decoupled weight decay) or "adagrad" (the TFRS tutorial's)
+    lr_schedule: Schedule = "constant"  # "constant", or "cosine": the learning rate decays to 0 over the run's
     #   epochs (a steadier last epoch; meant for a fixed number of epochs, validation_fraction=0)
-    eval_metric: str = "recall"  # early-stopping metric at eval_k: "recall", "ndcg", "hitrate", ...
+    eval_metric: Metric = "recall"  # early-stopping metric at eval_k: "recall", "ndcg", "hitrate", ...
     eval_exclude_seen: bool = True  # validation lists exclude training items (False: the TFRS protocol)
-    user_batches: bool = False  # a batch is a set of users instead of interactions (see UserBatchLoss): each
-    #   user's whole history is split at random into input and targets (a share history_dropout), and every
-    #   target is scored against the full catalogue. Ignores event times: for random splits only. An epoch
-    #   is then one pass over the users (batch_size users a batch)
-    history_negative_weight: float = 1.0  # user_batches: weight of the items left visible in the softmax
-    #   denominator. > 1 teaches the towers to rank a user's own history below other items: right where an
-    #   item is consumed once (a movie is rated once) and the evaluation does not exclude seen items (TFRS);
-    #   0 leaves them out of the softmax, as serving leaves seen items out of the lists
-    time_softmax: bool = False  # softmax over the catalogue as of each event's time (time_softmax.py; additive
-    #   linear item towers): for time-ordered data with dynamic item inputs
-    snapshot_days: float | None = None  # time_softmax: item inputs precomputed every this many days (None: the
-    #   shortest count window)
 
     def __post_init__(self):
-        """Refuse settings that contradict each other when the config is built, naming the field."""
-        for name, allowed in (("logq", LOGQ_MODES), ("optimizer", OPTIMIZERS), ("lr_schedule", LR_SCHEDULES),
-                              ("eval_metric", METRIC_NAMES)):
-            if getattr(self, name) not in allowed:
-                _refuse(name, f"expected one of {', '.join(allowed)}, got {getattr(self, name)!r}")
+        """Refuse out-of-range settings, and the few that the chosen loss cannot honour, naming the field."""
+        if not isinstance(self.loss, LOSSES):
+            raise ValueError(f"TrainConfig.loss: expected one of {', '.join(c.__name__ for c in LOSSES)}, "
+                             f"got {reprlib.repr(self.loss)}")
+        check_choices(self)
         for name, high in (("epochs", 100_000), ("batch_size", 2**24), ("patience", 100_000), ("eval_k", 10**6),
                            ("eval_users", 10**9), ("threads", 1024)):
             check_range("TrainConfig", name, getattr(self, name), 1, high)
-        for name, high in (("uniform_negatives", 10**7), ("impression_negatives", 10_000)):
-            check_range("TrainConfig", name, getattr(self, name), 0, high)
         for name in ("id_dropout", "history_dropout"):
             check_range("TrainConfig", name, getattr(self, name), 0, 1, high_open=True)
-        if self.history_negative_weight < 0:
-            _refuse("history_negative_weight", f"expected a weight >= 0, got {self.history_negative_weight}")
-        for name in ("history_negative_weight", "weight_decay"):
-            check_range("TrainConfig", name, getattr(self, name), 0, MAX_WEIGHT)
-        check_range("TrainConfig", "impression_weight", self.impression_weight, 0, MAX_WEIGHT, low_open=True)
+        check_range("TrainConfig", "weight_decay", self.weight_decay, 0, MAX_WEIGHT)
         check_range("TrainConfig", "learning_rate", self.learning_rate, 0, 100, low_open=True)
         check_range("TrainConfig", "seed", self.seed, 0, SEED_MAX)
-        check_range("TrainConfig", "snapshot_days", self.snapshot_days, 0, MAX_DAYS, low_open=True, optional=True)
         check_range("TrainConfig", "min_positive_value", self.min_positive_value, -1e12, 1e12, optional=True)
-        if self.user_batches:  # the denoising loss: a share of each history is the targets
-            if self.history_dropout == 0.0:
-                _refuse("history_dropout", "user_batches predicts the hidden share of each history: "
-                                           "set 0 < history_dropout < 1")
-            for name in ("min_positive_value", "value_weights", "impression_negatives"):
-                if getattr(self, name):
-                    _refuse(name, f"user_batches scores whole histories; {name} is for interaction batches only")
-        elif self.history_negative_weight != 1.0:
-            _refuse("history_negative_weight", "applies to user_batches only")
-        elif self.full_softmax:
-            for name in ("uniform_negatives", "impression_negatives"):
-                if getattr(self, name):
-                    _refuse(name, "full_softmax already scores every catalogue item: no extra negatives to add")
-        elif not (self.in_batch or self.uniform_negatives or self.impression_negatives):
-            _refuse("in_batch", "no negatives at all: keep in_batch, or add uniform_negatives or impression_negatives")
+        if isinstance(self.loss, DenoisingUsers) and self.history_dropout == 0.0:
+            raise ValueError("TrainConfig.history_dropout: DenoisingUsers predicts the hidden share of each history: "
+                             "set 0 < history_dropout < 1")
+        if isinstance(self.loss, (DenoisingUsers, TimeSoftmax)):  # every event of the log is an equal positive
+            for name, is_set in (("min_positive_value", self.min_positive_value is not None),
+                                 ("value_weights", self.value_weights)):
+                if is_set:
+                    raise ValueError(f"TrainConfig.{name}: {type(self.loss).__name__} takes every event as an "
+                                     f"equal positive; {name} is for SampledSoftmax and FullSoftmax")
 
 
-def _refuse(name: str, message: str):
-    raise ValueError(f"TrainConfig.{name}: {message}")
-
-
-@dataclass
+@dataclass(frozen=True)
 class TwoTowerConfig:
     features: FeatureConfig = field(default_factory=FeatureConfig)  # what each tower sees
     towers: TowerConfig = field(default_factory=TowerConfig)  # how wide and deep the towers are
-    training: TrainConfig = field(default_factory=TrainConfig)  # loss, negatives, schedule
-    validation_protocol: str = "temporal"  # how to carve validation out of train (match the test protocol)
+    training: TrainConfig = field(default_factory=TrainConfig)  # the loss and its negatives, the schedule
+    validation_protocol: SplitProtocol = "temporal"  # how to carve validation out of train (match the test protocol)
     validation_fraction: float = 0.1  # share of train used for early stopping
     refit: bool = True  # after early stopping, train again on all of train for the chosen epochs
     early_stopping: bool = True  # with a validation part: keep the best epoch on it. False (refit=False only):
     #   train for training.epochs on the rest and only hold the part out (the two-stage pipeline's ranker period)
-    serve_at: str = "now"  # the moment each user is served: "now" (the end of training, as a live system) or
+    serve_at: ServeAt = "now"  # the moment each user is served: "now" (the end of training, as a live system) or
     #   "last-event" (just after the user's own last training event, with item inputs as of then: for
     #   leave-last-out, where each user's test event follows their own history, not the global cut)
     serve_on_full_train: bool = True  # refit=False: serve with features built on all of train (histories
@@ -233,8 +317,7 @@ class TwoTowerConfig:
     #   their vectors concatenated (towers.EnsembleModel: still one dot product); K times the fit time
 
     def __post_init__(self):
-        if self.serve_at not in ("now", "last-event"):
-            raise ValueError(f"TwoTowerConfig.serve_at: expected 'now' or 'last-event', got {self.serve_at!r}")
+        check_choices(self)
         if not self.early_stopping and self.refit:
             raise ValueError("TwoTowerConfig.early_stopping=False needs refit=False (refit trains for the epochs "
                              "early stopping chose)")
@@ -242,6 +325,12 @@ class TwoTowerConfig:
             raise ValueError(f"TwoTowerConfig.ensemble: expected at least 1 tower pair, got {self.ensemble}")
         check_range("TwoTowerConfig", "ensemble", self.ensemble, 1, 64)
         check_range("TwoTowerConfig", "validation_fraction", self.validation_fraction, 0, 1, high_open=True)
-        if self.validation_protocol not in PROTOCOLS:
-            raise ValueError(f"TwoTowerConfig.validation_protocol: expected one of {', '.join(PROTOCOLS)}, "
-                             f"got {reprlib.repr(self.validation_protocol)}")
+        additive = self.towers.linear_only and not self.towers.l2_normalize
+        if isinstance(self.training.loss, TimeSoftmax) and not additive:
+            raise ValueError("TwoTowerConfig.towers: TimeSoftmax needs additive towers: "
+                             "TowerConfig(linear_only=True, l2_normalize=False)")
+
+    @property
+    def scale(self) -> float:
+        """The factor on every dot product, in training and serving (logit_scale of the loss and the towers)."""
+        return logit_scale(self.training.loss, self.towers)

@@ -59,8 +59,10 @@ class FittedTowers:
 
     @property
     def scale(self) -> float:
-        """The factor on every dot product (1 / temperature with normalised vectors)."""
-        return self.model.scale
+        """The factor on every dot product: 1 / the loss's temperature with normalised vectors, else 1
+        (config.logit_scale). Rankings do not depend on it; softmax-based uses of the scores (a
+        Plackett-Luce feed policy) see the logits the towers were trained on."""
+        return self.config.scale
 
     def item_vectors(self, at_time: float | None = None) -> np.ndarray:
         """(n_items, D) item vectors with item inputs (counts, age) as of `at_time` (default: now)."""

@@ -7,7 +7,8 @@ are in benchmarks/TUNING.md (one section per preset, named below), not here.
 """
 from __future__ import annotations
 
-from twotower_mini.config import FeatureConfig, TowerConfig, TrainConfig, TwoTowerConfig
+from twotower_mini.config import (DenoisingUsers, FeatureConfig, SampledSoftmax, TimeSoftmax, TowerConfig, TrainConfig,
+                                  TwoTowerConfig)
 
 from lineage.splits import TIME_ORDERED  # protocols where "before" means something (one definition)
 # When each user is served: everyone at the cut, or each right after their own last event (TwoTowerConfig.serve_at).
@@ -42,16 +43,16 @@ def _movielens(protocol: str) -> TwoTowerConfig:
             hidden=(),  # one linear layer per tower: an MLP overfit
             embedding_dim=256,  # narrower was worse, wider no better and slower
             output_dim=256,  # D: wide enough to rank 1,682 items almost freely
-            l2_normalize=True,  # cosine scores ...
-            temperature=0.05,  # ... divided by 0.05
+            l2_normalize=True,  # cosine scores, divided by the loss's temperature
         ),
         training=TrainConfig(
-            user_batches=True,  # batches of users, each history split into input and targets: better, faster
-            full_softmax=True,  # score every one of the 1,682 movies: no sampling ...
-            logq="none",  # ... so nothing to correct
+            loss=DenoisingUsers(  # batches of users, each history split into input and targets: better, faster;
+                #   every one of the 1,682 movies is scored, so nothing is sampled and nothing to correct
+                temperature=0.05,  # the cosines divided by 0.05
+                history_negative_weight=30.0 if tfrs else 0.0 if per_item else 1.0,  # TFRS protocol: rank a
+                #   user's own movies below the rest; per-item: seen movies are never listed, so they leave the softmax
+            ),
             history_dropout=0.8 if per_item else 0.7,  # hide this share of each history and predict it
-            history_negative_weight=30.0 if tfrs else 0.0 if per_item else 1.0,  # TFRS protocol: rank a user's
-            #   own movies below the rest; per-item: seen movies are never listed, so they leave the softmax
             batch_size=32,  # users a batch: more, smaller steps beat 64
             epochs=45 if tfrs else 30 if protocol in ("per-item", "per-user") else 15,  # chosen on validation
             learning_rate=3e-3,  # Adam
@@ -92,8 +93,8 @@ def _through_time(protocol: str) -> TwoTowerConfig:
             bias=True,  # the user tower's constant: what a user with no history gets
         ),
         training=TrainConfig(
-            time_softmax=True,  # softmax over the catalogue as of each event
-            full_softmax=True, logq="none",  # every item is a negative: nothing to correct
+            loss=TimeSoftmax(),  # softmax over the catalogue as of each event: every item is a negative, nothing
+            #   to correct; item inputs refreshed every shortest count window
             batch_size=512,  # events a batch
             epochs=EPOCHS[protocol],  # fixed, chosen on validation (cosine schedule, no early stopping)
             learning_rate=3e-3,  # Adam
@@ -142,8 +143,9 @@ def tfrs_tutorial_config() -> TwoTowerConfig:
     return TwoTowerConfig(
         features=FeatureConfig(use_user_id=True, count_windows_days=(), drop=keep_ids_only),
         towers=TowerConfig(linear_only=True, output_dim=32, l2_normalize=False),
-        training=TrainConfig(batch_size=8192, epochs=3, logq="none", id_dropout=0.0, optimizer="adagrad",
-                             mask_accidental_hits=False,  # as the tutorial (TFRS does not remove them by default)
-                             learning_rate=0.1, progress=False),
+        training=TrainConfig(loss=SampledSoftmax(logq="none",  # the plain in-batch softmax
+                                                 mask_accidental_hits=False),  # as the tutorial (TFRS keeps them)
+                             batch_size=8192, epochs=3, id_dropout=0.0, optimizer="adagrad", learning_rate=0.1,
+                             progress=False),
         validation_fraction=0.0,
     )

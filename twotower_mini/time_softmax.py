@@ -1,4 +1,4 @@
-"""A softmax over the whole catalogue *as it was* at each training event (TrainConfig.time_softmax).
+"""A softmax over the whole catalogue *as it was* at each training event (TrainConfig(loss=TimeSoftmax())).
 
 On data split by time, what a user picks next depends on what is popular and new at that moment.
 The item tower sees this through dynamic inputs (views in recent windows, the item's age: see
@@ -15,10 +15,11 @@ item tower (TowerConfig(linear_only=True, l2_normalize=False)):
 
 so one (n_items, D) static matrix serves the whole batch, and the dynamic part is a (B, F) x (B,
 n_items, F) product. The numeric inputs are precomputed on a grid of moments ("snapshots", one per
-`snapshot_days`); an example at time t uses the latest snapshot at or before t, so every input stays
+`TimeSoftmax.snapshot_days`); an example at time t uses the latest snapshot at or before t, so every input stays
 strictly point-in-time (at most one grid step stale, which serving also is: the index is built at
 the cut and used on the days after). The user's own earlier items are removed from the softmax,
-as the evaluation removes them from the lists.
+as the evaluation removes them from the lists. The towers are not normalised, so there is no
+temperature: the scores are the dot products themselves.
 
 This is the exact ("full") softmax of Covington et al. (2016) with "example age" features, in the
 log-linear form of a factorisation model with time-dependent item biases (Koren 2009, "Collaborative
@@ -31,6 +32,7 @@ import torch
 
 from lineage.data import Interactions
 from twotower_mini.batches import drop_history, history_offset
+from twotower_mini.config import TimeSoftmax, TrainConfig
 from twotower_mini.towers import as_tensors
 from twotower_mini.features import DAY, PAD, FeatureBuilder
 
@@ -40,14 +42,13 @@ MAX_SNAPSHOT_VALUES = 50_000_000  # snapshots x items x numeric inputs kept in m
 class TimeSoftmaxLoss:
     """The loss of one batch of (user, item, time) events: softmax over the catalogue as of each event.
 
-    Same call signature as `train.BatchLoss`; `examples` are rows of the training log."""
+    Same call signature as `batches.BatchLoss`; `examples` are rows of the training log."""
 
-    def __init__(self, features: FeatureBuilder, config, side=None, train_on: Interactions | None = None):
+    def __init__(self, features: FeatureBuilder, config: TrainConfig, side=None, train_on: Interactions | None = None):
+        if not isinstance(config.loss, TimeSoftmax):
+            raise ValueError(f"TimeSoftmaxLoss scores TimeSoftmax, not {type(config.loss).__name__}")
         if train_on is not None and train_on is not features.train:
-            raise ValueError("time_softmax trains on features.train; train_on is not supported")
-        if config.user_batches or config.impression_negatives or config.min_positive_value is not None:
-            raise ValueError("time_softmax does not combine with user_batches, impression_negatives or "
-                             "min_positive_value")
+            raise ValueError("TimeSoftmax trains on features.train; train_on is not supported")
         self.features, self.config = features, config
         data = self.data = features.train
         self.n_items = data.n_items
@@ -58,7 +59,7 @@ class TimeSoftmaxLoss:
         earlier = features.user_events.last_before(data.users, data.times, features.config.history_length)
         self.earlier_items = np.where(earlier >= 0, data.items[np.maximum(earlier, 0)] + 2, PAD)  # (n, L)
         self.item_names = None  # numeric item inputs, in the tower's order (set on first call)
-        step = config.snapshot_days or min(features.count_windows, default=1.0)  # default: the shortest window
+        step = config.loss.snapshot_days or min(features.count_windows, default=1.0)  # default: the shortest window
         self.grid = snapshot_grid(data.times, step, self.n_items,
                                   sum(s.size for s in features.item_fields() if s.kind == "numeric"))
         # the latest snapshot at or before each event: item inputs as fresh as the event allows (inputs lagged
@@ -86,7 +87,7 @@ class TimeSoftmaxLoss:
         batch_users = {name: values[rows] for name, values in self.user_inputs.items()}
         history = self.earlier_items[rows]  # (B, L) item + 2: every item of the user before the event
         batch_users = drop_history(batch_users, cfg.history_dropout, rng)
-        users = model.user_tower(as_tensors(batch_users)) * model.scale  # (B, D)
+        users = model.user_tower(as_tensors(batch_users))  # (B, D)
         static = tower.static_part(as_tensors(self.static_inputs))  # (n_items, D)
         logits = users @ static.T  # (B, n_items)
         numeric = self._numeric(model)

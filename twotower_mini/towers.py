@@ -6,12 +6,13 @@ Each tower turns a dict of feature fields (see `twotower_mini.features`) into on
     numeric fields --------------------------------> (B, d) each
     concatenate ---> MLP (Linear, ReLU, ...) ---> (B, D) ---> optional L2 normalisation
 
-The score of a (user, item) pair is the dot product of the two D-dimensional vectors, divided by
-a temperature. With only an id field on each side and no hidden layers, the two-tower model *is*
-matrix factorisation; every other field is side information that MF cannot use (lesson L11).
-Embedding every kind of entity (ids, words, genres) into one space so that a dot product fits the
-task is the StarSpace idea (Wu et al. 2018, lesson L13); the YouTube candidate generator
-(Covington et al. 2016) and Yi et al. (2019) are the industrial references.
+The score of a (user, item) pair is the dot product of the two D-dimensional vectors; with
+normalised towers, training and serving divide it by the loss's temperature (`config.logit_scale`:
+the towers only make the vectors). With only an id field on each side and no hidden layers, the
+two-tower model *is* matrix factorisation; every other field is side information that MF cannot
+use (lesson L11). Embedding every kind of entity (ids, words, genres) into one space so that a dot
+product fits the task is the StarSpace idea (Wu et al. 2018, lesson L13); the YouTube candidate
+generator (Covington et al. 2016) and Yi et al. (2019) are the industrial references.
 """
 from __future__ import annotations
 
@@ -92,7 +93,7 @@ class Tower(nn.Module):
 
 
 class TwoTowerModel(nn.Module):
-    """A user tower and an item tower; score(u, i) = <u, i> / temperature."""
+    """A user tower and an item tower; score(u, i) = <u, i> (times the loss's logit_scale in training and serving)."""
 
     def __init__(self, user_fields: list[FieldSpec], item_fields: list[FieldSpec], config: TowerConfig):
         super().__init__()
@@ -101,17 +102,13 @@ class TwoTowerModel(nn.Module):
         self.item_tower = Tower(item_fields, config)
 
     @property
-    def scale(self) -> float:
-        return 1.0 / self.config.temperature if self.config.l2_normalize else 1.0
-
-    @property
     def width(self) -> int:
         """The length of the exported vectors: D."""
         return self.config.output_dim
 
     def forward(self, user_inputs, item_inputs) -> torch.Tensor:
-        """(B, B) scores of every user in the batch against every item in the batch."""
-        return self.user_tower(user_inputs) @ self.item_tower(item_inputs).T * self.scale
+        """(B, B) dot products of every user in the batch with every item in the batch."""
+        return self.user_tower(user_inputs) @ self.item_tower(item_inputs).T
 
 
 class ConcatTower(nn.Module):
@@ -129,9 +126,9 @@ class EnsembleModel(nn.Module):
     """K independently trained two-tower models served as one (bagging-style ensembles: Dietterich 2000).
 
     The user vector is the concatenation of the K user vectors and the item vector that of the K item
-    vectors, so the score is still one dot product, <[u_1..u_K], [v_1..v_K]> x scale = the sum of the
-    members' scores, and exporting, exact and approximate search work unchanged. The members share one
-    configuration (and so one scale); `members[k]` is a plain TwoTowerModel, trained on its own."""
+    vectors, so the score is still one dot product, <[u_1..u_K], [v_1..v_K]> = the sum of the members'
+    dot products, and exporting, exact and approximate search work unchanged. The members share one
+    configuration (and so one logit scale); `members[k]` is a plain TwoTowerModel, trained on its own."""
 
     def __init__(self, members: list[TwoTowerModel]):
         super().__init__()
@@ -139,8 +136,6 @@ class EnsembleModel(nn.Module):
         self.user_tower = ConcatTower([member.user_tower for member in members])
         self.item_tower = ConcatTower([member.item_tower for member in members])
         self.members = list(members)  # a plain list: their weights are registered once, through the towers
-
-    scale = TwoTowerModel.scale
 
     @property
     def width(self) -> int:

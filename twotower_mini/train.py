@@ -17,10 +17,11 @@ part as negatives; `backward()` averages the gradients across processes, so all 
 rank 0 scores validation and broadcasts the decision to stop and, at the end, its best weights.
 With one process the loop is exactly the single-process one.
 
-Variants, each a TrainConfig switch: `full_softmax` scores every catalogue item instead of sampled
-negatives (small catalogues); `user_batches` (UserBatchLoss) makes a batch a set of users whose
-histories are partly hidden and predicted, a denoising autoencoder for random splits (the MovieLens
-presets).
+The loss is `TrainConfig.loss`: `SampledSoftmax` (the default) or `FullSoftmax`, which scores every
+catalogue item instead of sampled negatives (small catalogues), both in batches.BatchLoss;
+`DenoisingUsers` (batches.UserBatchLoss) makes a batch a set of users whose histories are partly hidden
+and predicted, a denoising autoencoder for random splits (the MovieLens presets); `TimeSoftmax`
+(time_softmax.TimeSoftmaxLoss) scores the catalogue as it was at each event (data split by time).
 """
 from __future__ import annotations
 
@@ -33,10 +34,10 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from lineage.data import Interactions
-from lineage.metrics import evaluate_lists, test_users
+from lineage.metrics import evaluate_lists, users_with_test_events
 from lineage.topk import mask_items, top_k
 from twotower_mini.batches import BatchLoss, UserBatchLoss
-from twotower_mini.config import TrainConfig
+from twotower_mini.config import DenoisingUsers, FullSoftmax, SampledSoftmax, TimeSoftmax, TrainConfig
 from twotower_mini.features import FeatureBuilder
 from twotower_mini.time_softmax import TimeSoftmaxLoss
 from twotower_mini.towers import TwoTowerModel, item_vectors, user_vectors
@@ -58,24 +59,23 @@ def validation_metric(model: TwoTowerModel, features: FeatureBuilder, validation
     return evaluate_lists(lists, users, features.train, validation, k, exclude_seen)[f"{metric}@{k}"]
 
 
-def make_optimiser(model: torch.nn.Module, config: "TrainConfig") -> torch.optim.Optimizer:
-    if config.optimizer == "adam":
-        return torch.optim.Adam(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
-    if config.optimizer == "adamw":
-        return torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
-    if config.optimizer == "adagrad":
-        return torch.optim.Adagrad(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
-    raise ValueError(f"unknown optimizer {config.optimizer!r}; expected adam, adamw or adagrad")
+OPTIMISERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW,
+              "adagrad": torch.optim.Adagrad}  # TrainConfig.optimizer -> the torch class
+BATCH_LOSSES = {SampledSoftmax: BatchLoss, FullSoftmax: BatchLoss, DenoisingUsers: UserBatchLoss,
+                TimeSoftmax: TimeSoftmaxLoss}  # the type of TrainConfig.loss -> what computes it
 
 
-def make_schedule(optimiser: torch.optim.Optimizer, config: "TrainConfig", total_steps: int):
+def make_optimiser(model: torch.nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+    """The optimiser TrainConfig.optimizer names (the config has checked the name)."""
+    return OPTIMISERS[config.optimizer](model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
+
+
+def make_schedule(optimiser: torch.optim.Optimizer, config: TrainConfig, total_steps: int):
     """A per-step learning-rate multiplier: constant, or a cosine from 1 down to 0 over `total_steps`."""
-    if config.lr_schedule == "constant":
-        return torch.optim.lr_scheduler.LambdaLR(optimiser, lambda step: 1.0)
     if config.lr_schedule == "cosine":
         return torch.optim.lr_scheduler.LambdaLR(
             optimiser, lambda step: 0.5 * (1.0 + np.cos(np.pi * min(step, total_steps) / max(total_steps, 1))))
-    raise ValueError(f"unknown lr_schedule {config.lr_schedule!r}; expected constant or cosine")
+    return torch.optim.lr_scheduler.LambdaLR(optimiser, lambda step: 1.0)  # "constant"
 
 
 @dataclass(frozen=True)
@@ -131,16 +131,15 @@ class TowersWithLoss(nn.Module):
 
 def validation_users(validation: Interactions, config: TrainConfig, rng: np.random.Generator) -> np.ndarray:
     """The users scored after every epoch: at most config.eval_users of them, drawn once from `rng`."""
-    users = test_users(validation)
+    users = users_with_test_events(validation)
     if len(users) > config.eval_users:
         users = np.sort(rng.choice(users, config.eval_users, replace=False))
     return users
 
 
 def make_batch_loss(features: FeatureBuilder, config: TrainConfig, side=None, train_on: Interactions | None = None):
-    """The loss of one batch that the config asks for (batches.py, or time_softmax.py)."""
-    loss_class = TimeSoftmaxLoss if config.time_softmax else UserBatchLoss if config.user_batches else BatchLoss
-    return loss_class(features, config, side=side, train_on=train_on)
+    """The loss of one batch that config.loss asks for (batches.py, or time_softmax.py)."""
+    return BATCH_LOSSES[type(config.loss)](features, config, side=side, train_on=train_on)
 
 
 class Steps:
@@ -150,7 +149,7 @@ class Steps:
     def __init__(self, model, features, config: TrainConfig, side, train_on, group: DataParallel, rng):
         ranks = range(group.size) if group.simulated else [group.rank]
         self.losses = [make_batch_loss(features, config, side, train_on) for _ in ranks]
-        self.examples = self.losses[0].examples  # rows of the log that are positives (users with user_batches)
+        self.examples = self.losses[0].examples  # rows of the log that are positives (users with DenoisingUsers)
         self.forwards = [TowersWithLoss(model, loss) for loss in self.losses]
         if group.size > 1 and not group.simulated:
             self.forwards = [nn.parallel.DistributedDataParallel(self.forwards[0])]  # averages the gradients

@@ -32,7 +32,7 @@ from lineage.splits import split
 from lineage.world import GENRE_WORDS, generate_world
 from lineage.lessons import guard, world_config
 from lineage.topk import top_k
-from twotower_mini.config import FeatureConfig, TowerConfig, TrainConfig, TwoTowerConfig
+from twotower_mini.config import FeatureConfig, SampledSoftmax, TowerConfig, TrainConfig, TwoTowerConfig
 from twotower_mini.features import FeatureBuilder, SideLog
 from twotower_mini.fitted import fit_part
 from twotower_mini.losses import StreamingFrequency, in_batch_logits
@@ -64,8 +64,10 @@ NOTEBOOK_START = time.perf_counter()
 # vector, and the scores of different users are on one scale. A softmax over cosines would be very
 # flat (a gap of at most 2 between the best and the worst item), so the scores are divided by a
 # **temperature** (a small number, printed below) before the softmax: a lower temperature makes the
-# softmax sharper, concentrating the loss on the negatives that score close to the positive. Item vectors can therefore be computed once, stored, and searched with a
-# nearest-neighbour index; at request time only the user tower runs. A cross-feature between a user
+# softmax sharper, concentrating the loss on the negatives that score close to the positive. The
+# temperature is a setting of the loss (`SampledSoftmax(temperature=...)`), not of the towers, and it
+# applies only to normalised vectors. Item vectors can therefore be computed once, stored, and
+# searched with a nearest-neighbour index; at request time only the user tower runs. A cross-feature between a user
 # and an item ("has this user read this publisher before?") is impossible here: that is the ranker's
 # job (notebook 07).
 #
@@ -84,8 +86,10 @@ K = 10
 
 features = FeatureBuilder(parts.train, FeatureConfig(), side)
 print(features.describe())
-print(f"output L2-normalised: {TowerConfig().l2_normalize}, temperature {TowerConfig().temperature}: "
-      f"cosines in [-1, 1] become logits in [{-1 / TowerConfig().temperature:.0f}, {1 / TowerConfig().temperature:.0f}]")
+default_loss = TrainConfig().loss  # a SampledSoftmax: the loss of sections 3 and 4
+temperature = default_loss.temperature
+print(f"output L2-normalised: {TowerConfig().l2_normalize}, {type(default_loss).__name__} temperature {temperature}: "
+      f"cosines in [-1, 1] become logits in [{-1 / temperature:.0f}, {1 / temperature:.0f}]")
 
 # %% [markdown]
 # Each name is a *field*; the number in brackets is its vocabulary size (for a bag of tokens) or its
@@ -132,8 +136,9 @@ evaluate_model("ALS", make_model("als", "world"));
 # of notebook 02. Only the *loss* differs: ALS fits a weighted square loss over every cell of the
 # matrix; here a softmax asks each user to pick their item out of a batch of candidates (section 3).
 #
-# One setting is used here before it is explained: `logq="exact"`, the **logQ correction** of section 4
-# (on by default in `TrainConfig`). The batch's other positives are its negatives, and they are drawn by
+# One setting is used here before it is explained: `SampledSoftmax(logq="exact")`, the **logQ correction**
+# of section 4 (on by default: `TrainConfig().loss` is `SampledSoftmax()`, the loss of section 3, and each
+# loss carries its own settings). The batch's other positives are its negatives, and they are drawn by
 # popularity; the correction subtracts, from each candidate's logit, the log of how often it is drawn.
 # Section 4 shows what happens without it.
 
@@ -143,7 +148,8 @@ ids_only = FeatureConfig(use_user_id=True, drop=tuple(n for n in every_field if 
 mf_config = TwoTowerConfig(
     features=ids_only,
     towers=TowerConfig(output_dim=32, linear_only=True, l2_normalize=False),  # P, Q: 32 numbers per user and item
-    training=TrainConfig(progress=False, epochs=3, batch_size=1024, learning_rate=1e-2, logq="exact",  # section 4
+    training=TrainConfig(loss=SampledSoftmax(logq="exact"),  # section 4
+                         progress=False, epochs=3, batch_size=1024, learning_rate=1e-2,
                          id_dropout=0.0),  # no id dropout: ids are all this model has
     refit=False)
 mf = evaluate_model("two towers, ids only (= MF)", TwoTowerRecommender(mf_config, side=side))
@@ -244,8 +250,8 @@ guard("examples with an accidental hit in a batch of 1024", share_with_hit, ">",
 # rarities. The **logQ correction** subtracts $\log q_i$ from each in-batch logit *during training
 # only*; the model then learns $s(u, i) \approx \log p(i \mid u)$, and serving uses $s$ as it is.
 #
-# We train the same feature-rich towers twice, without and with the correction (`logq="none"` and
-# `logq="exact"`, where $q_i$ is item $i$'s share of the training events times B). Both use
+# We train the same feature-rich towers twice, without and with the correction (`SampledSoftmax(logq="none")`
+# and `SampledSoftmax(logq="exact")`, where $q_i$ is item $i$'s share of the training events times B). Both use
 # everything the features offer except the recent view counts (notebook 06, section 5, adds one back
 # and looks at what it does to precomputed item vectors).
 
@@ -256,10 +262,11 @@ towers_config = dict(
     refit=False)
 plain = evaluate_model("in-batch softmax, no correction",
                        TwoTowerRecommender(TwoTowerConfig(**towers_config, training=TrainConfig(
-                           progress=False, epochs=3, batch_size=1024, logq="none")), side=side))
+                           loss=SampledSoftmax(logq="none"), progress=False, epochs=3, batch_size=1024)), side=side))
 corrected = evaluate_model("in-batch softmax + logQ",
                            TwoTowerRecommender(TwoTowerConfig(**towers_config, training=TrainConfig(
-                               progress=False, epochs=3, batch_size=1024, logq="exact")), side=side))
+                               loss=SampledSoftmax(logq="exact"), progress=False, epochs=3, batch_size=1024)),
+                                               side=side))
 
 # %%
 names = ["popularity", "in-batch softmax, no correction", "in-batch softmax + logQ", "ALS"]
@@ -304,7 +311,7 @@ guard("logQ towers / ALS true recall", results[names[2]]["true_recall@10"] / res
 # Exact frequencies need a pass over the data, and in production the data is a never-ending
 # stream with a changing catalogue. Yi et al. (2019) estimate $q_i$ from the stream itself: keep,
 # for every item (in a hashed table), the step at which it was last seen and a moving average of
-# the gap between sightings. An item seen every 4 batches has $q_i \approx 1/4$. `TrainConfig(logq=
+# the gap between sightings. An item seen every 4 batches has $q_i \approx 1/4$. `SampledSoftmax(logq=
 # "streaming")` uses this estimator. Let us run it over three epochs of batches and compare with
 # the exact values.
 

@@ -30,7 +30,7 @@ from lineage.reproducibility import seed_everything
 from lineage.splits import split
 from lineage.world import GENRE_WORDS, LIKED_GENRES_FEED, generate_world
 from lineage.lessons import guard, world_config
-from twotower_mini.config import FeatureConfig, TowerConfig, TrainConfig, TwoTowerConfig
+from twotower_mini.config import FeatureConfig, SampledSoftmax, TowerConfig, TrainConfig, TwoTowerConfig
 from twotower_mini.features import SideLog
 from twotower_mini.recommender import TwoTowerRecommender
 from twotower_mini.towers import as_tensors
@@ -168,7 +168,9 @@ print(f"skipped impressions: {share_liked['skipped impression']:.0%} from a like
 #
 # ## 2. Five retrievers, three kinds of negatives
 #
-# Same towers as notebook 04 (the fast configuration), trained five ways, each named for what it is:
+# Same towers as notebook 04 (the fast configuration), trained five ways, each named for what it is.
+# All five use the sampled softmax, `TrainConfig(loss=SampledSoftmax(...))`; they differ only in the
+# settings of that loss, named in brackets:
 #
 # - **uniform N**: no in-batch negatives (`in_batch=False`); each batch draws N = 256 items uniformly
 #   from the whole catalogue (`uniform_negatives=256`), shared by every example of the batch. This is
@@ -213,10 +215,12 @@ def evaluate(name, model, on_train=train, on_test=parts.test, truth=true_top, ha
     return model
 
 
-def towers(**training):
+def towers(**negatives):
+    """The fast towers of notebook 04, trained with SampledSoftmax(**negatives)."""
     return TwoTowerConfig(features=FeatureConfig(history_length=20, drop=("counts",)),
                           towers=TowerConfig(embedding_dim=32, output_dim=32, hidden=(64,)),
-                          training=TrainConfig(progress=False, epochs=2, batch_size=1024, **training),
+                          training=TrainConfig(loss=SampledSoftmax(**negatives), progress=False, epochs=2,
+                                               batch_size=1024),
                           refit=False)
 
 

@@ -26,6 +26,7 @@
 # %%
 # Setup: seeds first, so every number below is the same on every run.
 import time
+from dataclasses import replace
 
 import numpy as np
 
@@ -185,11 +186,11 @@ if HAVE_DATA:
 # %%
 if HAVE_DATA:
     def fit_twotower(dynamic: bool):
-        config = preset("ml-100k", "temporal")
-        config.training.epochs = 3
+        config = preset("ml-100k", "temporal")  # configs are frozen: `replace` makes a changed copy
+        config = replace(config, training=replace(config.training, epochs=3))
         if not dynamic:
-            config.features.count_windows_days, config.features.count_windows_fraction = (), ()
-            config.features.item_age = False
+            config = replace(config, features=replace(config.features, count_windows_days=(),
+                                                      count_windows_fraction=(), item_age=False))
         return TwoTowerRecommender(config).fit(temporal.train)
 
     start = time.perf_counter()

@@ -9,10 +9,12 @@
 # 2020) uses both in one softmax: the B - 1 in-batch negatives *and* N items drawn uniformly from the
 # catalogue per batch.
 #
-# **Your task.** Write `mixed`, a `TrainConfig` (from `twotower_mini.train`) for mixed negative sampling
+# **Your task.** Write `mixed`, a `TrainConfig` (from `twotower_mini.config`) for mixed negative sampling
 # with 256 uniform negatives per batch, keeping everything else of `base` (2 epochs, batch 512, logQ on
-# the in-batch negatives). Hint: `dataclasses.replace(base, ...)`. Then compare it with `base` on a small
-# world: logged recall, and how much of the long tail each recommends.
+# the in-batch negatives). The negatives are settings of the loss, `base.loss` (a `SampledSoftmax`).
+# Hint: configs are frozen, so `dataclasses.replace` builds the changed copy (of the loss, then of the
+# config). Then compare it with `base` on a small world: logged recall, and how much of the long tail
+# each recommends.
 
 # %%
 # Setup: seeds first, so every number below is the same on every run.
@@ -31,12 +33,12 @@ from twotower_mini.recommender import TwoTowerRecommender
 from workshop.negatives import check_mixed_negatives
 
 rng = seed_everything(0)
-base = TrainConfig(progress=False, epochs=2, batch_size=512)  # in-batch negatives with logQ (the defaults)
+base = TrainConfig(progress=False, epochs=2, batch_size=512)  # loss: SampledSoftmax(), in-batch negatives with logQ
 
 # %%
 # BEGIN SOLUTION
 # STUB: mixed = None  # YOUR CODE HERE: a TrainConfig
-mixed = replace(base, uniform_negatives=256)
+mixed = replace(base, loss=replace(base.loss, uniform_negatives=256))
 # END SOLUTION
 
 # %%

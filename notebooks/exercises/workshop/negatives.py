@@ -68,27 +68,35 @@ MIXED_UNIFORM_NEGATIVES = 256  # what exercise 05 · 2 asks for
 
 
 def check_mixed_negatives(config, base) -> bool:
-    """Exercise 05 · 2: `base` with 256 uniform catalogue negatives added, every other field unchanged
-    (in-batch negatives with logQ kept; no impressions), compared field by field."""
+    """Exercise 05 · 2: `base` with 256 uniform catalogue negatives added to its loss (a SampledSoftmax), every
+    other field unchanged (in-batch negatives with logQ kept; no impressions), compared field by field, the
+    loss's fields included."""
     from dataclasses import fields, replace
 
+    from twotower_mini.config import SampledSoftmax
+
     if config is None:
-        return not_answered("mixed should be a TrainConfig with in-batch negatives and some uniform negatives.")
+        return not_answered("mixed should be a TrainConfig whose loss has in-batch and some uniform negatives.")
     if type(config) is not type(base):
-        fail(f"mixed should be a TrainConfig (twotower_mini.train), like base; got {type(config).__name__}")
-    if not config.in_batch:
+        fail(f"mixed should be a TrainConfig (twotower_mini.config), like base; got {type(config).__name__}")
+    loss = config.loss
+    if not isinstance(loss, SampledSoftmax):
+        fail(f"Keep the loss of base, a SampledSoftmax, and add the negatives to it: loss=replace(base.loss, ...) "
+             f"(got {type(loss).__name__}).")
+    if not loss.in_batch:
         fail("Mixed negative sampling keeps the in-batch negatives: in_batch=True.")
-    if config.uniform_negatives != MIXED_UNIFORM_NEGATIVES:
-        fail(f"Add {MIXED_UNIFORM_NEGATIVES} uniform catalogue negatives per batch: uniform_negatives="
-             f"{MIXED_UNIFORM_NEGATIVES} (got {config.uniform_negatives}).")
-    if config.logq == "none":
-        fail("The in-batch negatives are drawn by popularity: keep their logQ correction (logq as in base).")
-    if config.impression_negatives:
+    if loss.uniform_negatives != MIXED_UNIFORM_NEGATIVES:
+        fail(f"Add {MIXED_UNIFORM_NEGATIVES} uniform catalogue negatives per batch to the loss: uniform_negatives="
+             f"{MIXED_UNIFORM_NEGATIVES} (got {loss.uniform_negatives}).")
+    if loss.logq == "none":
+        fail("The in-batch negatives are drawn by popularity: keep their logQ correction (logq as in base.loss).")
+    if loss.impression_negatives:
         fail("This exercise mixes in-batch and uniform negatives only: impression_negatives=0.")
-    expected = replace(base, uniform_negatives=MIXED_UNIFORM_NEGATIVES)
-    for field in fields(expected):
-        if getattr(config, field.name) != getattr(expected, field.name):
-            fail(f"Change one thing only: {field.name} is {getattr(config, field.name)!r} where base has "
-                 f"{getattr(expected, field.name)!r} (start from dataclasses.replace(base, ...)), so the "
-                 f"comparison with base measures the negatives and nothing else.")
-    return ok(f"base plus {config.uniform_negatives} uniform negatives per batch, everything else unchanged.")
+    expected = replace(base, loss=replace(base.loss, uniform_negatives=MIXED_UNIFORM_NEGATIVES))
+    for mine, theirs, prefix in ((config, expected, ""), (loss, expected.loss, "loss.")):
+        for field in fields(theirs):
+            if field.name != "loss" and getattr(mine, field.name) != getattr(theirs, field.name):
+                fail(f"Change one thing only: {prefix}{field.name} is {getattr(mine, field.name)!r} where base has "
+                     f"{getattr(theirs, field.name)!r} (start from dataclasses.replace(base, ...)), so the "
+                     f"comparison with base measures the negatives and nothing else.")
+    return ok(f"base plus {loss.uniform_negatives} uniform negatives per batch, everything else unchanged.")
