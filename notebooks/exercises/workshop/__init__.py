@@ -6,6 +6,7 @@ one module per walkthrough notebook, named like the notebook without its number.
                                              01 · 2  user-kNN scores with top-k neighbours    check_user_knn_scores
     matrix_factorisation.py                  02 · 1  confidence and preference matrices       check_confidence
                                              02 · 2  one weighted-ALS half-step                check_als_half_step
+    covisitation_graphs.py                   03a · 1 from co-visitation counts to relatedness check_relatedness
     deepwalk.py                              03b · 1 one step of a weighted random walk       check_walk_step
     two_towers.py                            04 · 1  the in-batch softmax loss                check_in_batch_loss
                                              04 · 2  logQ correction and accidental hits      check_logq_logits
@@ -17,6 +18,8 @@ one module per walkthrough notebook, named like the notebook without its number.
     serving_and_ranking.py                   07 · 1  recall of approximate search vs exact    check_search_recall
                                              07 · 2  where the wanted items are lost          check_two_losses
                                              07 · 3  one feature of the GBDT ranker            check_genre_affinity
+    real_data_through_time.py                08 · 1  a recency window chosen by time          check_window_scores
+    the_loop.py                              09 · 1  SNIPS and clipped IPS by hand             check_snips, check_clipped_ips
     checking.py                              what every check shares (the three outcomes, array helpers)
 
 The exercise notebooks run with this folder as their working directory, so they import a
