@@ -158,7 +158,7 @@ def test_configs_are_frozen_and_changed_with_replace():
     (lambda: TimeSoftmax(snapshot_days=0), "TimeSoftmax.snapshot_days"),
     (lambda: TrainConfig(loss="sampled"), "TrainConfig.loss: expected one of SampledSoftmax, FullSoftmax"),
     (lambda: TrainConfig(eval_metric="auc"), "TrainConfig.eval_metric: expected one of precision, recall"),
-    (lambda: TrainConfig(optimizer="sgd"), "TrainConfig.optimizer: expected one of adam, adamw, adagrad"),
+    (lambda: TrainConfig(optimiser="sgd"), "TrainConfig.optimiser: expected one of adam, adamw, adagrad"),
     (lambda: TrainConfig(lr_schedule="linear"), "TrainConfig.lr_schedule: expected one of constant, cosine"),
     (lambda: TrainConfig(loss=DenoisingUsers()), "TrainConfig.history_dropout"),
     (lambda: TrainConfig(loss=DenoisingUsers(), history_dropout=0.5, value_weights=True), "TrainConfig.value_weights"),

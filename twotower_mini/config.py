@@ -33,7 +33,7 @@ __all__ = ["FeatureConfig", "TowerConfig", "TrainConfig", "TwoTowerConfig", "Sam
 # The string settings: each a Literal, so the allowed values are written once, in the type.
 HistoryMode = Literal["before", "all-but-target"]
 LogQ = Literal["none", "exact", "streaming"]
-Optimizer = Literal["adam", "adamw", "adagrad"]
+Optimiser = Literal["adam", "adamw", "adagrad"]
 Schedule = Literal["constant", "cosine"]
 Metric = Literal[METRIC_NAMES]  # lineage.metrics' names: recall, ndcg, hitrate, ...
 SplitProtocol = Literal[PROTOCOLS]  # lineage.splits' protocols: temporal, leave-last-out, ...
@@ -266,7 +266,7 @@ class TrainConfig:
     min_positive_value: float | None = None  # only events with value >= this are training positives
     #   (e.g. ratings >= 4); histories still hold every event. None: every event is a positive
     value_weights: bool = False  # weight each positive's loss by its value (e.g. its rating)
-    optimizer: Optimizer = "adam"  # "adam", "adamw" (decoupled weight decay) or "adagrad" (the TFRS tutorial's)
+    optimiser: Optimiser = "adam"  # "adam", "adamw" (decoupled weight decay) or "adagrad" (the TFRS tutorial's)
     lr_schedule: Schedule = "constant"  # "constant", or "cosine": the learning rate decays to 0 over the run's
     #   epochs (a steadier last epoch; meant for a fixed number of epochs, validation_fraction=0)
     eval_metric: Metric = "recall"  # early-stopping metric at eval_k: "recall", "ndcg", "hitrate", ...

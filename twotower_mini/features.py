@@ -224,8 +224,8 @@ class FeatureBuilder:
             word_ids = self.search_vocab.encode([(w,) for w in words])[:, 0] if words else np.zeros(0, np.int64)
             self.search_index = EventIndex(np.asarray(users, np.int64), np.asarray(times, np.float64), word_ids,
                                            train.n_users)
-        self.user_static, self.user_static_specs = _static_fields(train.user_features, train.n_users, "user", cfg)
-        self.item_static, self.item_static_specs = _static_fields(train.item_features, train.n_items, "item", cfg)
+        self.user_static, self.user_static_specs = _static_fields(train.user_features, train.n_users, cfg)
+        self.item_static, self.item_static_specs = _static_fields(train.item_features, train.n_items, cfg)
         self.item_first_time = np.full(train.n_items, np.inf)  # (n_items,) time of each item's first event
         np.minimum.at(self.item_first_time, train.items, train.times)
         self.item_counts = train.item_counts()  # for logQ, and: an id never trained is "unknown"
@@ -360,7 +360,7 @@ class _StaticColumn:
     values: np.ndarray  # (n, L) ids, (n, d) floats, or (n,) times for "age"
 
 
-def _static_fields(columns: dict, n_rows: int, side: str, cfg: FeatureConfig):
+def _static_fields(columns: dict, n_rows: int, cfg: FeatureConfig):
     fields, specs = {}, []
     for name, column in columns.items():
         if name in cfg.drop:

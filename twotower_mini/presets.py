@@ -136,7 +136,7 @@ def tfrs_tutorial_config() -> TwoTowerConfig:
 
     Same model, loss and optimiser as the tutorial (Adagrad, learning rate 0.1, 3 epochs, accidental hits not
     removed), for the throughput comparison (benchmarks/twotower_bench.py); not tuned (TUNING.md#tfrs-tutorial).
-    The in-batch softmax scores each distinct movie of a batch once (train.distinct_in_batch_logits: the same
+    The in-batch softmax scores each distinct movie of a batch once (batches.distinct_in_batch_logits: the same
     loss), which is where most of the speed comes from."""
     keep_ids_only = ("history", "liked_history", "search_words", "age", "gender", "occupation", "zip",
                      "title", "title_words", "genres", "year", "counts")
@@ -145,7 +145,7 @@ def tfrs_tutorial_config() -> TwoTowerConfig:
         towers=TowerConfig(linear_only=True, output_dim=32, l2_normalize=False),
         training=TrainConfig(loss=SampledSoftmax(logq="none",  # the plain in-batch softmax
                                                  mask_accidental_hits=False),  # as the tutorial (TFRS keeps them)
-                             batch_size=8192, epochs=3, id_dropout=0.0, optimizer="adagrad", learning_rate=0.1,
+                             batch_size=8192, epochs=3, id_dropout=0.0, optimiser="adagrad", learning_rate=0.1,
                              progress=False),
         validation_fraction=0.0,
     )

@@ -60,14 +60,14 @@ def validation_metric(model: TwoTowerModel, features: FeatureBuilder, validation
 
 
 OPTIMISERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW,
-              "adagrad": torch.optim.Adagrad}  # TrainConfig.optimizer -> the torch class
+              "adagrad": torch.optim.Adagrad}  # TrainConfig.optimiser -> the torch class
 BATCH_LOSSES = {SampledSoftmax: BatchLoss, FullSoftmax: BatchLoss, DenoisingUsers: UserBatchLoss,
                 TimeSoftmax: TimeSoftmaxLoss}  # the type of TrainConfig.loss -> what computes it
 
 
 def make_optimiser(model: torch.nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
-    """The optimiser TrainConfig.optimizer names (the config has checked the name)."""
-    return OPTIMISERS[config.optimizer](model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
+    """The optimiser TrainConfig.optimiser names (the config has checked the name)."""
+    return OPTIMISERS[config.optimiser](model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
 
 
 def make_schedule(optimiser: torch.optim.Optimizer, config: TrainConfig, total_steps: int):

@@ -3,7 +3,6 @@
     model = SomeModel(config).fit(train)              # train: lineage.data.Interactions
     scores = model.score(users)                       # (len(users), n_items) full-catalogue scores
     top = model.recommend(users, k=10)                # (len(users), k) item indices, best first
-    pair_scores = model.score_pairs(users, items)     # (n,) scores of given (user, item) pairs
 
 A subclass implements `_fit` and `score`. `recommend` is shared: it scores the whole catalogue in
 chunks of users, masks the items each user already has in the training data (the switch
@@ -71,16 +70,6 @@ class Recommender:
     def score(self, users: np.ndarray) -> np.ndarray:
         """(len(users), n_items) float32 scores; higher is better."""
         raise NotImplementedError
-
-    def score_pairs(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
-        """(n,) scores for given (user, item) pairs. Subclasses may do this without full scoring."""
-        users = np.asarray(users)
-        items = np.asarray(items)
-        out = np.empty(len(users), dtype=np.float32)
-        for start in range(0, len(users), 1024):
-            u = users[start:start + 1024]
-            out[start:start + 1024] = self.score(u)[np.arange(len(u)), items[start:start + 1024]]
-        return out
 
     def recommend(self, users, k: int = 10, exclude_seen: bool = True,
                   exclude: sp.csr_matrix | None = None, chunk_size: int = 2048) -> np.ndarray:

@@ -23,13 +23,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from harness.leaderboard import LeaderboardConfig, format_table, run
-from lineage.lessons import guard, world_config
+from lineage import generate_world, guard, seed_everything, split, world_config
 from lineage.metrics import (average_precision_at_k, evaluate_lists, hit_matrix, ndcg_at_k, precision_at_k,
                              recall_at_k, users_with_test_events, true_recall_at_k)
 from lineage.models import Popularity, PopularityConfig
-from lineage.reproducibility import seed_everything
-from lineage.splits import split
-from lineage.world import generate_world
 
 rng = seed_everything(0)
 NOTEBOOK_START = time.perf_counter()

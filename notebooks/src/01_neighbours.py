@@ -28,16 +28,12 @@ import numpy as np
 import scipy.sparse as sp
 from implicit.nearest_neighbours import CosineRecommender
 
-from lineage.data import Interactions
-from lineage.metrics import evaluate_lists, segment_recall, users_with_test_events
+from lineage import (Interactions, evaluate_lists, generate_world, guard, make_model, seed_everything,
+                     segment_recall, single_blas_thread, split, users_with_test_events, validation_split,
+                     world_config)
 from lineage.models import (ColdUserFallback, ItemKNN, ItemKNNConfig, Popularity, PopularityConfig, RecentPopularity,
                             UserKNN, UserKNNConfig)
 from lineage.models.knn import cosine_neighbours, keep_top_k
-from lineage.models.registry import make_model
-from lineage.reproducibility import seed_everything, single_blas_thread
-from lineage.splits import split, validation_split
-from lineage.world import generate_world
-from lineage.lessons import guard, world_config
 
 rng = seed_everything(0)
 NOTEBOOK_START = time.perf_counter()

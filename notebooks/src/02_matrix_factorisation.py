@@ -24,16 +24,11 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.stats import spearmanr
 
-from lineage.data import Interactions
-from lineage.metrics import evaluate_lists, segment_recall, users_with_test_events, true_recall_at_k
+from lineage import (Interactions, evaluate_lists, generate_world, guard, make_model, seed_everything,
+                     segment_recall, split, top_k, true_recall_at_k, users_with_test_events, validation_split,
+                     world_config)
 from lineage.models import ALS, ALSConfig, ImplicitALS, ImplicitALSConfig, Popularity
 from lineage.models.als import confidence_matrix, solve_users
-from lineage.models.base import top_k
-from lineage.models.registry import make_model
-from lineage.reproducibility import seed_everything
-from lineage.splits import split, validation_split
-from lineage.world import generate_world
-from lineage.lessons import guard, world_config
 
 rng = seed_everything(0)
 NOTEBOOK_START = time.perf_counter()

@@ -26,14 +26,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 import scipy.sparse as sp
 
-from lineage.lessons import guard, world_config
-from lineage.metrics import evaluate_lists, users_with_test_events
+from lineage import (evaluate_lists, generate_world, guard, make_model, seed_everything, split,
+                     users_with_test_events, validation_split, world_config)
 from lineage.models import CoVisitation, CoVisitConfig
 from lineage.models.covisit import covisitation_counts, covisitation_graph, expand, relatedness, top_n_per_row
-from lineage.models.registry import make_model
-from lineage.reproducibility import seed_everything
-from lineage.splits import split, validation_split
-from lineage.world import generate_world
 
 rng = seed_everything(0)
 NOTEBOOK_START = time.perf_counter()

@@ -25,16 +25,12 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from lineage.lessons import guard, world_config
-from lineage.metrics import evaluate_lists, segment_recall, users_with_test_events
+from lineage import (evaluate_lists, generate_world, guard, make_model, seed_everything, segment_recall, split,
+                     users_with_test_events, validation_split, world_config)
 from lineage.models import DeepWalk, DeepWalkConfig
 from lineage.models.covisit import covisitation_counts
 from lineage.models.deepwalk import (SkipGram, keep_probability, negative_distribution, node_counts, random_walks,
                                      skipgram_pairs, train_skipgram, walk_graph)
-from lineage.models.registry import make_model
-from lineage.reproducibility import seed_everything
-from lineage.splits import split, validation_split
-from lineage.world import generate_world
 
 rng = seed_everything(0)
 NOTEBOOK_START = time.perf_counter()

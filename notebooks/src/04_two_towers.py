@@ -25,19 +25,11 @@ import numpy as np
 import torch
 from scipy.stats import spearmanr
 
-from lineage.metrics import evaluate_lists, users_with_test_events, true_recall_at_k
-from lineage.models.registry import make_model
-from lineage.reproducibility import seed_everything, single_blas_thread
-from lineage.splits import split
+from lineage import (evaluate_lists, guard, make_model, seed_everything, single_blas_thread, split, top_k,
+                     true_recall_at_k, users_with_test_events, world_config)
 from lineage.world import GENRE_WORDS, generate_world
-from lineage.lessons import guard, world_config
-from lineage.topk import top_k
-from twotower_mini.config import FeatureConfig, SampledSoftmax, TowerConfig, TrainConfig, TwoTowerConfig
-from twotower_mini.features import FeatureBuilder, SideLog
-from twotower_mini.fitted import fit_part
-from twotower_mini.losses import StreamingFrequency, in_batch_logits
-from twotower_mini.recommender import TwoTowerRecommender
-from twotower_mini.towers import as_tensors
+from twotower_mini import (FeatureBuilder, FeatureConfig, SampledSoftmax, SideLog, StreamingFrequency, TowerConfig,
+                           TrainConfig, TwoTowerConfig, TwoTowerRecommender, as_tensors, fit_part, in_batch_logits)
 
 rng = seed_everything(0)
 NOTEBOOK_START = time.perf_counter()

@@ -24,16 +24,12 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from lineage.metrics import evaluate_lists, users_with_test_events, true_recall_at_k
+from lineage import (evaluate_lists, guard, seed_everything, split, true_recall_at_k, users_with_test_events,
+                     world_config)
 from lineage.models import Popularity
-from lineage.reproducibility import seed_everything
-from lineage.splits import split
 from lineage.world import GENRE_WORDS, LIKED_GENRES_FEED, generate_world
-from lineage.lessons import guard, world_config
-from twotower_mini.config import FeatureConfig, SampledSoftmax, TowerConfig, TrainConfig, TwoTowerConfig
-from twotower_mini.features import SideLog
-from twotower_mini.recommender import TwoTowerRecommender
-from twotower_mini.towers import as_tensors
+from twotower_mini import (FeatureConfig, SampledSoftmax, SideLog, TowerConfig, TrainConfig, TwoTowerConfig,
+                           TwoTowerRecommender, as_tensors)
 
 rng = seed_everything(0)
 NOTEBOOK_START = time.perf_counter()

@@ -23,19 +23,11 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from lineage.metrics import evaluate_lists, hit_matrix, relevance_matrix, segment_recall, users_with_test_events, true_recall_at_k
-from lineage.models.base import top_k
-from lineage.models.registry import make_model
-from lineage.reproducibility import seed_everything
-from lineage.splits import split
-from lineage.world import generate_world
-from lineage.lessons import guard, world_config
-from twotower_mini.config import FeatureConfig, TowerConfig, TrainConfig, TwoTowerConfig
-from twotower_mini.features import FeatureBuilder, SideLog
-from twotower_mini.recommender import TwoTowerRecommender
-from twotower_mini.towers import TwoTowerModel
-from twotower_mini.towers import item_vectors, user_vectors
-from twotower_mini.train import train_towers
+from lineage import (evaluate_lists, generate_world, guard, hit_matrix, make_model, relevance_matrix,
+                     seed_everything, segment_recall, split, top_k, true_recall_at_k, users_with_test_events,
+                     world_config)
+from twotower_mini import (FeatureBuilder, FeatureConfig, SideLog, TowerConfig, TrainConfig, TwoTowerConfig,
+                           TwoTowerModel, TwoTowerRecommender, item_vectors, train_towers, user_vectors)
 
 rng = seed_everything(0)
 NOTEBOOK_START = time.perf_counter()

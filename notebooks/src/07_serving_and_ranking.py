@@ -28,20 +28,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from lineage.metrics import evaluate_lists, users_with_test_events, true_recall_at_k
-from lineage.reproducibility import seed_everything
-from lineage.splits import split
-from lineage.world import generate_world
-from lineage.lessons import guard, world_config
+from lineage import (evaluate_lists, generate_world, guard, seed_everything, split, true_recall_at_k,
+                     users_with_test_events, world_config)
 from twotower_mini import checkpoint
-from twotower_mini.train import shard
-from twotower_mini.config import FeatureConfig, TowerConfig, TrainConfig, TwoTowerConfig
-from twotower_mini.features import SideLog
-from twotower_mini.pipeline import PipelineConfig, TwoStagePipeline, two_losses
-from twotower_mini.gbdt_ranker import GBDTRanker, GBDTRankerConfig
-from twotower_mini.ranker import Ranker, RankerConfig
-from twotower_mini.ann import recall_vs_exact
-from twotower_mini.retrieval import ExactIndex, filter_seen
+from twotower_mini import (ExactIndex, FeatureConfig, GBDTRanker, GBDTRankerConfig, PipelineConfig, Ranker,
+                           RankerConfig, SideLog, TowerConfig, TrainConfig, TwoStagePipeline, TwoTowerConfig,
+                           filter_seen, recall_vs_exact, shard, two_losses)
 
 rng = seed_everything(0)
 NOTEBOOK_START = time.perf_counter()

@@ -31,17 +31,11 @@ from dataclasses import replace
 import numpy as np
 
 from harness.leaderboard import user_segments
-from lineage.lessons import guard
+from lineage import evaluate_lists, guard, make_model, seed_everything, split, users_with_test_events
 from lineage.datasets import load_movielens_100k, movielens_dir
-from lineage.metrics import evaluate_lists, users_with_test_events
 from lineage.models.cold_users import ColdUserFallback
 from lineage.models.popularity import Popularity, RecentPopularity
-from lineage.models.registry import make_model
-from lineage.reproducibility import seed_everything
-from lineage.splits import split
-from twotower_mini.features import DAY
-from twotower_mini.presets import preset
-from twotower_mini.recommender import TwoTowerRecommender
+from twotower_mini import DAY, TwoTowerRecommender, preset
 
 rng = seed_everything(0)
 NOTEBOOK_START = time.perf_counter()

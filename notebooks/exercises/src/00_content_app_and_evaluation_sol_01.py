@@ -21,11 +21,8 @@
 # Setup: seeds first, so every number below is the same on every run.
 import numpy as np
 
-from lineage.metrics import evaluate_lists, users_with_test_events
-from lineage.reproducibility import seed_everything
-from lineage.splits import split
-from lineage.world import generate_world
-from lineage.lessons import guard, world_config
+from lineage import (evaluate_lists, generate_world, guard, seed_everything, split, users_with_test_events,
+                     world_config)
 from workshop.content_app_and_evaluation import check_ndcg, reference_ndcg
 
 rng = seed_everything(0)

@@ -18,7 +18,7 @@
 # Setup: seeds first, so every number below is the same on every run.
 import numpy as np
 
-from lineage.reproducibility import seed_everything
+from lineage import seed_everything
 from workshop.neighbours import check_item_cosine, reference_item_cosine
 
 rng = seed_everything(0)

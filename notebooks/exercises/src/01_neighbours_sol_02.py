@@ -17,7 +17,7 @@
 # Setup: seeds first, so every number below is the same on every run.
 import numpy as np
 
-from lineage.reproducibility import seed_everything
+from lineage import Interactions, seed_everything
 from workshop.neighbours import check_user_knn_scores, reference_user_knn_scores
 
 rng = seed_everything(0)
@@ -57,7 +57,6 @@ passed = check_user_knn_scores(scores, H, K)
 # and compare with the library's `UserKNN` on the same data.
 
 # %%
-from lineage.data import Interactions
 from lineage.models import UserKNN, UserKNNConfig
 
 user_scores = scores if passed else reference_user_knn_scores(H, K)

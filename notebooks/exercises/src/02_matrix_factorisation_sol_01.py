@@ -17,7 +17,7 @@
 # Setup: seeds first, so every number below is the same on every run.
 import numpy as np
 
-from lineage.reproducibility import seed_everything
+from lineage import seed_everything
 from workshop.matrix_factorisation import check_confidence, reference_confidence
 
 rng = seed_everything(0)

@@ -20,7 +20,7 @@
 import matplotlib.pyplot as plt
 import numpy as np
 
-from lineage.reproducibility import seed_everything
+from lineage import seed_everything
 from workshop.matrix_factorisation import check_als_half_step, reference_als_half_step
 
 rng = seed_everything(0)

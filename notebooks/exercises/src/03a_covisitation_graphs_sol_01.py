@@ -28,10 +28,7 @@
 import matplotlib.pyplot as plt
 import numpy as np
 
-from lineage.lessons import world_config
-from lineage.reproducibility import seed_everything
-from lineage.splits import split
-from lineage.world import generate_world
+from lineage import generate_world, seed_everything, split, world_config
 from workshop.covisitation_graphs import check_relatedness, reference_relatedness
 
 rng = seed_everything(0)

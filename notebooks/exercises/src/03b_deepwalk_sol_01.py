@@ -29,10 +29,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from lineage.models.deepwalk import DeepWalkConfig, walk_graph
-from lineage.reproducibility import seed_everything
-from lineage.splits import split
-from lineage.world import generate_world
-from lineage.lessons import world_config
+from lineage import generate_world, seed_everything, split, world_config
 from workshop.deepwalk import check_walk_step, reference_walk_step
 
 rng = seed_everything(0)

@@ -25,11 +25,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from lineage.metrics import evaluate_lists, users_with_test_events
-from lineage.reproducibility import seed_everything
-from lineage.splits import split
-from lineage.world import generate_world
-from lineage.lessons import world_config
+from lineage import evaluate_lists, generate_world, seed_everything, split, users_with_test_events, world_config
 from workshop.two_towers import check_logq_logits, reference_logq_logits
 
 rng = seed_everything(0)

@@ -19,9 +19,7 @@
 import matplotlib.pyplot as plt
 import numpy as np
 
-from lineage.reproducibility import seed_everything
-from lineage.world import generate_world
-from lineage.lessons import world_config
+from lineage import generate_world, seed_everything, world_config
 from workshop.negatives import check_impression_negatives, reference_impression_negatives
 
 rng = seed_everything(0)

@@ -22,14 +22,8 @@ from dataclasses import replace
 
 import numpy as np
 
-from lineage.metrics import evaluate_lists, users_with_test_events
-from lineage.reproducibility import seed_everything
-from lineage.splits import split
-from lineage.world import generate_world
-from lineage.lessons import world_config
-from twotower_mini.config import FeatureConfig, TowerConfig, TrainConfig, TwoTowerConfig
-from twotower_mini.features import SideLog
-from twotower_mini.recommender import TwoTowerRecommender
+from lineage import evaluate_lists, generate_world, seed_everything, split, users_with_test_events, world_config
+from twotower_mini import FeatureConfig, SideLog, TowerConfig, TrainConfig, TwoTowerConfig, TwoTowerRecommender
 from workshop.negatives import check_mixed_negatives
 
 rng = seed_everything(0)

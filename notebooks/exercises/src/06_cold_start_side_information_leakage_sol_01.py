@@ -20,9 +20,7 @@
 import matplotlib.pyplot as plt
 import numpy as np
 
-from lineage.reproducibility import seed_everything
-from lineage.world import generate_world
-from lineage.lessons import world_config
+from lineage import generate_world, seed_everything, world_config
 from workshop.cold_start_side_information_leakage import (check_point_in_time_counts,
                                                           reference_point_in_time_counts)
 

@@ -19,11 +19,7 @@
 # Setup: seeds first, so every number below is the same on every run.
 import numpy as np
 
-from lineage.metrics import segment_recall, users_with_test_events
-from lineage.reproducibility import seed_everything
-from lineage.splits import split
-from lineage.world import generate_world
-from lineage.lessons import world_config
+from lineage import generate_world, seed_everything, segment_recall, split, users_with_test_events, world_config
 from workshop.cold_start_side_information_leakage import check_genre_profile, reference_genre_profile
 
 rng = seed_everything(0)

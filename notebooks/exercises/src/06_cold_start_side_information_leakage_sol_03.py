@@ -19,13 +19,9 @@
 # Setup: seeds first, so every number below is the same on every run.
 import numpy as np
 
-from lineage.reproducibility import seed_everything
-from lineage.world import generate_world
-from lineage.lessons import world_config
+from lineage import generate_world, seed_everything, world_config
 from workshop.cold_start_side_information_leakage import MysteryFeatures, check_leaking_fields
-from twotower_mini.config import FeatureConfig
-from twotower_mini.features import SideLog
-from twotower_mini.leakage import change_future
+from twotower_mini import FeatureConfig, SideLog, change_future
 
 rng = seed_everything(0)
 world = generate_world(world_config("tiny"))

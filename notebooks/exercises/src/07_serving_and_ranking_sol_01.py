@@ -19,8 +19,8 @@ import time
 import matplotlib.pyplot as plt
 import numpy as np
 
-from lineage.reproducibility import seed_everything
-from twotower_mini.retrieval import ExactIndex
+from lineage import seed_everything
+from twotower_mini import ExactIndex
 from workshop.serving_and_ranking import check_search_recall, reference_search_recall
 
 rng = seed_everything(0)

@@ -20,12 +20,7 @@
 import matplotlib.pyplot as plt
 import numpy as np
 
-from lineage.metrics import users_with_test_events
-from lineage.models.registry import make_model
-from lineage.reproducibility import seed_everything
-from lineage.splits import split
-from lineage.world import generate_world
-from lineage.lessons import world_config
+from lineage import generate_world, make_model, seed_everything, split, users_with_test_events, world_config
 from workshop.serving_and_ranking import check_two_losses, reference_two_losses
 
 rng = seed_everything(0)

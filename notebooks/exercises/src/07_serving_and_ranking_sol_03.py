@@ -16,9 +16,7 @@
 # Setup: seeds first, so every number below is the same on every run.
 import numpy as np
 
-from lineage.reproducibility import seed_everything
-from lineage.world import generate_world
-from lineage.lessons import world_config
+from lineage import generate_world, seed_everything, world_config
 from workshop.serving_and_ranking import check_genre_affinity
 
 rng = seed_everything(0)

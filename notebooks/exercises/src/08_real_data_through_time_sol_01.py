@@ -34,10 +34,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from lineage.datasets import load_movielens_100k, movielens_dir
-from lineage.metrics import evaluate_lists, users_with_test_events
+from lineage import evaluate_lists, seed_everything, split, users_with_test_events, validation_split
 from lineage.models.popularity import Popularity, RecentPopularity, RecentPopularityConfig
-from lineage.reproducibility import seed_everything
-from lineage.splits import split, validation_split
 from workshop.real_data_through_time import check_window_scores, ndcg_by_window, reference_window_scores
 
 rng = seed_everything(0)
