@@ -13,6 +13,7 @@ The foundation that `twotower_mini` stands on:
     lineage.offpolicy       off-policy estimates of a feed policy from another policy's logs
     lineage.lessons         lesson guards and property checks, and the world seed of the notebooks
     lineage.outputs         safe outputs: checked before the work, published whole
+    lineage.plots           the notebooks' figures (matplotlib only; each returns its Axes)
     lineage.models          popularity, neighbours, matrix factorisation, graph walks, EASE
 
 The names a notebook uses are importable from the package itself (`from lineage import split,
@@ -28,7 +29,8 @@ _HOMES = {  # public name -> the module that defines it
     "splits": ["PROTOCOLS", "TIME_ORDERED", "split", "validation_split"],
     "metrics": ["evaluate", "evaluate_lists", "hit_matrix", "per_user_metrics", "relevance_matrix",
                 "segment_recall", "true_recall_at_k", "users_with_test_events"],
-    "topk": ["top_k"],
+    "topk": ["rank_in_group", "ranking", "top_k"],
+    "plots": ["grouped_bars", "plot_factors", "plot_neighbourhood"],
     "evidence": ["Comparison", "compare"],
     "lessons": ["check", "guard", "world_config", "world_seed"],
     "reproducibility": ["seed_everything", "single_blas_thread"],

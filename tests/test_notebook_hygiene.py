@@ -69,3 +69,49 @@ def test_converted_notebooks_open_with_title_and_goals_and_use_guard_not_assert(
             for source in code_cells(path):
                 assert not re.search(r"^\s*assert ", source, re.M), \
                     f"{path.name}: a bare assert; use lineage.lessons.guard(name, value, op, threshold)"
+
+
+# A walkthrough cell shows one idea: at most MAX_CELL_LINES lines (plots included; plumbing lives in
+# the packages as named, tested calls), and it never reaches into a private attribute (`obj._name`):
+# what a notebook needs is public (lineage.plots, FittedTowers.embed_profile, ...).
+MAX_CELL_LINES = 30
+PRIVATE_ATTRIBUTE = re.compile(r"\._(?!_)[A-Za-z0-9]")  # obj._x, not obj.__len__
+
+
+def code_only(source: str) -> str:
+    """The cell's code with strings and comments blanked out (notebook magics dropped)."""
+    import io
+    import tokenize
+
+    lines = [line for line in source.splitlines() if not line.lstrip().startswith(("%", "!"))]
+    text = "\n".join(lines) + "\n"
+    try:
+        tokens = list(tokenize.generate_tokens(io.StringIO(text).readline))
+    except (tokenize.TokenError, IndentationError, SyntaxError):
+        return text
+    kept = [t for t in tokens if t.type not in (tokenize.STRING, tokenize.COMMENT)
+            and not getattr(tokenize, "FSTRING_MIDDLE", None) == t.type]
+    return tokenize.untokenize((t.type, t.string) for t in kept)
+
+
+def test_code_only_blanks_strings_and_comments():
+    assert PRIVATE_ATTRIBUTE.search(code_only("model._fit(x)"))
+    assert PRIVATE_ATTRIBUTE.search(code_only("y = a.b._cache[0]  # fine"))
+    for clean in ('print("see obj._x")', "x = 1  # not obj._private", "len(x.__dict__)", "f'{a}._b'"):
+        assert not PRIVATE_ATTRIBUTE.search(code_only(clean)), clean
+
+
+def test_walkthrough_cells_are_short_and_touch_no_private_attribute():
+    problems = []
+    for path in NOTEBOOKS:
+        cells = [c for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "code"]
+        for number, cell in enumerate(cells, start=1):
+            source = "".join(cell["source"])
+            lines = len(source.rstrip("\n").splitlines())
+            if lines > MAX_CELL_LINES:
+                problems.append(f"{path.name}, code cell {number} ({source.splitlines()[0][:50]!r}): {lines} lines "
+                                f"> {MAX_CELL_LINES}; split it, or move plumbing into a named helper")
+            found = PRIVATE_ATTRIBUTE.search(code_only(source))
+            if found:
+                problems.append(f"{path.name}, code cell {number}: touches a private attribute near {found.group()!r}")
+    assert not problems, "\n".join(problems)

@@ -268,6 +268,19 @@ class FeatureBuilder:
             specs.append(FieldSpec("item_age", "numeric", 2))
         return [s for s in specs if s.name not in cfg.drop]
 
+    # ---- ids -> embedding rows -----------------------------------------------------------------
+    def user_id_rows(self, users) -> np.ndarray:
+        """(len(users),) the row of each user in the user tower's `user_id` table: user index + 2
+        (rows PAD = 0 and UNKNOWN = 1 come first), or UNKNOWN for a user without training events."""
+        users = np.asarray(users, dtype=np.int64)
+        return np.where(self.user_has_events[users], users + 2, UNKNOWN)
+
+    def item_id_rows(self, items) -> np.ndarray:
+        """(len(items),) the row of each item in the item tower's `item_id` table (and of the history
+        tables): item index + 2, or UNKNOWN for an item without training events."""
+        items = np.asarray(items, dtype=np.int64)
+        return np.where(self.item_counts[items] > 0, items + 2, UNKNOWN)
+
     # ---- features ------------------------------------------------------------------------------
     def user_features(self, users, times, target_items=None) -> dict[str, np.ndarray]:
         """Tower inputs for users at times (features from events strictly before each time).
@@ -305,7 +318,7 @@ class FeatureBuilder:
             word_positions = self.search_index.last_before(users, times, cfg.search_words, leaky=cfg.leaky)
             out["search_words"] = self.search_index.take(word_positions, PAD)
         if "user_id" in names:  # users without training events get the shared "unknown" embedding
-            out["user_id"] = np.where(self.user_has_events[users], users + 2, UNKNOWN)[:, None]
+            out["user_id"] = self.user_id_rows(users)[:, None]
         for name, column in self.user_static.items():
             if name in names:
                 out[name] = _static_at(column, users, times)
@@ -319,7 +332,7 @@ class FeatureBuilder:
         names = {s.name for s in self.item_fields()}
         out = {}
         if "item_id" in names:  # items without training events (cold) get the shared "unknown" embedding
-            out["item_id"] = np.where(self.item_counts[items] > 0, items + 2, UNKNOWN)[:, None]
+            out["item_id"] = self.item_id_rows(items)[:, None]
         for name, column in self.item_static.items():
             if name in names:
                 out[name] = _static_at(column, items, times)

@@ -3,6 +3,8 @@
     towers = fit_towers(train, config, side=side)          # validation, early stopping, refit
     towers.item_vectors()                                  # (n_items, D): the index retrieval searches
     towers.user_vectors(users, at_time)                    # (n, D): users with their inputs as of a moment
+    towers.embed_profile(items=[3, 17], search_words=["space"])  # (D,): a new user known only by these
+    towers.user_id_embeddings(users)                       # (n, E): rows of the id table (P[u] of MF)
 
     from twotower_mini import checkpoint                   # the file format sits on top of this module
     checkpoint.save("runs/world.safetensors", towers, data_spec, train)
@@ -32,7 +34,7 @@ import torch
 
 from lineage.data import Interactions
 from lineage.splits import validation_split
-from twotower_mini.features import FeatureBuilder, SideLog
+from twotower_mini.features import UNKNOWN, FeatureBuilder, SideLog
 from twotower_mini.config import TwoTowerConfig
 from twotower_mini.towers import EnsembleModel, TwoTowerModel, as_tensors, item_vectors, user_vectors
 from twotower_mini.train import DataParallel, train_towers
@@ -78,6 +80,47 @@ class FittedTowers:
                  self.features.user_features(np.array([0]), self.now).items()}
         with torch.no_grad():
             return self.model.user_tower(as_tensors(blank)).numpy()[0]
+
+    def embed_profile(self, items=(), search_words=()) -> np.ndarray:
+        """(D,) the vector of a new user known only by these inputs, every other input empty: `items`
+        (item indices) as the history, each weighted 1 / len(items) and all liked; `search_words` (a
+        list of words) as the searches (a word the towers never met is "unknown"). A profile has no
+        times, so there is no recency: what a user picks in an onboarding screen, or types."""
+        profile = {name: np.zeros_like(values) for name, values in  # every input empty: padding or zeros
+                   self.features.user_features(np.array([0]), self.now).items()}
+        items = np.asarray(items, dtype=np.int64)
+        if items.size and not ((items >= 0) & (items < self.features.train.n_items)).all():
+            raise ValueError(f"embed_profile: item indices must lie in [0, {self.features.train.n_items})")
+        if items.size:
+            rows = (items + 2)[None, :]  # history rows: item index + 2 (0 = padding, 1 = unknown)
+            for name in ("history", "liked_history"):
+                if name in profile:
+                    profile[name] = rows
+            if "history" in profile:
+                profile["history_weights"] = np.full((1, items.size), 1.0 / items.size, dtype=np.float32)
+        if len(search_words):
+            if "search_words" not in profile:
+                raise ValueError("embed_profile: these towers have no search_words input")
+            vocabulary = self.features.search_vocab.index
+            profile["search_words"] = np.array([[vocabulary.get(word, UNKNOWN) for word in search_words]])
+        with torch.no_grad():
+            return self.model.user_tower(as_tensors(profile)).numpy()[0]
+
+    def user_id_embeddings(self, users) -> np.ndarray:
+        """(len(users), E) the rows of the user tower's id table (`user_id`) for these users: P[u] of
+        matrix factorisation (a user without training events gets the shared "unknown" row)."""
+        return self._id_table("user_tower", "user_id")[self.features.user_id_rows(users)]
+
+    def item_id_embeddings(self, items) -> np.ndarray:
+        """(len(items), E) the rows of the item tower's id table (`item_id`) for these items: Q[i] of
+        matrix factorisation (an item without training events gets the shared "unknown" row)."""
+        return self._id_table("item_tower", "item_id")[self.features.item_id_rows(items)]
+
+    def _id_table(self, tower: str, field: str) -> np.ndarray:
+        bags = getattr(getattr(self.model, tower), "bags", {})
+        if field not in bags:
+            raise ValueError(f"these towers have no {field} table in the {tower} (an ensemble, or {field} dropped)")
+        return bags[field].weight.detach().numpy()
 
     def extended_to(self, log: Interactions) -> "FittedTowers":
         """The same towers served with inputs from a longer log (e.g. the test period as it happens):

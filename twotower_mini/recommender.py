@@ -86,6 +86,18 @@ class TwoTowerRecommender(Recommender):
         """(D,) the vector of a user we know nothing about: every input empty (padding or zeros)."""
         return self.towers_.new_user_vector()
 
+    def embed_profile(self, items=(), search_words=()) -> np.ndarray:
+        """(D,) the vector of a new user known only by these items (as a history) and search words."""
+        return self.towers_.embed_profile(items, search_words)
+
+    def user_id_embeddings(self, users) -> np.ndarray:
+        """(len(users), E) the users' rows of the user tower's id table: P[u] of matrix factorisation."""
+        return self.towers_.user_id_embeddings(users)
+
+    def item_id_embeddings(self, items) -> np.ndarray:
+        """(len(items), E) the items' rows of the item tower's id table: Q[i] of matrix factorisation."""
+        return self.towers_.item_id_embeddings(items)
+
     def recommend_new_user(self, k: int = 10) -> np.ndarray:
         """(k,) items for a user with no history and no known attributes."""
         scores = self.item_vectors_ @ self.new_user_vector() * self.towers_.scale

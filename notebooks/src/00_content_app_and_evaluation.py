@@ -258,6 +258,7 @@ class PopularInYourGenres(Popularity):
         return (share[:, genre_of_item] + 1e-3) * train_counts[None, :]
 
 
+# %%
 t_cut = parts.test.times.max() + 1
 # The oracle: each user's K truly best items (unseen in training, released by the end of test).
 # True recall is measured against these very lists, so the oracle's own true recall is 1 by definition.

@@ -24,9 +24,9 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.stats import spearmanr
 
-from lineage import (Interactions, evaluate_lists, generate_world, guard, make_model, seed_everything,
-                     segment_recall, split, top_k, true_recall_at_k, users_with_test_events, validation_split,
-                     world_config)
+from lineage import (Interactions, evaluate_lists, generate_world, guard, make_model, plot_factors,
+                     seed_everything, segment_recall, split, top_k, true_recall_at_k, users_with_test_events,
+                     validation_split, world_config)
 from lineage.models import ALS, ALSConfig, ImplicitALS, ImplicitALSConfig, Popularity
 from lineage.models.als import confidence_matrix, solve_users
 
@@ -64,28 +64,7 @@ for p, row in zip(people, reconstruction):
     print(f"{p:<8}" + "".join(f"{v:11.2f}" for v in row))
 
 # %%
-fig, ax = plt.subplots(figsize=(6, 6))
-for vectors, names, colour, marker, side in [(Y, books, "tab:blue", "o", -1), (X, people, "tab:orange", "s", 1)]:
-    labels = {}  # points that (almost) coincide share one label
-    for (x, y), name in zip(vectors, names):
-        ax.annotate("", xy=(x, y), xytext=(0, 0), arrowprops=dict(arrowstyle="->", color=colour, alpha=0.6))
-        ax.scatter([x], [y], color=colour, marker=marker, zorder=3)
-        labels.setdefault((round(x, 1), round(y, 1)), []).append((x, y, name))
-    for j, group in enumerate(sorted(labels.values(), key=lambda g: np.hypot(g[0][0], g[0][1]))):
-        x, y = group[0][0], group[0][1]
-        across = np.array([-y, x]) / np.hypot(x, y)  # perpendicular to the arrow: books on one side, readers on the other
-        dx, dy = side * (6 + 12 * (j % 2)) * across  # neighbouring labels staggered so they do not overlap
-        ax.annotate(", ".join(name for _, _, name in group), (x, y), textcoords="offset points", xytext=(dx, dy),
-                    color=colour, ha="left" if dx > 2 else "right" if dx < -2 else "center",
-                    va="bottom" if dy > 2 else "top" if dy < -2 else "center")
-ax.scatter([], [], color="tab:blue", marker="o", label="books (item factors)")
-ax.scatter([], [], color="tab:orange", marker="s", label="readers (user factors)")
-limit = 1.15 * np.abs(np.r_[X.ravel(), Y.ravel()]).max()
-ax.set(xlim=(-0.3, limit), ylim=(-0.3, limit), aspect="equal", xlabel="latent dimension 1", ylabel="latent dimension 2",
-       title="2-d embeddings: one axis per 'category'")
-ax.axhline(0, color="gray", lw=0.5)
-ax.axvline(0, color="gray", lw=0.5)
-ax.legend(loc="center right")
+plot_factors(X, Y, people, books)  # arrows from the origin: readers (X) and books (Y) in the same 2-d space
 plt.show()
 
 
@@ -169,6 +148,7 @@ user = int(np.argmax(np.diff(C.indptr) == 20))  # some user with 20 viewed items
 observed = C.indices[C.indptr[user]:C.indptr[user + 1]]  # (n_u,) the items they viewed
 c_obs = C.data[C.indptr[user]:C.indptr[user + 1]]  # (n_u,) their confidences
 
+# %%
 # naive: the dense confidence vector over the whole catalogue
 c_dense = np.ones(train.n_items)
 c_dense[observed] = c_obs
@@ -371,6 +351,8 @@ def rmse(mu, U, V, log: Interactions) -> float:
     return float(np.sqrt(np.mean((log.values - mu - np.einsum("nf,nf->n", U[log.users], V[log.items])) ** 2)))
 
 
+# %%
+# The regularisation is chosen on a validation part carved out of train, by RMSE.
 inner = validation_split(train, "temporal", fraction=0.1, seed=0)
 inner_ratings = inner.train.to_csr(binary=False).astype(np.float64)  # (n_users, n_items), 1 or 2 (sums of repeats)
 validation_rmse = {"global mean only": float(np.sqrt(np.mean((inner.test.values - inner_ratings.data.mean()) ** 2)))}

@@ -26,8 +26,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import scipy.sparse as sp
 
-from lineage import (evaluate_lists, generate_world, guard, make_model, seed_everything, split,
-                     users_with_test_events, validation_split, world_config)
+from lineage import (evaluate_lists, generate_world, guard, make_model, plot_neighbourhood, rank_in_group,
+                     seed_everything, split, users_with_test_events, validation_split, world_config)
 from lineage.models import CoVisitation, CoVisitConfig
 from lineage.models.covisit import covisitation_counts, covisitation_graph, expand, relatedness, top_n_per_row
 
@@ -168,43 +168,11 @@ for label, b in [("raw count (b = 0)", 0.0), ("tuned, b = 0.25", 0.25), ("YouTub
 # neighbours that are also among each other's twelve strongest.
 
 # %%
-palette = dict(zip(world.genres, plt.get_cmap("tab20").colors[::2] + plt.get_cmap("tab20").colors[1::2]))
-
-
-def top_neighbours(related: sp.csr_matrix, item: int, n: int = 12) -> np.ndarray:
-    row = related[item]
-    return row.indices[np.argsort(-row.data, kind="stable")[:n]]
-
-
-def draw_neighbourhood(ax, related: sp.csr_matrix, centre: int, title: str, n: int = 12) -> None:
-    """The centre item and its n most related items on a circle; matplotlib only."""
-    ring = top_neighbours(related, centre, n)
-    ring = ring[np.argsort(genre_of[ring], kind="stable")]
-    angles = 2 * np.pi * np.arange(len(ring)) / len(ring)
-    xy = {centre: (0.0, 0.0), **{j: (np.cos(a), np.sin(a)) for j, a in zip(ring, angles)}}
-    strongest = related[centre].data.max()
-    for a in ring:
-        for b in ring:
-            if a < b and b in top_neighbours(related, a) and a in top_neighbours(related, b):
-                ax.plot(*zip(xy[a], xy[b]), color="lightgray", lw=1.5, zorder=1)
-    for j in ring:
-        ax.plot(*zip(xy[centre], xy[j]), color="gray", lw=1 + 7 * related[centre, j] / strongest, zorder=2)
-    for j, (x, y) in xy.items():
-        ax.scatter([x], [y], s=30 + 20 * np.sqrt(views[j]), color=palette[genre_names[j]],
-                   edgecolor="black" if j == centre else "none", zorder=3)
-        if j != centre:
-            ax.annotate(f"{' '.join(titles[j].split()[:2])}\n{views[j]} views", (x, y), textcoords="offset points",
-                        fontsize=7, xytext=(0, -24 if y <= 0 else 12), ha="center")
-    for g in sorted(set(genre_names[list(xy)])):
-        ax.scatter([], [], color=palette[g], label=g)
-    ax.legend(loc="lower left", fontsize=7, frameon=False, ncol=2)
-    ax.set(xlim=(-1.45, 1.45), ylim=(-1.5, 1.45), aspect="equal", xticks=[], yticks=[], title=title)
-
-
 fig, axes = plt.subplots(1, 3, figsize=(18, 6.4))
 for ax, (b, name) in zip(axes, [(0.0, "raw counts"), (0.25, "tuned relatedness (b = 0.25)"),
                                 (1.0, "YouTube's c_i c_j (b = 1)")]):
-    draw_neighbourhood(ax, relatedness_of[b], example, name)
+    plot_neighbourhood(relatedness_of[b], example, groups=genre_of, group_names=world.genres, names=titles,
+                       sizes=views, ax=ax, title=name)
 fig.suptitle(f"The neighbours of '{titles[example]}' ({genre_names[example]}, {views[example]} views)")
 plt.tight_layout(rect=(0, 0, 1, 0.96))
 plt.show()
@@ -303,12 +271,8 @@ guard("L12 validation ndcg@10, b=0.25 / the best other b (at or near the top)", 
 # %%
 serving_graph = covisitation_graph(train, CoVisitConfig(n_neighbours=20))  # (n_items, n_items), 20 per row
 warm_users = eval_users[train.user_counts()[eval_users] > 0]
-newest_first = np.lexsort((-train.times, train.users))  # events by user, newest first
-u_sorted, i_sorted = train.users[newest_first], train.items[newest_first]
-starts = np.r_[0, np.flatnonzero(u_sorted[1:] != u_sorted[:-1]) + 1]
-recency_rank = np.arange(len(u_sorted)) - np.repeat(starts, np.diff(np.r_[starts, len(u_sorted)]))
-recent = recency_rank < 5  # each user's five newest training events
-seeds = sp.csr_matrix((np.ones(recent.sum(), dtype=np.float32), (u_sorted[recent], i_sorted[recent])),
+recent = rank_in_group(train.users, train.times) < 5  # each user's five newest training events
+seeds = sp.csr_matrix((np.ones(recent.sum(), dtype=np.float32), (train.users[recent], train.items[recent])),
                       shape=(train.n_users, train.n_items))[warm_users]  # (n_warm, n_items)
 
 seen_warm = train.to_csr(binary=True)[warm_users]  # (n_warm, n_items)
@@ -334,6 +298,8 @@ def popularity_candidates(size: int) -> sp.csr_matrix:
     return sp.csr_matrix((np.ones(len(rows)), (rows, head[cols])), shape=seen_warm.shape)
 
 
+# %%
+# Expand each user's seeds by 1, 2 and 3 hops; popularity with a list of the same size as the baseline.
 expansion = {}
 for hops in [1, 2, 3]:
     candidates = expand(seeds, serving_graph, hops=hops, hop_decay=0.1)  # (n_warm, n_items) scores

@@ -44,6 +44,8 @@ inner = validation_split(train, "temporal", fraction=0.1, seed=0)  # for choices
 validation_users = users_with_test_events(inner.test)
 K = 10
 
+# %%
+# The items of notebook 03a: views, genres, the example item, and how often two graph items share a genre.
 views = train.item_counts()  # (n_items,) training views
 genre_of = world.items["genre_index"]  # (n_items,)
 titles, genre_names = world.items["title"], world.items["genre"]
@@ -366,6 +368,9 @@ for prior in priors:
     for exponent in exponents:
         print(f"exponent {exponent:4}  prior {prior:3}:  validation ndcg@10 {ablation[exponent, prior]['ndcg@10']:.4f}"
               f"   mean views of recommended items {ablation[exponent, prior]['popularity@10']:5.0f}")
+
+# %%
+# How large are these differences? The same setting with another seed gives the noise floor.
 reseeded = DeepWalk(DeepWalkConfig(**fast, popularity_weight=0.1, seed=1)).fit(inner.train)
 seed_noise = abs(validation_scores(reseeded)["ndcg@10"] - ablation[0.75, 0.1]["ndcg@10"])
 print(f"popularity: {validation_popularity:.4f};  the same setting (0.75, 0.1) with another seed differs by {seed_noise:.4f}")

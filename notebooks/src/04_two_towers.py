@@ -149,12 +149,10 @@ print(mf.features_.describe())
 
 # %%
 # The two towers are two tables. Take them out and compute P[u] . Q[i] by hand.
-P = mf.model_.user_tower.bags["user_id"].weight.detach().numpy()  # (n_users + 2, 32): rows 0/1 = padding/unknown
-Q = mf.model_.item_tower.bags["item_id"].weight.detach().numpy()  # (n_items + 2, 32)
 some_users = eval_users[:200]
-user_rows = mf.features_.user_features(some_users, mf.features_.now)["user_id"][:, 0]  # user index + 2 (1 if unknown)
-item_rows = mf.features_.item_features(np.arange(data.n_items), mf.features_.now)["item_id"][:, 0]
-by_hand = P[user_rows] @ Q[item_rows].T  # (200, n_items)
+P_some = mf.user_id_embeddings(some_users)  # (200, 32): the rows of P for these users
+Q = mf.item_id_embeddings(np.arange(data.n_items))  # (n_items, 32): one row of Q per item
+by_hand = P_some @ Q.T  # (200, n_items)
 difference = np.abs(mf.score(some_users) - by_hand).max()
 print(f"largest difference between the model's scores and P[u] . Q[i]: {difference:.1e}")
 
@@ -488,14 +486,7 @@ def recommend_for_titles(picked_titles: list[str], k: int = 10) -> np.ndarray:
     if unknown:
         raise ValueError(f"titles not in the catalogue: {unknown}; search them with titles_with('word')")
     picked = np.array([index_of[title] for title in picked_titles])
-    builder = corrected.features_
-    profile = {name: np.zeros_like(values) for name, values in  # a user we know nothing else about
-               builder.user_features(np.array([0]), builder.now).items()}
-    profile["history"] = (picked + 2)[None, :]  # item index + 2 (0 = padding, 1 = unknown)
-    profile["history_weights"] = np.full((1, len(picked)), 1.0 / len(picked), dtype=np.float32)
-    profile["liked_history"] = (picked + 2)[None, :]  # and liked them
-    with torch.no_grad():
-        user = corrected.model_.user_tower(as_tensors(profile)).numpy()[0]  # (D,)
+    user = corrected.embed_profile(items=picked)  # (D,) a new user whose history is exactly these items
     scores = vectors @ user
     scores[picked] = -np.inf  # not the items you picked
     return top_k(scores[None, :], k)[0]
@@ -511,6 +502,8 @@ for item in mine:
 picked_genres = {genre[np.flatnonzero(titles == title)[0]] for title in MY_TITLES}
 print(f"your recommendations in the genres you picked: {np.isin(genre[mine], list(picked_genres)).mean():.0%}")
 
+# %%
+# Over every genre: a profile of its three most viewed titles, and the share of its list in that genre.
 share_in_genre = []
 for g in range(n_genres):  # one tiny profile per genre: its three most viewed titles
     lists = recommend_for_titles([str(titles[i]) for i in popular_items if genre[i] == g][:3])

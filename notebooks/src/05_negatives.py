@@ -22,14 +22,13 @@
 import time
 import matplotlib.pyplot as plt
 import numpy as np
-import torch
 
 from lineage import (evaluate_lists, guard, seed_everything, split, true_recall_at_k, users_with_test_events,
                      world_config)
 from lineage.models import Popularity
 from lineage.world import GENRE_WORDS, LIKED_GENRES_FEED, generate_world
 from twotower_mini import (FeatureConfig, SampledSoftmax, SideLog, TowerConfig, TrainConfig, TwoTowerConfig,
-                           TwoTowerRecommender, as_tensors)
+                           TwoTowerRecommender)
 
 rng = seed_everything(0)
 NOTEBOOK_START = time.perf_counter()
@@ -59,6 +58,7 @@ genre = world.items["genre_index"]
 liked_genre = world.taste > 1.0  # (n_users, n_genres) hidden truth: genres the user likes
 hated_genre = world.taste < -2.0  # ... and genres they strongly dislike
 
+# %%
 # One feed session, told with the hidden truth.
 skipped = side.skipped_impressions(train.users, train.items, max_per_example=7)  # (n_train, 7), -1 = none
 
@@ -211,6 +211,7 @@ def evaluate(name, model, on_train=train, on_test=parts.test, truth=true_top, ha
     return model
 
 
+# %%
 def towers(**negatives):
     """The fast towers of notebook 04, trained with SampledSoftmax(**negatives)."""
     return TwoTowerConfig(features=FeatureConfig(history_length=20, drop=("counts",)),
@@ -399,21 +400,12 @@ print(star.features_.describe())
 item_vectors = star.item_vectors_  # (n_items, 32), unit length
 genre_token = star.features_.item_features(np.arange(data.n_items), star.features_.now)["genre"][:, 0]  # (n_items,)
 genre_table = star.model_.item_tower.bags["genre"].weight.detach().numpy()
-blank_user = {name: np.zeros_like(values)  # a user with no history and nothing else
-              for name, values in star.features_.user_features(np.array([0]), star.features_.now).items()}
-
-
-def query_vector(words):
-    ids = np.array([[star.features_.search_vocab.index.get(word, 1) for word in words]])  # 1 = unknown word
-    with torch.no_grad():
-        return star.model_.user_tower(as_tensors({**blank_user, "search_words": ids})).numpy()[0]
-
 
 genre_vectors, query_vectors, genre_share, query_share = [], [], [], []
 for g, name in enumerate(world.genres):
     genre_vectors.append(genre_table[genre_token[genre == g][0]])
     query = GENRE_WORDS[name].split()[:2]  # e.g. "quantum galaxy"
-    query_vectors.append(query_vector(query))
+    query_vectors.append(star.embed_profile(search_words=query))  # a new user with nothing but this search
     nearest_to_genre = np.argsort(-(item_vectors @ genre_vectors[-1]), kind="stable")[:20]
     nearest_to_query = np.argsort(-(item_vectors @ query_vectors[-1]), kind="stable")[:10]
     genre_share.append(np.mean(genre[nearest_to_genre] == g))

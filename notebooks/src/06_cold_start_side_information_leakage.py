@@ -289,6 +289,7 @@ leak = {
 for name, value in leak.items():
     print(f"{name:<40} recall@10 {value:.3f}")
 
+# %%
 fig, ax = plt.subplots(figsize=(7, 2.8))
 ax.barh(list(leak), list(leak.values()), color=["tab:blue", "tab:red", "tab:orange"])
 ax.invert_yaxis()
@@ -361,6 +362,7 @@ def daily_recall(model, refresh: bool) -> float:
     return float(np.mean(recalls))
 
 
+# %%
 staleness = {}
 for name, model in [("no counts", without_counts), ("7-day counts", with_counts)]:
     for refresh in (False, True):
