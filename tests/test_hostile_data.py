@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from harness import distributed
-from harness.cli import main
+from cli_helpers import refused, run
 from lineage.data import DataError, Interactions
 from lineage.datasets import load_csv
 from lineage.splits import split, validation_split
@@ -34,21 +34,8 @@ def one_event_per_user(n: int = 6, n_items: int = 3) -> list[str]:
     return [f"u{k},i{k % n_items},{1000 + k}" for k in range(n)]
 
 
-def run(argv, capsys):
-    """(exit status, stdout, stderr lines) of the command line, in process."""
-    capsys.readouterr()
-    status = main([str(a) for a in argv])
-    captured = capsys.readouterr()
-    return status, captured.out, captured.err.strip().splitlines()
 
 
-def refused(status, err, *words):
-    """Exit status 2 with one line on stderr holding every word, and no traceback."""
-    assert status == 2, err
-    assert len(err) == 1, err
-    for word in words:
-        assert word in err[0], err
-    assert "Traceback" not in err[0]
 
 
 def leaderboard(path, *options):

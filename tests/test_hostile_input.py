@@ -5,17 +5,16 @@ checked only after the work, corrupted checkpoints, checkpoints tied to a folder
 values, ids that overflow, the incomplete CSV command line, drop counts missing from the JSON).
 Each test starts from the situation the review found and checks the input data is intact after.
 """
-import hashlib
 import json
 import os
 import shutil
-import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+from cli_helpers import digest, refused, run
 from harness.cli import main
 from harness.leaderboard import LeaderboardConfig, prepare
 from lineage.data import DataError
@@ -35,25 +34,10 @@ def write_log(path: Path, n_rows: int = N_ROWS, extra_rows=()) -> Path:
     return path
 
 
-def digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def run(argv, capsys):
-    """(exit status, stdout, stderr lines) of the command line, in process."""
-    capsys.readouterr()
-    status = main([str(a) for a in argv])
-    captured = capsys.readouterr()
-    return status, captured.out, captured.err.strip().splitlines()
 
 
-def refused(status, err, *words):
-    """Exit status 2 with one line on stderr holding every word, and no traceback."""
-    assert status == 2, err
-    assert len(err) == 1, err
-    for word in words:
-        assert word in err[0], err
-    assert "Traceback" not in err[0]
 
 
 @pytest.fixture()

@@ -5,7 +5,6 @@ the input data and anything that is not a regular file are intact afterwards. Sp
 FIFOs and symlinks made in a temporary folder: never a real device file (as root, replacing
 /dev/null breaks the machine).
 """
-import hashlib
 import json
 import os
 import signal
@@ -18,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from cli_helpers import digest, refused, run
 from harness.cli import main
 from lineage.outputs import OutputError, check_output, json_text, write_atomic, write_files_atomic, write_text_atomic
 
@@ -33,22 +33,10 @@ def write_log(path: Path, n_rows: int = 500, n_users: int = 30, n_items: int = 2
     return path
 
 
-def digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def run(argv, capsys):
-    capsys.readouterr()
-    status = main([str(a) for a in argv])
-    captured = capsys.readouterr()
-    return status, captured.out, captured.err.strip().splitlines()
 
 
-def refused(status, err, *words):
-    assert status == 2, err
-    assert len(err) == 1, err
-    for word in words:
-        assert word in err[0], err
 
 
 @pytest.fixture()
