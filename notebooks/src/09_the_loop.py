@@ -25,17 +25,13 @@ import time
 import matplotlib.pyplot as plt
 import numpy as np
 
-from lineage.evidence import compare
-from lineage.lessons import check, guard, world_config
+from lineage import ModelPolicy, check, compare, generate_world, guard, make_model, seed_everything, world_config
 from lineage.loop import (clipped_estimates, effective_sample_size, hated_share, impressions_since,
                           per_user_true_recall, round_table, run_loop, top_lists)
-from lineage.models.registry import make_model
 from lineage.offpolicy import evaluate, logged_feeds, off_policy_data, online_value
-from lineage.reproducibility import seed_everything
-from lineage.world import DAY, ModelPolicy, generate_world
-from twotower_mini.config import FeatureConfig, SampledSoftmax, TowerConfig, TrainConfig, TwoTowerConfig
-from twotower_mini.features import SideLog
-from twotower_mini.recommender import TwoTowerRecommender
+from lineage.world import DAY
+from twotower_mini import (FeatureConfig, SampledSoftmax, SideLog, TowerConfig, TrainConfig, TwoTowerConfig,
+                           TwoTowerRecommender)
 
 rng = seed_everything(0)
 NOTEBOOK_START = time.perf_counter()
@@ -127,6 +123,7 @@ for ax, (metric, title) in zip(axes, panels):
         ax.plot(weeks, run.series(metric), "o-", color=colours[name], label=name)
     ax.set(xlabel="week of the loop", title=title, xticks=weeks)
 axes[3].set_yscale("symlog", linthresh=1e-3)  # logarithmic above 0.1%, linear below
+axes[3].set_ylim(0, 0.2)
 axes[0].legend()
 plt.tight_layout()
 plt.show()
@@ -171,7 +168,7 @@ guard("built-in / explore hated-genre share of impressions", builtin.series("hat
 # ## 3. The model's view of itself: logged vs true recall
 
 # %%
-fig, axes = plt.subplots(1, 2, figsize=(11, 3.6), sharey=True)
+fig, axes = plt.subplots(1, 2, figsize=(11, 3.6))
 for ax, metric, title in [(axes[0], "logged_recall", "logged recall@10 (this week's views)"),
                           (axes[1], "true_recall", "true recall@10 (the oracle)")]:
     for name, run in runs.items():
