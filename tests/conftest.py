@@ -74,3 +74,17 @@ def tiny_world():
     from lineage.world import WorldConfig, generate_world
 
     return generate_world(WorldConfig.sized("tiny"))
+
+
+@pytest.fixture(scope="session")
+def small_twotower(planted_log):
+    """(log, fitted TwoTowerRecommender): an 8-d, one-epoch two-tower on a small planted log, trained
+    once per session (the checkpoint tests save and damage it)."""
+    from twotower_mini.config import FeatureConfig, TowerConfig, TrainConfig, TwoTowerConfig
+    from twotower_mini.recommender import TwoTowerRecommender
+
+    log = planted_log(n_users=60, n_items=40, per_user=8)
+    config = TwoTowerConfig(features=FeatureConfig(history_length=5),
+                            towers=TowerConfig(embedding_dim=8, hidden=(8,), output_dim=8),
+                            training=TrainConfig(epochs=1, batch_size=64, progress=False), validation_fraction=0.0)
+    return log, TwoTowerRecommender(config).fit(log)

@@ -28,6 +28,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from lab_helpers import stop_server
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = "00_content_app_and_evaluation.ipynb"  # the argument of `make lab`; the server's root is notebooks/
@@ -72,24 +73,6 @@ def wait_until_up(process: subprocess.Popen, base: str, token: str, log: Path, d
             pass
         time.sleep(0.5)
     pytest.fail(f"jupyter lab did not answer within the test's {BUDGET_SECONDS} s:\n{log.read_text()[-3000:]}")
-
-
-def stop_server(process: subprocess.Popen, base: str, token: str) -> None:
-    if process.poll() is not None:
-        return
-    try:
-        api_status(base, "/api/shutdown", token, "POST")  # the clean way (also stops the kernel); then make sure
-    except (urllib.error.URLError, ConnectionError, socket.timeout):
-        pass
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.terminate()
-        try:
-            process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
 
 
 def write_settings(settings_dir: Path) -> None:
@@ -264,7 +247,7 @@ def test_walkthrough_00_runs_in_jupyterlab_in_a_real_browser(tmp_path, monkeypat
                     shutil.copyfile(screenshot, os.environ["TT_BROWSER_SCREENSHOT"])
             finally:
                 driver.quit()
-        stop_server(process, base, token)
+        stop_server(process, lambda: api_status(base, "/api/shutdown", token, "POST"))
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         assert probe.connect_ex(("127.0.0.1", port)) != 0, f"the server still answers on port {port}"
     assert (ROOT / "notebooks" / NOTEBOOK).read_bytes() == stored, f"the test changed notebooks/{NOTEBOOK} on disk"

@@ -20,8 +20,6 @@ from lineage.data import Interactions
 from lineage.outputs import OutputError
 from twotower_mini import checkpoint
 from twotower_mini.checkpoint import CheckpointError
-from twotower_mini.config import FeatureConfig, TowerConfig, TrainConfig, TwoTowerConfig
-from twotower_mini.recommender import TwoTowerRecommender
 
 REPO = Path(__file__).resolve().parents[1]
 USERS = np.arange(60)
@@ -33,13 +31,9 @@ CSV_SPEC = {"dataset": "csv", "protocol": "temporal", "seed": 42, "test_fraction
 
 
 @pytest.fixture(scope="module")
-def trained(planted_log, tmp_path_factory):
-    """(log, fitted model, path of its checkpoint): trained once for the whole module (about a second)."""
-    log = planted_log(n_users=60, n_items=40, per_user=8)
-    config = TwoTowerConfig(features=FeatureConfig(history_length=5),
-                            towers=TowerConfig(embedding_dim=8, hidden=(8,), output_dim=8),
-                            training=TrainConfig(epochs=1, batch_size=64, progress=False), validation_fraction=0.0)
-    model = TwoTowerRecommender(config).fit(log)
+def trained(small_twotower, tmp_path_factory):
+    """(log, fitted model, path of its checkpoint): the session's small two-tower, saved once."""
+    log, model = small_twotower
     path = tmp_path_factory.mktemp("checkpoint") / "model.pt"
     checkpoint.save(path, model, CSV_SPEC, log)
     return log, model, path

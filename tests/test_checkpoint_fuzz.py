@@ -20,8 +20,6 @@ from safetensors.torch import load_file, save_file
 
 from twotower_mini import checkpoint
 from twotower_mini.checkpoint import CheckpointError
-from twotower_mini.config import FeatureConfig, TowerConfig, TrainConfig, TwoTowerConfig
-from twotower_mini.recommender import TwoTowerRecommender
 
 USERS = np.arange(60)
 BIT_FLIPS = 1000  # anywhere in the file, plus as many again inside the header
@@ -35,13 +33,9 @@ RAW_TOKENS = ["1e999", "-1e999", "NaN", "Infinity", "1" + "0" * 5000, "[" * 50_0
 
 
 @pytest.fixture(scope="module")
-def saved(planted_log, tmp_path_factory):
-    """(log, checkpoint bytes, the original top-10 lists, a scratch folder), trained once."""
-    log = planted_log(n_users=60, n_items=40, per_user=8)
-    config = TwoTowerConfig(features=FeatureConfig(history_length=5),
-                            towers=TowerConfig(embedding_dim=8, hidden=(8,), output_dim=8),
-                            training=TrainConfig(epochs=1, batch_size=64, progress=False), validation_fraction=0.0)
-    model = TwoTowerRecommender(config).fit(log)
+def saved(small_twotower, tmp_path_factory):
+    """(log, checkpoint bytes, the original top-10 lists, a scratch folder): the session's small two-tower."""
+    log, model = small_twotower
     folder = tmp_path_factory.mktemp("fuzz")
     checkpoint.save(folder / "model.pt", model, SPEC, log)
     return log, (folder / "model.pt").read_bytes(), model.recommend(USERS, k=10), folder

@@ -24,6 +24,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from lab_helpers import stop_server
 
 ROOT = Path(__file__).resolve().parents[1]
 JUPYTER = Path(sys.executable).parent / "jupyter"
@@ -173,20 +174,7 @@ def test_jupyterlab_serves_and_runs_the_notebooks_with_token_auth(tmp_path):
         assert Path(prefix).resolve() == Path(sys.prefix).resolve(), "the kernel must run in this environment"
         assert request(base, f"/api/sessions/{session['id']}", token, "DELETE")[0] == 204
     finally:
-        if process.poll() is None:
-            try:
-                request(base, "/api/shutdown", token, "POST")  # the clean way; then make sure
-            except (urllib.error.URLError, ConnectionError, socket.timeout):
-                pass
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.terminate()
-                try:
-                    process.wait(timeout=5)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait(timeout=5)
+        stop_server(process, lambda: request(base, "/api/shutdown", token, "POST"))
     # the server is really gone: nothing answers on its port any more
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         assert probe.connect_ex(("127.0.0.1", port)) != 0, f"the server still answers on port {port}"
