@@ -48,7 +48,7 @@ from lineage.metrics import (METRIC_NAMES, evaluate_lists, per_user_metrics, rel
                              users_with_test_events, true_recall_at_k)
 from lineage.models.cold_users import COLD_USER_POLICIES, DEFAULT_COLD_USER_POLICY, with_cold_user_policy
 from lineage.models.registry import MODELS, make_model
-from lineage.outputs import json_text, text_writer, write_files_atomic, write_text_atomic
+from lineage.outputs import json_text, text_writer, write_files_atomic
 from lineage.splits import PROTOCOLS, TIME_ORDERED, split
 
 DEFAULT_TEST_FRACTION = {"per-item": 0.25}  # Microsoft Recommenders' 75/25; 0.2 for the others
@@ -330,12 +330,6 @@ def recommendation_files(directory: str, data: Interactions, train: Interactions
     return {out / name: ("--save-recommendations", text_writer(text)) for name, text in texts.items()}
 
 
-def save_recommendations(directory: str, data: Interactions, train: Interactions, test: Interactions,
-                         users: np.ndarray, recommendations: dict[str, np.ndarray], exclude_seen: bool,
-                         overwrite: bool = False) -> None:
-    """Write `recommendation_files(...)` all or nothing."""
-    write_files_atomic(recommendation_files(directory, data, train, test, users, recommendations, exclude_seen),
-                       overwrite=overwrite)
 
 
 SEGMENT_LABELS = {"with_history": "with-hist", "without_history": "no-hist"}  # the table's column suffixes
@@ -394,9 +388,6 @@ def _interval_lines(result: dict) -> list[str]:
     return lines
 
 
-def write_json(result: dict, path: str, overwrite: bool = False) -> None:
-    """The result as strict JSON (NaN as null), written atomically (lineage.outputs)."""
-    write_text_atomic(path, json_text(result), overwrite=overwrite, option="--json")
 
 
 def output_files(models) -> list[str]:
