@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -186,6 +187,51 @@ def summarise(records: list[dict], runs: list[dict]) -> tuple[list[dict], list[s
         elif run["status"] == "lesson-failed" and (run["notebook"], run["seed"]) not in failed_runs:
             failures.append(f"{run['notebook']}: seed {run['seed']}: {run['error']}")
     return rows, failures
+
+
+# ---- what a lesson guard must be ---------------------------------------------------------------------
+PAST_LIMIT = 3.0  # a lesson's worst value may be at most this many times past its threshold
+LESSON_ID = re.compile(r"^(\d\d[ab]?)\.(\d+) ")  # "05.3 ...": notebook 05, lesson 3 (unique in the suite)
+
+
+def times_past(row: dict) -> float | None:
+    """How far a lesson's worst value over the worlds sits past its threshold, as a factor: 1 at the
+    threshold, 3 for a "> 0.5" lesson whose worst world gives 1.5 (or a "< 0.6" one at 0.2). A value
+    past zero on the far side ("< 0.5" at -5) is infinitely past. For a threshold of 0 the scale is
+    the spread over the worlds: the worst value is (1 + worst / spread) times past. None when the
+    factor is undefined (an exact ==, or a sign claim measured on one dataset only)."""
+    op, threshold = row["check"].split(" ")[0], float(row["check"].split(" ")[1])
+    low, high = float(row["min"]), float(row["max"])
+    if op == EXACT:
+        return None
+    worst = low if op in (">", ">=") else high
+    if threshold == 0:
+        spread = high - low
+        return None if spread == 0 and row["seeds"].startswith("1/") else (
+            float("inf") if spread == 0 else 1 + abs(worst) / spread)
+    if (worst > 0) != (threshold > 0):
+        return float("inf") if worst != 0 else 1.0
+    # past on the side that holds: a ">" value above, a "<" value below its threshold
+    ratio = worst / threshold if op in (">", ">=") else threshold / worst
+    return abs(ratio) if threshold > 0 else 1 / abs(ratio)
+
+
+def lesson_problem(row: dict) -> str | None:
+    """Why a lesson row cannot be a lesson as it stands, or None: the same value on every world (a
+    property, or a guard that cannot fail), a threshold more than PAST_LIMIT times below its worst
+    world (it could not fail either), or no id / no falsifying condition."""
+    name = row["guard"]
+    if not LESSON_ID.match(name):
+        return f"{name!r}: no lesson id (\"NN.k \")"
+    if not row.get("falsified by"):
+        return f"{name!r}: says nothing of what would falsify it"
+    many_worlds = not row["seeds"].startswith("1/")
+    if many_worlds and row["min"] == row["max"]:
+        return f"{name!r}: the same value ({row['min']}) on every world: a property (check), not a lesson"
+    factor = times_past(row)
+    if factor is not None and factor > PAST_LIMIT:
+        return f"{name!r}: worst value {factor:.1f}x past its threshold ({row['check']}): tighten it"
+    return None
 
 
 def merge_with_previous(rows: list[dict], notebooks: set[str], name: str = NAME) -> list[dict]:

@@ -28,10 +28,11 @@ __version__ = "0.1.0"
 _HOMES = {  # public name -> the module that defines it
     "splits": ["PROTOCOLS", "TIME_ORDERED", "split", "validation_split"],
     "metrics": ["evaluate", "evaluate_lists", "hit_matrix", "per_user_metrics", "relevance_matrix",
-                "segment_recall", "true_recall_at_k", "users_with_test_events"],
+                "per_user_scores", "segment_recall", "true_recall_at_k", "true_recall_per_user",
+                "users_with_test_events"],
     "topk": ["rank_in_group", "ranking", "top_k"],
     "plots": ["grouped_bars", "plot_factors", "plot_neighbourhood"],
-    "evidence": ["Comparison", "compare"],
+    "evidence": ["Comparison", "compare", "compare_to", "print_comparisons"],
     "lessons": ["check", "guard", "world_config", "world_seed"],
     "reproducibility": ["seed_everything", "single_blas_thread"],
     "datasets": ["load_dataset", "open_dataset"],

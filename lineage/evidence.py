@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Comparison", "compare", "paired_bootstrap", "unpaired_bootstrap"]
+__all__ = ["Comparison", "compare", "compare_to", "paired_bootstrap", "print_comparisons", "unpaired_bootstrap"]
 
 DEFAULT_RESAMPLES = 2000  # percentile bootstrap: 2,000 resamples put the 95% bounds within ~0.1 sd
 DEFAULT_LEVEL = 0.95  # two-sided coverage of every interval
@@ -143,3 +143,17 @@ def compare(scores_a, scores_b, a: str = "a", b: str = "b", resamples: int = DEF
     return Comparison(a=a, b=b, mean_a=float(rows_a.mean()), mean_b=float(rows_b.mean()), estimate=estimate,
                       low=low, high=high, n_users=rows_a.shape[1], n_seeds=max(len(rows_a), len(rows_b)),
                       level=level, kind="ratio" if ratio else "difference")
+
+
+def compare_to(reference: str, scores: dict[str, np.ndarray], ratio: bool = False, **options) -> dict[str, Comparison]:
+    """Every model in `scores` (name -> per-user scores of the same users) against `reference`:
+    {name: Comparison}, printable as a table with `print_comparisons`."""
+    return {name: compare(values, scores[reference], name, reference, ratio=ratio, **options)
+            for name, values in scores.items() if name != reference}
+
+
+def print_comparisons(comparisons: dict[str, Comparison] | list[Comparison]) -> None:
+    """One line per comparison: the difference (or ratio), its 95% interval, and the verdict."""
+    items = comparisons.values() if isinstance(comparisons, dict) else comparisons
+    for comparison in items:
+        print(f"{comparison}   -> {comparison.verdict()}")

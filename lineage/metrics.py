@@ -150,9 +150,14 @@ def true_recall_at_k(recommended: np.ndarray, true_top: np.ndarray, k: int) -> f
     """Recall against an oracle: |top-k ∩ true best items| / |true best items|, averaged over users.
 
     true_top: (n, m) indices of each user's m truly best items (the synthetic world knows them)."""
+    return float(np.mean(true_recall_per_user(recommended, true_top, k)))
+
+
+def true_recall_per_user(recommended: np.ndarray, true_top: np.ndarray, k: int) -> np.ndarray:
+    """(n,) each user's |top-k ∩ true best items| / |true best items| (true_recall_at_k is its mean)."""
     recommended = recommended[:, :k]
     hits = [len(np.intersect1d(recommended[u][recommended[u] >= 0], true_top[u])) for u in range(len(recommended))]
-    return float(np.mean(np.asarray(hits) / true_top.shape[1]))
+    return np.asarray(hits, dtype=np.float64) / true_top.shape[1]
 
 
 # ---- the harness -----------------------------------------------------------------------------
@@ -195,3 +200,14 @@ def evaluate(model, train: Interactions, test: Interactions, k: int = 10, exclud
     users = users_with_test_events(test) if users is None else np.asarray(users)
     recommended = model.recommend(users, k=k, exclude_seen=exclude_seen)
     return evaluate_lists(recommended, users, train, test, k, exclude_seen)
+
+
+def per_user_scores(model, train: Interactions, test: Interactions, metric: str = "ndcg", k: int = 10,
+                    users: np.ndarray | None = None, exclude_seen: bool = True) -> np.ndarray:
+    """One metric per test user with something to find, in user order: the paired input of
+    `lineage.evidence.compare`. Two models scored with the same train, test and users give arrays
+    over the same users (metric: precision, recall, ndcg or map)."""
+    users = users_with_test_events(test) if users is None else np.asarray(users)
+    relevant = relevance_matrix(test, users, train if exclude_seen else None)
+    values = per_user_metrics(model.recommend(users, k=k, exclude_seen=exclude_seen), relevant, k)[metric]
+    return values[np.diff(relevant.indptr) > 0]

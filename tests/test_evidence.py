@@ -90,3 +90,27 @@ def test_bad_scores_are_refused():
         paired_bootstrap(np.array([0.0, np.nan]), np.zeros(2))
     with pytest.raises(ValueError, match="shape"):
         paired_bootstrap(np.zeros(0), np.zeros(0))
+
+
+def test_per_user_scores_pair_two_models_and_average_to_evaluate():
+    from lineage.data import Interactions
+    from lineage.evidence import compare_to
+    from lineage.metrics import evaluate, per_user_scores, true_recall_at_k, true_recall_per_user
+    from lineage.models.popularity import Popularity
+
+    rng = np.random.default_rng(0)
+    n = 600
+    events = Interactions(users=rng.integers(0, 40, n), items=rng.integers(0, 30, n), times=np.arange(n, dtype=float),
+                          values=np.ones(n, np.float32), user_ids=np.arange(40).astype(str),
+                          item_ids=np.arange(30).astype(str))
+    train, test = events.select(np.arange(500)), events.select(np.arange(500, n))
+    popularity = Popularity().fit(train)
+    scores = per_user_scores(popularity, train, test)
+    assert scores.shape == (evaluate(popularity, train, test)["n_eval_users"],)
+    assert scores.mean() == pytest.approx(evaluate(popularity, train, test)["ndcg@10"])
+    table = compare_to("popularity", {"popularity": scores, "same": scores.copy()})
+    assert list(table) == ["same"] and table["same"].estimate == 0 and table["same"].low == table["same"].high == 0
+    lists = np.array([[0, 1, 2], [3, 4, 5]])
+    truth = np.array([[1, 9], [7, 8]])
+    assert true_recall_per_user(lists, truth, 3).tolist() == [0.5, 0.0]
+    assert true_recall_at_k(lists, truth, 3) == 0.25
