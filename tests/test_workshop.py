@@ -297,6 +297,33 @@ def test_logq_logits(capsys):
           hint="never mask it")
 
 
+def test_more_like_this_check_names_three_mistakes(capsys):
+    def right(vectors, item, k):
+        unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+        similarity = unit @ unit[item]
+        similarity[item] = -np.inf
+        return np.argsort(-similarity, kind="stable")[:k]
+
+    def with_itself(vectors, item, k):
+        unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+        return np.argsort(-(unit @ unit[item]), kind="stable")[:k]
+
+    def dot_product(vectors, item, k):
+        similarity = vectors @ vectors[item]
+        similarity[item] = -np.inf
+        return np.argsort(-similarity, kind="stable")[:k]
+
+    passes(two_towers.check_more_like_this, right, capsys=capsys)
+    not_answered(two_towers.check_more_like_this, None, capsys=capsys)
+    not_answered(two_towers.check_more_like_this, lambda v, i, k: None, capsys=capsys)
+    fails(two_towers.check_more_like_this, with_itself, hint="its own list")
+    fails(two_towers.check_more_like_this, dot_product, hint="not cosines")
+    fails(two_towers.check_more_like_this, lambda v, i, k: right(v, i, k)[::-1], hint="wrong way")
+    fails(two_towers.check_more_like_this, lambda v, i, k: right(v, i, k + 1), hint="expected k")
+    vectors = two_towers.more_like_this_vectors()
+    assert two_towers.reference_more_like_this(vectors, 3, 5).tolist() == right(vectors, 3, 5).tolist()
+
+
 def test_logq_reference_matches_a_numpy_computation():
     U, V, ids, q = two_towers.logq_batch()
     logits = two_towers.reference_logq_logits(U, V, ids, q).numpy()
@@ -471,6 +498,10 @@ def test_every_walkthrough_from_01_has_an_exercise_and_the_central_ones_two():
         assert counts.get(number, 0) >= 1, f"no exercise for notebook {number}"
     for number in ["02", "04"]:  # ALS and the two-tower loss are the lessons the workshop is built around
         assert counts.get(number, 0) >= 2, f"notebook {number} needs two exercises"
+    walkthroughs = {path.stem for path in (EXERCISES.parent).glob("*.ipynb")}
+    for walkthrough in walkthroughs:
+        assert any(source.name.startswith(walkthrough + "_sol_") for source in (EXERCISES / "src").glob("*.py")), \
+            f"walkthrough {walkthrough} has no exercise"
 
 
 def test_impression_reference_agrees_with_the_feature_builder():

@@ -8,8 +8,9 @@ one module per walkthrough notebook, named like the notebook without its number.
                                              02 · 2  one weighted-ALS half-step                check_als_half_step
     covisitation_graphs.py                   03a · 1 from co-visitation counts to relatedness check_relatedness
     deepwalk.py                              03b · 1 one step of a weighted random walk       check_walk_step
-    two_towers.py                            04 · 1  the in-batch softmax loss                check_in_batch_loss
-                                             04 · 2  logQ correction and accidental hits      check_logq_logits
+    two_towers.py                            04a · 1 the in-batch softmax loss                check_in_batch_loss
+                                             04a · 2 logQ correction and accidental hits      check_logq_logits
+                                             04b · 1 "more like this" by cosine               check_more_like_this
     negatives.py                             05 · 1  negatives from skipped impressions       check_impression_negatives
                                              05 · 2  mixing negatives                          check_mixed_negatives
     cold_start_side_information_leakage.py   06 · 1  a point-in-time count feature            check_point_in_time_counts

@@ -1,7 +1,8 @@
-"""Checks and reference answers for the exercises of notebook 04 (two towers):
+"""Checks and reference answers for the exercises of notebooks 04a and 04b (two towers):
 
-    04 · 1: the in-batch softmax loss
-    04 · 2: logQ correction and accidental hits
+    04a · 1: the in-batch softmax loss
+    04a · 2: logQ correction and accidental hits
+    04b · 1: "more like this" by cosine
 
 See `workshop/__init__.py` for how a check reports its three outcomes (`checking.py`)."""
 from __future__ import annotations
@@ -14,7 +15,7 @@ from workshop.checking import (NotAnswered, call_learner, diagnose, fail, first_
                                not_answered, ok, to_numpy)
 
 
-# ---- 04 · 1: the in-batch softmax loss ------------------------------------------------------------
+# ---- 04a · 1: the in-batch softmax loss ------------------------------------------------------------
 def reference_in_batch_loss(user_vectors, item_vectors, temperature: float = 1.0) -> float:
     """Mean over rows b of  log sum_j exp(s_bj) - s_bb,  s = U V^T / temperature (numpy, float64)."""
     U, V = to_numpy(user_vectors).astype(np.float64), to_numpy(item_vectors).astype(np.float64)
@@ -34,7 +35,7 @@ def _batch(seed: int, B: int = 6, D: int = 4):
 
 
 def check_in_batch_loss(in_batch_softmax_loss: Callable | None) -> bool:
-    """Exercise 04 · 1: in_batch_softmax_loss(U, V, temperature) -> scalar tensor, row b's positive is column b."""
+    """Exercise 04a · 1: in_batch_softmax_loss(U, V, temperature) -> scalar tensor, row b's positive is column b."""
     import torch
 
     hint = ("write in_batch_softmax_loss(user_vectors, item_vectors, temperature): logits U V^T / temperature, "
@@ -80,7 +81,7 @@ def check_in_batch_loss(in_batch_softmax_loss: Callable | None) -> bool:
     return ok("in_batch_softmax_loss matches log-sum-exp minus the positive's logit, averaged, and it backpropagates.")
 
 
-# ---- 04 · 2: logQ correction and accidental hits ----------------------------------------------------
+# ---- 04a · 2: logQ correction and accidental hits ----------------------------------------------------
 def reference_logq_logits(user_vectors, item_vectors, item_ids, item_probability):
     """(B, B) corrected logits: U V^T - log q[item_ids] per column, repeated items masked off the diagonal
     (twotower_mini.losses.in_batch_logits)."""
@@ -107,7 +108,7 @@ def logq_batch(seed: int = 0, B: int = 6, D: int = 4, n_items: int = 10):
 
 
 def check_logq_logits(logq_logits: Callable | None) -> bool:
-    """Exercise 04 · 2: logq_logits(U, V, item_ids, item_probability) -> corrected, masked (B, B) logits."""
+    """Exercise 04a · 2: logq_logits(U, V, item_ids, item_probability) -> corrected, masked (B, B) logits."""
     import torch
 
     hint = ("write logq_logits(user_vectors, item_vectors, item_ids, item_probability): U V^T, minus "
@@ -156,3 +157,52 @@ def check_logq_logits(logq_logits: Callable | None) -> bool:
     ])
     fail(f"logq_logits differs from U V^T - log q[item_ids] ({first_difference(np.where(finite, answer, 0), np.where(finite, expected, 0))})."
           f"{diagnosis}")
+
+
+# ---- 04b · 1: "more like this" by cosine --------------------------------------------------------------
+def reference_more_like_this(item_vectors, item: int, k: int) -> np.ndarray:
+    """(k,) the k items whose vectors have the largest cosine with `item`'s, the item itself left out,
+    ties broken by the lower index."""
+    vectors = np.asarray(item_vectors, dtype=np.float64)
+    unit = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+    similarity = unit @ unit[item]
+    similarity[item] = -np.inf
+    return np.lexsort((np.arange(len(similarity)), -similarity))[:k]
+
+
+def more_like_this_vectors(seed: int = 0, n_items: int = 12, dim: int = 4) -> np.ndarray:
+    """(n_items, dim) item vectors of very different lengths, where a dot product and a cosine disagree."""
+    rng = np.random.default_rng(seed)
+    vectors = rng.normal(size=(n_items, dim))
+    return vectors * rng.uniform(0.2, 5.0, size=(n_items, 1))
+
+
+def check_more_like_this(more_like_this: Callable | None) -> bool:
+    """Exercise 04b · 1: more_like_this(item_vectors, item, k) -> (k,) nearest items by cosine, itself excluded."""
+    hint = "write more_like_this(item_vectors, item, k): the k items of largest cosine with `item`, not itself."
+    if more_like_this is None:
+        return not_answered(hint)
+    vectors, item, k = more_like_this_vectors(), 3, 5
+    try:
+        got = call_learner(more_like_this, "more_like_this", vectors.copy(), item, k)
+    except NotAnswered:
+        return not_answered(hint)
+    answer = [int(i) for i in to_numpy(got).ravel()]
+    expected = reference_more_like_this(vectors, item, k).tolist()
+    if answer == expected:
+        return ok(f"more like item {item}: {answer}")
+    if len(answer) != k:
+        fail(f"more_like_this returned {len(answer)} items; expected k = {k}.")
+    if item in answer:
+        fail(f"item {item} is in its own list: its cosine with itself is 1, the largest there is. Leave it out "
+             "(set its similarity to -inf before taking the top k).")
+    dots = vectors @ vectors[item]
+    dots[item] = -np.inf
+    if answer == np.argsort(-dots, kind="stable")[:k].tolist():
+        fail("these are the largest dot products, not cosines: these vectors have very different lengths, so a "
+             "long vector wins every list. Divide each vector by its length first (the towers' output is "
+             "L2-normalised; these vectors are not).")
+    if answer == reference_more_like_this(vectors, item, len(vectors))[::-1][:k].tolist() or \
+            answer == expected[::-1]:
+        fail("the list runs the wrong way: the most similar item comes first (sort by -cosine).")
+    fail(f"expected {expected}, got {answer}: the k items of largest cosine with item {item}, best first.")

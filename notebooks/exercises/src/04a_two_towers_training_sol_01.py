@@ -1,7 +1,7 @@
 # %% [markdown]
-# # 04 · Exercise 1: the in-batch softmax loss
+# # 04a · Exercise 1: the in-batch softmax loss
 #
-# **Goes with:** notebook 04, section 3. **Time:** about 20 minutes.
+# **Goes with:** notebook 04a, section 3. **Time:** about 20 minutes.
 #
 # A batch holds B training examples (user $b$, the item $b$ they took). The user tower gives
 # $U$ (B x D), the item tower $V$ (B x D), and $S = U V^\top / \tau$ is the B x B matrix of
@@ -46,7 +46,7 @@ passed = check_in_batch_loss(in_batch_softmax_loss)
 # %% [markdown]
 # ## Train two towers with your loss
 #
-# The simplest two towers: an id embedding for users, one for items (notebook 04, section 2: this
+# The simplest two towers: an id embedding for users, one for items (notebook 04a, section 2: this
 # is matrix factorisation, trained with a softmax instead of ALS's square loss). A few seconds of
 # training on the tiny world, then recall@10 on the temporal test split, next to popularity.
 

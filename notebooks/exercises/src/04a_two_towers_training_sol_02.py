@@ -1,7 +1,7 @@
 # %% [markdown]
-# # 04 · Exercise 2: the logQ correction, and accidental hits
+# # 04a · Exercise 2: the logQ correction, and accidental hits
 #
-# **Goes with:** notebook 04, sections 3 and 4. **Time:** about 25 minutes.
+# **Goes with:** notebook 04a, sections 3 and 4. **Time:** about 25 minutes.
 #
 # The negatives of an in-batch softmax are other people's positives, so item $j$ turns up as a
 # negative in proportion to its popularity: with probability $q_j$ per batch slot. Trained on
