@@ -362,7 +362,9 @@ guard("04b.4 own profile: share in the profile's genre / chance", lift, ">", 3.0
 # | approximate search (faiss IVF, notebook 07) | `tfrs.layers.factorized_top_k.ScaNN` |
 #
 # `benchmarks/twotower_bench.py --parts tfrs` runs the tutorial's protocol on MovieLens 100K (a random
-# 80/20 split, seed 42, hit rate@100 per test interaction, rated movies kept as candidates) with three
+# 80/20 split, seed 42, rated movies kept as candidates) and scores **hit rate@100**: the share of test
+# interactions whose movie is in the user's top 100 (per interaction, not per user: notebook 00's metric
+# table; TFRS calls it "top-100 categorical accuracy"). It runs three
 # models, each named for what it is: popularity; **the TFRS tutorial's model as run here** (id-only
 # 32-d towers, in-batch softmax *without* logQ, 3 epochs, batch 8192, in `twotower_mini`); and **this
 # suite's tuned preset** (features, logQ, tuned settings). The published numbers sit beside them. The
