@@ -114,3 +114,10 @@ def test_per_user_scores_pair_two_models_and_average_to_evaluate():
     truth = np.array([[1, 9], [7, 8]])
     assert true_recall_per_user(lists, truth, 3).tolist() == [0.5, 0.0]
     assert true_recall_at_k(lists, truth, 3) == 0.25
+
+
+def test_user_weights_count_the_draws_of_each_resample():
+    weights = _user_weights(7, 5, np.random.default_rng(0))
+    draws = np.random.default_rng(0).integers(0, 7, size=(5, 7))  # the same stream, counted row by row
+    for row, drawn in zip(weights, draws):
+        assert row.tolist() == np.bincount(drawn, minlength=7).tolist()
