@@ -145,3 +145,49 @@ def test_a_recent_bag_learns_what_follows_the_last_item():
     with_recent, without = hit_rate(1), hit_rate(0)
     # measured: 0.66 and 0.135 (0.65 / 0.145 at learning rate 0.02, 0.69 / 0.115 with 16-d towers)
     assert with_recent > 0.45 and with_recent > without + 0.3, (with_recent, without)
+
+
+def test_sampled_time_softmax_matches_a_slow_loop_with_the_same_draws():
+    """Above `sampled_above` items, each batch shares S draws (probability q_j each); a negative's logit is
+    lowered by log(S q_j), and a draw that is the row's positive or one of its earlier items is masked."""
+    data = small_log()
+    features, model = features_and_model(data, 0.0)
+    config = TrainConfig(loss=TimeSoftmax(snapshot_days=1.0, sampled_above=0, negatives=7))
+    loss = TimeSoftmaxLoss(features, config)
+    rows = np.arange(0, len(data), 3)
+    fast = loss(model, rows, np.random.default_rng(5))
+    drawn = np.random.default_rng(5).choice(data.n_items, size=7, p=loss.sampling)  # the same draws
+    grid = snapshot_grid(data.times, 1.0, data.n_items, 1)
+    slow = []
+    for row in rows:
+        u, i, t = data.users[row], data.items[row], data.times[row]
+        user = model.user_tower(as_tensors(features.user_features(np.array([u]), np.array([t]))))[0]
+        items = model.item_tower(as_tensors(features.item_features(np.arange(data.n_items), grid[grid <= t].max())))
+        earlier = data.items[(data.users == u) & (data.times < t)]
+        negative = items[drawn] @ user - torch.from_numpy(np.log(7 * loss.sampling[drawn])).float()
+        negative = negative.masked_fill(torch.from_numpy(np.isin(drawn, np.r_[earlier, i])), float("-inf"))
+        logits = torch.cat([(items[i] @ user)[None], negative])
+        slow.append(-torch.log_softmax(logits, dim=0)[0])
+    torch.testing.assert_close(fast, torch.stack(slow).mean(), rtol=1e-5, atol=1e-5)
+    assert loss.sampling.sum() == pytest.approx(1.0) and (loss.sampling > 0).all()  # every item can be drawn
+
+
+def test_a_catalogue_at_most_sampled_above_is_scored_whole():
+    data = small_log()
+    features, _ = features_and_model(data, 0.0)
+    whole = TimeSoftmaxLoss(features, TrainConfig(loss=TimeSoftmax(sampled_above=data.n_items)))
+    sampled = TimeSoftmaxLoss(features, TrainConfig(loss=TimeSoftmax(sampled_above=data.n_items - 1, negatives=3)))
+    assert whole.sample_size is None and sampled.sample_size == 3
+
+
+def test_each_events_earlier_items_are_the_users_items_before_it():
+    """The items taken out of each event's softmax are exactly the user's items before the event (the
+    log is not sorted by user: positions in the per-user index are not rows of the log)."""
+    data = small_log()
+    assert (np.diff(data.users) != 0).sum() > data.n_users  # interleaved users
+    features, _ = features_and_model(data, 0.0)
+    loss = TimeSoftmaxLoss(features, TrainConfig(loss=TimeSoftmax()))
+    for row in range(len(data)):
+        before = data.items[(data.users == data.users[row]) & (data.times < data.times[row])]
+        codes = loss.earlier_items[row]
+        assert sorted((codes[codes >= 2] - 2).tolist()) == sorted(before[-features.config.history_length:].tolist())

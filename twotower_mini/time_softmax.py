@@ -34,9 +34,7 @@ from lineage.data import Interactions
 from twotower_mini.batches import drop_history, history_offset
 from twotower_mini.config import TimeSoftmax, TrainConfig
 from twotower_mini.towers import as_tensors
-from twotower_mini.features import DAY, PAD, FeatureBuilder
-
-MAX_SNAPSHOT_VALUES = 50_000_000  # snapshots x items x numeric inputs kept in memory (200 MB of float32)
+from twotower_mini.features import DAY, PAD, FeatureBuilder, snapshot_grid
 
 
 class TimeSoftmaxLoss:
@@ -49,6 +47,8 @@ class TimeSoftmaxLoss:
             raise ValueError(f"TimeSoftmaxLoss scores TimeSoftmax, not {type(config.loss).__name__}")
         if train_on is not None and train_on is not features.train:
             raise ValueError("TimeSoftmax trains on features.train; train_on is not supported")
+        if "liked_by" in {spec.name for spec in features.item_fields()}:
+            raise ValueError("TimeSoftmax takes item bags as fixed in time; the liked_by bag moves")
         self.features, self.config = features, config
         data = self.data = features.train
         self.n_items = data.n_items
@@ -56,8 +56,9 @@ class TimeSoftmaxLoss:
         gap = features.history_gap_days * DAY
         self.user_inputs = features.user_features(data.users, data.times - gap)  # as of `gap` before each event
         # every item the user had before the event, to take out of its softmax (none can be the answer)
-        earlier = features.user_events.last_before(data.users, data.times, features.config.history_length)
-        self.earlier_items = np.where(earlier >= 0, data.items[np.maximum(earlier, 0)] + 2, PAD)  # (n, L)
+        positions = features.user_events.last_before(data.users, data.times, features.config.history_length)
+        earlier = features.user_events.take(positions, -1)  # (n, L) rows of the log, -1 = none
+        self.earlier_items = np.where(earlier >= 0, data.items[earlier] + 2, PAD)  # (n, L)
         self.item_names = None  # numeric item inputs, in the tower's order (set on first call)
         step = config.loss.snapshot_days or min(features.count_windows, default=1.0)  # default: the shortest window
         self.grid = snapshot_grid(data.times, step, self.n_items,
@@ -69,6 +70,10 @@ class TimeSoftmaxLoss:
         snapshots = [features.item_features(everything, moment) for moment in self.grid]
         self.static_inputs = features.item_features(everything, features.now)  # bags do not change with time
         self.snapshots = snapshots  # list of dicts, stacked on first call (the tower fixes the order)
+        loss = config.loss  # a large catalogue: a shared sample of items per batch instead of all of them
+        self.sample_size = loss.negatives if self.n_items > loss.sampled_above else None
+        weights = (np.bincount(data.items, minlength=self.n_items) + 1.0) ** 0.75
+        self.sampling = weights / weights.sum()  # (n_items,) q_j: each draw's probability of item j
 
     def _numeric(self, model) -> torch.Tensor:
         if self.item_names is None:
@@ -81,6 +86,17 @@ class TimeSoftmaxLoss:
             self.snapshots = None
         return self.numeric
 
+    def _dynamic_scores(self, weights: torch.Tensor, numeric: torch.Tensor, rows: np.ndarray) -> torch.Tensor:
+        """(B, n_items): row b's weights against every item's inputs at b's snapshot. Rows are grouped by
+        snapshot, one (b_g, F) x (F, n_items) product per snapshot of the batch: the same numbers as
+        gathering a (B, n_items, F) copy of the inputs for every row, without building it."""
+        snapshots = self.snapshot_of_example[rows]  # (B,)
+        order = np.argsort(snapshots, kind="stable")
+        groups, starts = np.unique(snapshots[order], return_index=True)
+        ends = np.r_[starts[1:], len(order)]
+        blocks = [weights[torch.from_numpy(order[a:b])] @ numeric[g].T for g, a, b in zip(groups, starts, ends)]
+        return torch.cat(blocks)[torch.from_numpy(np.argsort(order))]  # (B, n_items), back in batch order
+
     def __call__(self, model, rows: np.ndarray, rng: np.random.Generator) -> torch.Tensor:
         cfg, data = self.config, self.data
         tower = model.item_tower
@@ -88,25 +104,51 @@ class TimeSoftmaxLoss:
         history = self.earlier_items[rows]  # (B, L) item + 2: every item of the user before the event
         batch_users = drop_history(batch_users, cfg.history_dropout, rng)
         users = model.user_tower(as_tensors(batch_users))  # (B, D)
+        if self.sample_size is not None:
+            return self._sampled_loss(model, users, rows, history, rng)
         static = tower.static_part(as_tensors(self.static_inputs))  # (n_items, D)
         logits = users @ static.T  # (B, n_items)
         numeric = self._numeric(model)
         if numeric is not None:
             weights = users @ tower.numeric_projection.weight  # (B, F): how much this user follows each input
-            at = numeric[self.snapshot_of_example[rows]]  # (B, n_items, F)
-            logits = logits + torch.einsum("bf,bnf->bn", weights, at)
+            logits = logits + self._dynamic_scores(weights, numeric, rows)
         if history.size:  # the user's earlier items are no candidates (they are excluded when serving)
             logits = logits + history_offset(history, history != PAD, self.n_items, -np.inf)
         return torch.nn.functional.cross_entropy(logits, torch.from_numpy(data.items[rows]))
 
+    def _scores(self, model, users: torch.Tensor, items: np.ndarray, rows: np.ndarray) -> torch.Tensor:
+        """(B, len(items)): each row's user against these items, their inputs at the row's snapshot."""
+        tower = model.item_tower
+        static = tower.static_part(as_tensors({n: v[items] for n, v in self.static_inputs.items()}))  # (S, D)
+        scores = users @ static.T
+        numeric = self._numeric(model)
+        if numeric is not None:
+            weights = users @ tower.numeric_projection.weight  # (B, F)
+            scores = scores + self._dynamic_scores(weights, numeric[:, items], rows)
+        return scores
 
-def snapshot_grid(times: np.ndarray, step_days: float, n_items: int, n_numeric: int) -> np.ndarray:
-    """(G,) moments from the first event to the last, `step_days` apart (coarser if the snapshots of
-    n_items x n_numeric values would not fit in MAX_SNAPSHOT_VALUES)."""
-    if len(times) == 0:
-        return np.zeros(1)
-    start, end = float(times.min()), float(times.max())
-    step = step_days * DAY
-    budget = max(MAX_SNAPSHOT_VALUES // max(n_items * max(n_numeric, 1), 1), 2)
-    step = max(step, (end - start) / (budget - 1))
-    return start + step * np.arange(int(np.floor((end - start) / step)) + 1)
+    def _hidden(self, drawn: np.ndarray, positives: np.ndarray, history: np.ndarray) -> np.ndarray:
+        """(B, S) True where draw j is row b's positive or one of its earlier items (history: item + 2, PAD)."""
+        distinct, inverse = np.unique(drawn, return_inverse=True)
+        column = np.full(self.n_items + 2, -1)
+        column[distinct + 2] = np.arange(len(distinct))  # history code -> column of the distinct draws, or -1
+        hidden = np.zeros((len(positives), len(distinct)), dtype=bool)  # (B, U)
+        rows, slots = np.nonzero(column[history] >= 0)
+        hidden[rows, column[history[rows, slots]]] = True
+        hit = column[positives + 2] >= 0
+        hidden[np.flatnonzero(hit), column[positives[hit] + 2]] = True
+        return hidden[:, inverse.reshape(-1)]
+
+    def _sampled_loss(self, model, users: torch.Tensor, rows: np.ndarray, history: np.ndarray,
+                      rng: np.random.Generator) -> torch.Tensor:
+        """Sampled softmax (Jean et al. 2015): the positive against S items drawn with probability q_j per draw,
+        each negative's logit lowered by log(S q_j), so the sum over the sample estimates the whole
+        catalogue's; a draw that is the row's positive or one of its earlier items is masked."""
+        positives = self.data.items[rows]  # (B,)
+        drawn = rng.choice(self.n_items, size=self.sample_size, p=self.sampling)  # (S,) shared by the batch
+        positive = self._scores(model, users, positives, rows).diagonal()[:, None]  # (B, 1)
+        negative = self._scores(model, users, drawn, rows) - torch.from_numpy(
+            np.log(self.sample_size * self.sampling[drawn])).float()  # (B, S)
+        negative = negative.masked_fill(torch.from_numpy(self._hidden(drawn, positives, history)), float("-inf"))
+        logits = torch.cat([positive, negative], dim=1)  # the positive in column 0
+        return torch.nn.functional.cross_entropy(logits, torch.zeros(len(rows), dtype=torch.long))
