@@ -3,9 +3,14 @@
     plot_factors(X, Y, readers, books)             2-d user and item factors as arrows from the origin
     plot_neighbourhood(related, item, groups=...)  an item and its most related items on a circle
     grouped_bars({"model": {"segment": value}})    one bar per (series, category), categories side by side
+    plot_rating_vs_ranking(rmse, ndcg)             two panels: validation RMSE of rating models, test nDCG of recommenders
+    plot_popularity_slices(test_share, shares, counts, lengths)
+                                                   two panels: where recommendations go by popularity slice, and
+                                                   item vector length against training views
 
-matplotlib only. Each function draws on the Axes it is given (a new figure when none) and returns it,
-so a notebook can add a title, a reference line or `plt.show()`.
+matplotlib only. The one-panel functions draw on the Axes they are given (a new figure when none) and
+return it, so a notebook can add a title, a reference line or `plt.show()`; the two-panel ones make
+their own figure and return it (`figure.axes` holds the panels).
 """
 from __future__ import annotations
 
@@ -17,7 +22,10 @@ import scipy.sparse as sp
 
 from lineage.topk import ranking
 
-__all__ = ["grouped_bars", "plot_factors", "plot_neighbourhood", "strongest_neighbours"]
+__all__ = ["grouped_bars", "plot_factors", "plot_neighbourhood", "plot_popularity_slices", "plot_rating_vs_ranking",
+           "strongest_neighbours"]
+
+SERIES_COLOURS = ("tab:gray", "tab:green", "tab:blue", "tab:red", "tab:orange", "tab:purple")  # one per model
 
 
 def _axes(ax, figsize):
@@ -121,3 +129,59 @@ def grouped_bars(values: Mapping[str, Mapping[str, float]], ax=None, ylabel: str
     ax.legend(fontsize=8, frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))  # beside the bars
     ax.margins(y=0.12)  # room for the value labels
     return ax
+
+
+def plot_rating_vs_ranking(validation_rmse: Mapping[str, float], test_ndcg: Mapping[str, float],
+                           titles: tuple[str, str] = ("As a rating predictor, MF works",
+                                                      "As a recommender, it loses to popularity")):
+    """Two panels side by side. Left: one horizontal bar per rating model, its validation RMSE (lower is
+    better; the axis starts at 90% of the smallest value, so the differences show). Right: one bar per
+    recommender, its test nDCG@10, coloured in SERIES_COLOURS order. Returns the Figure."""
+    if not validation_rmse or not test_ndcg:
+        raise ValueError("plot_rating_vs_ranking needs at least one RMSE and one nDCG value")
+    figure, (left, right) = plt.subplots(1, 2, figsize=(12, 3.6))
+    rmse = list(validation_rmse.values())
+    left.barh(list(validation_rmse), rmse, color="tab:gray")
+    left.set(xlim=(0.9 * min(rmse), 1.02 * max(rmse)), xlabel="validation RMSE (lower is better)", title=titles[0])
+    right.bar(list(test_ndcg), list(test_ndcg.values()), color=_colours(len(test_ndcg)))
+    right.set(ylabel="test nDCG@10", title=titles[1])
+    figure.tight_layout()
+    return figure
+
+
+def plot_popularity_slices(test_share: np.ndarray, shares: Mapping[str, np.ndarray], counts: np.ndarray,
+                           vector_lengths: np.ndarray, rho: float | None = None):
+    """Where recommendations go, against popularity. Two panels side by side.
+
+    Left: items cut into len(test_share) slices by training views (the most viewed first); per slice,
+    the share of the test views (black) and of each model's recommendations (one bar each, SERIES_COLOURS
+    order). Right: each item with training views, its factor vector's length against its views (log x);
+    `rho`, when given, goes into the title. test_share: (n_slices,); shares[name]: (n_slices,); counts and
+    vector_lengths: (n_items,). Returns the Figure."""
+    test_share = np.asarray(test_share, dtype=float)
+    n_slices = len(test_share)
+    if any(len(share) != n_slices for share in shares.values()):
+        raise ValueError(f"every model's shares need {n_slices} slices, like test_share")
+    if len(counts) != len(vector_lengths):
+        raise ValueError(f"counts ({len(counts)}) and vector_lengths ({len(vector_lengths)}) must cover the same items")
+    figure, (left, right) = plt.subplots(1, 2, figsize=(13, 3.8))
+    x = np.arange(n_slices)
+    width = 0.8 / (len(shares) + 1)
+    left.bar(x - len(shares) / 2 * width, test_share, width, color="black", label="test views")
+    for j, ((name, share), colour) in enumerate(zip(shares.items(), _colours(len(shares)))):
+        left.bar(x + (j + 1 - len(shares) / 2) * width, share, width, color=colour, label=name)
+    left.set_xticks(x, [f"{100 * (s + 1) // n_slices}%" for s in range(n_slices)])
+    left.set(xlabel="items, by training popularity (top slice first)", ylabel="share",
+             title="Where the recommendations go vs where the views go")
+    left.legend()
+    has_views = np.asarray(counts) > 0
+    right.scatter(np.asarray(counts)[has_views], np.asarray(vector_lengths)[has_views], s=4, alpha=0.4)
+    right.set(xscale="log", xlabel="training views of the item", ylabel="length of its factor vector",
+              title="Popular items get long vectors" + (f" (rank corr. {rho:.2f})" if rho is not None else ""))
+    figure.tight_layout()
+    return figure
+
+
+def _colours(n: int) -> list[str]:
+    """n colours from SERIES_COLOURS, cycling when there are more series than colours."""
+    return [SERIES_COLOURS[j % len(SERIES_COLOURS)] for j in range(n)]

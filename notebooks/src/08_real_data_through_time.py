@@ -256,7 +256,7 @@ if HAVE_DATA:
     show({"index refreshed at the cut": fresh, "index built 28 days earlier": stale})
     refresh_gain = paired(fresh_lists, stale_lists, "refreshed index", "stale index", users, temporal)
     print_comparisons([refresh_gain])
-    guard("08.6 a refreshed index beats a stale one (nDCG@10 gain, 95% lower bound)", refresh_gain.low, ">", 0.003,
+    guard("08.6 a refreshed index beats a stale one (nDCG@10 gain, 95% lower bound)", refresh_gain.low, ">", 0.008,
           falsified_by="item popularity that holds still for four weeks")
 
 # %% [markdown]
