@@ -207,9 +207,11 @@ def _evaluate_models(result: dict, config: LeaderboardConfig, world, parts, user
                                         exclude=train.to_csr() if config.exclude_seen else None)
     recommendations = {}
     for name in config.models:
-        lists, fit_seconds = _fit_and_recommend(name, config, world, train, users, k, log)
+        lists, fit_seconds, selection = _fit_and_recommend(name, config, world, train, users, k, log)
         scores = evaluate_lists(lists, users, train, test, k, config.exclude_seen)
         scores["fit_seconds"] = round(fit_seconds, 3)
+        if selection is not None:
+            scores["selection"] = selection
         scores.update(_item_and_user_segments(lists, users, parts, k, config.exclude_seen))
         if true_top is not None:
             scores[f"true_recall@{k}"] = true_recall_at_k(lists, true_top, k)
@@ -226,7 +228,7 @@ def _compare_with_reference(result: dict, recommendations: dict[str, np.ndarray]
     result["models"][name]["vs_<reference>"] (the reference is fitted here if it was not listed)."""
     reference = recommendations.get(REFERENCE)
     if reference is None:
-        reference, _ = _fit_and_recommend(REFERENCE, config, world, parts.train, users, k, log,
+        reference, _, _ = _fit_and_recommend(REFERENCE, config, world, parts.train, users, k, log,
                                           note=" (the reference)")
     for name, comparison in reference_intervals(recommendations, reference, users, has_history, parts.train,
                                                 parts.test, k, config.exclude_seen).items():
@@ -237,15 +239,20 @@ REFERENCE = "recent-popularity"  # time-ordered protocols: every model is compar
 
 
 def _fit_and_recommend(name: str, config: LeaderboardConfig, world, train: Interactions, users: np.ndarray,
-                       k: int, log, note: str = "") -> tuple[np.ndarray, float]:
-    """Fit one model (with the cold-user policy) and list k items for each test user: (lists, seconds)."""
+                       k: int, log, note: str = "") -> tuple[np.ndarray, float, dict | None]:
+    """Fit one model (with the cold-user policy) and list k items for each test user: (lists, seconds, what
+    the model chose on validation before fitting, when it chose anything)."""
     log(f"  {name}: fitting{note} ...")
     model = with_cold_user_policy(build_model(name, config.dataset, config.protocol, world), config.cold_users,
                                   config.dataset, config.protocol)
     start = time.perf_counter()
     model.fit(train)
     fit_seconds = time.perf_counter() - start
-    return model.recommend(users, k=k, exclude_seen=config.exclude_seen), fit_seconds  # (n_test_users, k)
+    selection = getattr(getattr(model, "model", model), "selection_", None)  # (inside the cold-user fallback)
+    if selection is not None:
+        log(f"  {name}: chose on validation: {selection.report['chosen']}")
+    lists = model.recommend(users, k=k, exclude_seen=config.exclude_seen)  # (n_test_users, k)
+    return lists, fit_seconds, None if selection is None else selection.report
 
 
 def _item_and_user_segments(lists: np.ndarray, users: np.ndarray, parts, k: int, exclude_seen: bool) -> dict:

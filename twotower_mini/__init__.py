@@ -33,8 +33,8 @@ from importlib import import_module
 __version__ = "0.1.0"
 
 _HOMES = {  # public name -> the module that defines it
-    "config": ["FeatureConfig", "TowerConfig", "TrainConfig", "TwoTowerConfig", "SampledSoftmax", "FullSoftmax",
-               "DenoisingUsers", "TimeSoftmax"],
+    "config": ["FeatureConfig", "TowerConfig", "TrainConfig", "TwoTowerConfig", "SampledSoftmax", "SnapshotSoftmax",
+               "FullSoftmax", "DenoisingUsers", "TimeSoftmax"],
     "features": ["DAY", "FeatureBuilder", "SideLog"],
     "towers": ["TwoTowerModel", "as_tensors", "item_vectors", "user_vectors"],
     "losses": ["StreamingFrequency", "in_batch_logits"],

@@ -10,11 +10,15 @@
                   (mixed negatives: Yang et al. 2020)
     loss          softmax cross-entropy: each user should pick out their own item
 
-or, with `FullSoftmax()`, the exact softmax over the whole catalogue. The loss's temperature divides
-the scores when the towers are L2-normalised (`config.logit_scale`). `UserBatchLoss` is the loss of a
-batch of users whose histories are partly hidden and predicted (`DenoisingUsers()`: a denoising
-autoencoder, Liang et al. 2018). Both are built once per training run and called once per batch by
-`train.train_towers`, in every process when training is data-parallel.
+or, with `FullSoftmax()`, the exact softmax over the whole catalogue. By default an in-batch
+negative keeps the inputs (counts, ages) of its own example's time, another row's; with
+`SnapshotSoftmax()` every candidate of a row (its positive, the other positives of the batch, the
+uniform negatives) has them as of that row's event, on a grid of moments (`ItemSnapshots`): the
+point-in-time rule applied to the negatives, as `TimeSoftmax` does for the whole catalogue. The loss's temperature divides the scores when the towers are L2-normalised
+(`config.logit_scale`). `UserBatchLoss` is the loss of a batch of users whose histories are partly
+hidden and predicted (`DenoisingUsers()`: a denoising autoencoder, Liang et al. 2018). Both are built
+once per training run and called once per batch by `train.train_towers`, in every process when
+training is data-parallel.
 """
 from __future__ import annotations
 
@@ -22,8 +26,8 @@ import numpy as np
 import torch
 
 from lineage.data import Interactions
-from twotower_mini.config import DenoisingUsers, FullSoftmax, SampledSoftmax, TrainConfig, logit_scale
-from twotower_mini.features import PAD, UNKNOWN, FeatureBuilder, pad_empty_bags
+from twotower_mini.config import DenoisingUsers, FullSoftmax, SampledSoftmax, SnapshotSoftmax, TrainConfig, logit_scale
+from twotower_mini.features import PAD, UNKNOWN, FeatureBuilder, pad_empty_bags, snapshot_grid
 from twotower_mini.losses import StreamingFrequency, extra_negative_logits, in_batch_logits, softmax_loss
 from twotower_mini.towers import TwoTowerModel, as_tensors
 
@@ -100,6 +104,9 @@ class BatchLoss:
         self.frequency = np.bincount(data.items[examples], minlength=self.n_items) / max(n, 1)  # P(a positive is item j)
         streaming = sampled is not None and sampled.logq == "streaming"
         self.streaming = StreamingFrequency(seed=config.seed) if streaming else None
+        self.snapshots = None  # SnapshotSoftmax: every item's inputs on a grid of moments
+        if isinstance(self.loss, SnapshotSoftmax):
+            self.snapshots = ItemSnapshots(features, data.times, self.loss.snapshot_days)
         # When an item's inputs are the same at every one of its events (no dynamic counts or ages), all the
         # copies of an item in a batch get the same vector, so the in-batch softmax can score each distinct
         # item once (see distinct_in_batch_logits): exactly the same loss, far less work for large batches.
@@ -167,6 +174,8 @@ class BatchLoss:
         """The block of logits that holds each example's positive: the in-batch softmax (the other
         positives as negatives, logQ-corrected), or the positive alone. Returns (logits, the positive's
         column per row or None for column b, a loss constant or None)."""
+        if self.snapshots is not None:  # every candidate of a row as of that row's moment
+            return self._snapshot_logits(model, scaled, rows)
         loss, items_of_rows = self.loss, self.data.items[rows]
         # (with id dropout, two copies of an item may differ: then every copy is scored)
         use_distinct = (loss.in_batch and self.static_items and loss.logq != "streaming"
@@ -187,23 +196,45 @@ class BatchLoss:
             log_q = torch.from_numpy(np.log(self.streaming.probability(items_of_rows))).float()  # (B,)
         return in_batch_logits(scaled @ items.T, item_ids, log_q, loss.mask_accidental_hits), None, None
 
+    def _snapshot_logits(self, model, scaled: torch.Tensor, rows: np.ndarray):
+        """SnapshotSoftmax: the in-batch block (as _positive_logits returns it) with every candidate
+        of row b, its positive and the batch's other positives, as of row b's moment. Within a row the copies
+        of an item are then identical, so each distinct item is one column (distinct_columns_logits: exact)."""
+        loss, items = self.loss, self.data.items[rows]
+        distinct, inverse = np.unique(items, return_inverse=True)
+        scores = self.snapshots.scores(model.item_tower, scaled, distinct, rows)  # (B, U)
+        if not loss.in_batch:  # the positive alone in column 0 of the in-batch layout
+            positive = scores[torch.arange(len(rows)), torch.from_numpy(inverse.reshape(-1))]  # (B,)
+            return torch.full((len(rows), len(rows)), float("-inf")).diagonal_scatter(positive), None, None
+        log_q = None
+        if loss.logq == "exact":
+            log_q = np.log(self.frequency[distinct] * len(rows))  # (U,)
+        elif loss.logq == "streaming":
+            self.streaming.update(items)
+            log_q = np.log(self.streaming.probability(distinct))
+        return distinct_columns_logits(scores, items, log_q, loss.mask_accidental_hits)
+
     def _uniform_negative_logits(self, model, scaled: torch.Tensor, rows: np.ndarray, item_ids: torch.Tensor,
                                  rng: np.random.Generator) -> torch.Tensor:
         """(B, N) logits of N items drawn uniformly from the catalogue, shared by the batch."""
         loss = self.loss
         negative_ids = rng.integers(0, self.n_items, loss.uniform_negatives)  # (N,)
-        at = self._featurised_at(rows, len(negative_ids), rng)
-        negatives = model.item_tower(as_tensors(self.features.item_features(negative_ids, at)))  # (N, D)
+        if self.snapshots is not None:  # each row's negatives as of the row's moment
+            scores = self.snapshots.scores(model.item_tower, scaled, negative_ids, rows)  # (B, N)
+        else:
+            at = self._featurised_at(rows, len(negative_ids), rng)
+            scores = scaled @ model.item_tower(as_tensors(self.features.item_features(negative_ids, at))).T  # (B, N)
         ids = torch.from_numpy(np.broadcast_to(negative_ids, (len(rows), len(negative_ids))).copy())  # (B, N)
         log_q = float(np.log(loss.uniform_negatives / self.n_items)) if loss.logq != "none" else None
-        return extra_negative_logits(scaled @ negatives.T, ids, item_ids, -log_q if log_q is not None else None)
+        return extra_negative_logits(scores, ids, item_ids, -log_q if log_q is not None else None)
 
     def _impression_logits(self, model, scaled: torch.Tensor, rows: np.ndarray, item_ids: torch.Tensor) -> torch.Tensor:
         """(B, M) logits of the items shown in each example's session and skipped (hard negatives)."""
         shown = self.skipped[rows]  # (B, M) item index, -1 = none
         flat = np.maximum(shown, 0).ravel()
-        shown_vectors = model.item_tower(as_tensors(
-            self.features.item_features(flat, np.repeat(self.data.times[rows], shown.shape[1]))))
+        times = self.data.times[rows] if self.snapshots is None else self.snapshots.moments(rows)  # (B,)
+        inputs = self.features.item_features(flat, np.repeat(times, shown.shape[1]))
+        shown_vectors = model.item_tower(as_tensors(inputs))
         shown_vectors = shown_vectors.view(len(rows), shown.shape[1], -1)  # (B, M, D)
         shown_scores = torch.einsum("bd,bmd->bm", scaled, shown_vectors)  # (B, M)
         return extra_negative_logits(shown_scores, torch.from_numpy(shown), item_ids,
@@ -228,13 +259,22 @@ def distinct_in_batch_logits(model: TwoTowerModel, scaled_users: torch.Tensor, b
     ((B, U) logits, (B,) label = the positive's column, (B,) constant): the cross-entropy over these
     logits plus the constant (log c of the positive when copies are not masked; no gradient) equals the
     B x B loss exactly. For B = 8192 over MovieLens' 1,682 movies this is ~5x less work."""
-    distinct, first, inverse, counts = np.unique(items, return_index=True, return_inverse=True, return_counts=True)
+    distinct, first = np.unique(items, return_index=True)
     vectors = model.item_tower(as_tensors({name: values[first] for name, values in batch_items.items()}))  # (U, D)
+    # logQ: q = probability that a batch holds the item = frequency x B
+    log_q = np.log(frequency[distinct] * len(items)) if frequency is not None else None
+    return distinct_columns_logits(scaled_users @ vectors.T, items, log_q, mask_accidental_hits)
+
+
+def distinct_columns_logits(scores: torch.Tensor, items: np.ndarray, log_q: np.ndarray | None,
+                            mask_accidental_hits: bool):
+    """The in-batch softmax from (B, U) scores of each row against the batch's U distinct items (in
+    np.unique order), each standing for its c copies: log c added to its column, log q (U,) subtracted
+    (logQ; None = no correction). Returns (logits, labels, constant) as distinct_in_batch_logits."""
+    _, inverse, counts = np.unique(items, return_inverse=True, return_counts=True)
     log_counts = np.log(counts)  # (U,)
-    offsets = log_counts.copy()
-    if frequency is not None:  # logQ: q = probability that a batch holds the item = frequency x B
-        offsets -= np.log(frequency[distinct] * len(items))
-    logits = scaled_users @ vectors.T + torch.from_numpy(offsets).float()[None, :]  # (B, U)
+    offsets = log_counts - log_q if log_q is not None else log_counts
+    logits = scores + torch.from_numpy(offsets).float()[None, :]  # (B, U)
     labels = torch.from_numpy(inverse.reshape(-1))  # (B,)
     own = torch.from_numpy(log_counts[inverse.reshape(-1)]).float()  # (B,) log c of each row's positive
     if mask_accidental_hits:  # the other copies of the positive are not negatives: count 1 in its column
@@ -243,6 +283,44 @@ def distinct_in_batch_logits(model: TwoTowerModel, scaled_users: torch.Tensor, b
     else:
         constant = own  # the positive is one of c identical columns: add back log c
     return logits, labels, constant
+
+
+class ItemSnapshots:
+    """Every item's tower inputs on a grid of moments `step_days` apart (snapshot_grid), for
+    SnapshotSoftmax: the bags once (an item's bags do not change with time), the
+    numeric inputs (counts, ages) at every moment. An example reads the latest moment at or before its
+    event, so every input stays strictly point-in-time (at most one step stale)."""
+
+    def __init__(self, features: FeatureBuilder, times: np.ndarray, step_days: float):
+        fields = features.item_fields()
+        if "liked_by" in {spec.name for spec in fields}:
+            raise ValueError("SnapshotSoftmax takes item bags as fixed in time; the liked_by bag moves")
+        numeric = [spec for spec in fields if spec.kind == "numeric"]
+        n_items, everything = features.train.n_items, np.arange(features.train.n_items)
+        self.grid = snapshot_grid(times, step_days, n_items, sum(spec.size for spec in numeric))  # (G,)
+        self.moment_of_example = np.maximum(np.searchsorted(self.grid, times, "right") - 1, 0)  # (n,)
+        names = [spec.name for spec in numeric]
+        self.bags = {name: values for name, values in features.item_features(everything, features.now).items()
+                     if name not in names}
+        at = [features.item_features(everything, moment) for moment in self.grid]
+        self.numeric = {name: np.stack([inputs[name] for inputs in at], axis=1) for name in names}  # (n_items, G, d)
+
+    def moments(self, rows: np.ndarray) -> np.ndarray:
+        """(len(rows),) the moment each example's candidates are taken at."""
+        return self.grid[self.moment_of_example[rows]]
+
+    def scores(self, tower, scaled: torch.Tensor, items: np.ndarray, rows: np.ndarray) -> torch.Tensor:
+        """(B, len(items)): each row's (scaled) user vector against `items` as of the row's moment; each
+        item is embedded once per distinct moment of the batch (Tower.forward_at_moments)."""
+        moments, row_moment = np.unique(self.moment_of_example[rows], return_inverse=True)
+        row_moment = row_moment.reshape(-1)
+        inputs = {name: values[items] for name, values in self.bags.items()}
+        inputs.update({name: values[np.ix_(items, moments)] for name, values in self.numeric.items()})
+        vectors = tower.forward_at_moments(as_tensors(inputs), len(moments)).unbind(1)  # G x (U, D)
+        order = np.argsort(row_moment, kind="stable")  # the rows grouped by moment
+        grouped = scaled[torch.from_numpy(order)].split(np.bincount(row_moment, minlength=len(moments)).tolist())
+        blocks = [rows_at @ vectors[g].T for g, rows_at in enumerate(grouped)]  # unbind, split: one backward each
+        return torch.cat(blocks)[torch.from_numpy(np.argsort(order))]
 
 
 class UserBatchLoss:

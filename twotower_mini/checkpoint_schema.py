@@ -22,7 +22,7 @@ import numpy as np
 from lineage.datasets import DATASETS
 from lineage.splits import PROTOCOLS
 from twotower_mini.config import (SEED_MAX, DenoisingUsers, FeatureConfig, FullSoftmax, Loss, SampledSoftmax,
-                                  TimeSoftmax, TowerConfig, TrainConfig, TwoTowerConfig)
+                                  SnapshotSoftmax, TimeSoftmax, TowerConfig, TrainConfig, TwoTowerConfig)
 
 __all__ = ["CheckpointError", "check_fields", "check_schema", "check_data", "config_from_dict", "config_to_dict",
            "plain", "first_line", "short", "LOSS_KINDS"]
@@ -34,7 +34,7 @@ _REPR.maxstring, _REPR.maxlist, _REPR.maxlong = 100, 6, 40
 short = _REPR.repr
 _PARTS = {"features": FeatureConfig, "towers": TowerConfig, "training": TrainConfig}
 LOSS_KINDS = {"sampled_softmax": SampledSoftmax, "full_softmax": FullSoftmax, "denoising_users": DenoisingUsers,
-              "time_softmax": TimeSoftmax}  # config.training.loss["kind"] -> the loss's class
+              "time_softmax": TimeSoftmax, "snapshot_softmax": SnapshotSoftmax}  # loss["kind"] -> the loss's class
 _KIND_OF = {cls: kind for kind, cls in LOSS_KINDS.items()}
 DATA_FIELDS = {"dataset": str, "protocol": str, "seed": int, "test_fraction": float | None,
                "data_dir": str | None, "csv_options": dict, "world_size": str, "world_seed": int,

@@ -5,7 +5,8 @@ of every `Literal` string, and one-line ValueErrors naming the field), so a bad 
 read from a checkpoint, is refused before anything is built from it.
 
 The loss is one field, `TrainConfig.loss`, whose value carries its own settings: `SampledSoftmax`
-(the default), `FullSoftmax`, `DenoisingUsers` or `TimeSoftmax`. A setting that only one loss uses
+(the default), `SnapshotSoftmax` (the same, with every negative as of its example's event),
+`FullSoftmax`, `DenoisingUsers` or `TimeSoftmax`. A setting that only one loss uses
 lives in that loss, so no combination of switches can contradict another.
 
     from dataclasses import replace
@@ -26,9 +27,9 @@ from typing import Literal
 from lineage.metrics import METRIC_NAMES
 from lineage.splits import PROTOCOLS
 
-__all__ = ["FeatureConfig", "TowerConfig", "TrainConfig", "TwoTowerConfig", "SampledSoftmax", "FullSoftmax",
-           "DenoisingUsers", "TimeSoftmax", "Loss", "LOSSES", "logit_scale", "check_range", "check_choices",
-           "SEED_MAX"]
+__all__ = ["FeatureConfig", "TowerConfig", "TrainConfig", "TwoTowerConfig", "SampledSoftmax", "SnapshotSoftmax",
+           "FullSoftmax", "DenoisingUsers", "TimeSoftmax", "Loss", "LOSSES", "logit_scale", "check_range",
+           "check_choices", "SEED_MAX"]
 
 # The string settings: each a Literal, so the allowed values are written once, in the type.
 HistoryMode = Literal["before", "all-but-target"]
@@ -104,6 +105,8 @@ class FeatureConfig:
     #   then trains the "new user". Serving always uses the whole history up to now
     item_age: bool = False  # an "item_age" input: log-days since the item's first event before t (0 and a
     #   "not seen yet" flag before it); new releases draw their audience early in their life
+    liked_by_length: int = 0  # an item-side bag "liked_by": the last this many users who liked the item before t
+    #   (their user-id rows; the item-side mirror of the user's liked history); 0 = off
     use_user_id: bool = False  # a user-id embedding: memorises, but new users have none
     use_item_id: bool = True  # an item-id embedding: memorises, but new items have none
     min_token_count: int = 2  # tokens seen fewer times in training become "unknown"
@@ -113,7 +116,7 @@ class FeatureConfig:
     def __post_init__(self):
         """Refuse out-of-range settings when the config is built, naming the field."""
         check_choices(self)
-        for name in ("history_length", "recent_length", "search_words"):
+        for name in ("history_length", "recent_length", "search_words", "liked_by_length"):
             check_range("FeatureConfig", name, getattr(self, name), 0, MAX_LENGTH)
         check_range("FeatureConfig", "min_token_count", self.min_token_count, 0, 10**9)
         check_range("FeatureConfig", "recency_half_life_days", self.recency_half_life_days, 0, MAX_DAYS,
@@ -187,6 +190,23 @@ class SampledSoftmax:
 
 
 @dataclass(frozen=True)
+class SnapshotSoftmax(SampledSoftmax):
+    """The sampled softmax with the point-in-time rule applied to its negatives (batches.ItemSnapshots).
+
+    In SampledSoftmax an in-batch negative keeps the time-dependent inputs (counts, ages) of its own
+    example's event, another row's, and a uniform negative those of a random row's. Here every candidate
+    of a row, its positive included, has them as of that row's event, as TimeSoftmax does for the whole
+    catalogue: item inputs are precomputed on a grid of moments `snapshot_days` apart, and a row reads the
+    latest moment at or before its event. Every setting of SampledSoftmax applies."""
+
+    snapshot_days: float = 1.0  # the grid step: a row's candidates are at most this many days stale
+
+    def __post_init__(self):
+        super().__post_init__()
+        check_range("SnapshotSoftmax", "snapshot_days", self.snapshot_days, 0, MAX_DAYS, low_open=True)
+
+
+@dataclass(frozen=True)
 class FullSoftmax:
     """The exact softmax: every catalogue item is a negative ((B, n_items) logits per batch, so for small
     catalogues), nothing is sampled and nothing needs a logQ correction (batches.BatchLoss)."""
@@ -225,12 +245,17 @@ class TimeSoftmax:
 
     snapshot_days: float | None = None  # item inputs precomputed every this many days (None: the shortest
     #   count window)
+    sampled_above: int = 4096  # a catalogue larger than this is not scored whole: each batch shares `negatives`
+    #   items drawn in proportion to (count + 1)^0.75, each corrected by log(negatives x q) (sampled softmax)
+    negatives: int = 1024  # items drawn per batch when the catalogue is sampled
 
     def __post_init__(self):
         check_range("TimeSoftmax", "snapshot_days", self.snapshot_days, 0, MAX_DAYS, low_open=True, optional=True)
+        check_range("TimeSoftmax", "sampled_above", self.sampled_above, 0, 10**9)
+        check_range("TimeSoftmax", "negatives", self.negatives, 1, 10**7)
 
 
-Loss = SampledSoftmax | FullSoftmax | DenoisingUsers | TimeSoftmax  # what TrainConfig.loss may be
+Loss = SampledSoftmax | FullSoftmax | DenoisingUsers | TimeSoftmax | SnapshotSoftmax  # what TrainConfig.loss may be
 LOSSES = typing.get_args(Loss)  # the loss classes, for isinstance
 
 
@@ -245,7 +270,7 @@ def logit_scale(loss: Loss, towers: TowerConfig) -> float:
 @dataclass(frozen=True)
 class TrainConfig:
     loss: Loss = SampledSoftmax()  # what each batch is scored by, with that loss's own settings:
-    #   SampledSoftmax(), FullSoftmax(), DenoisingUsers() or TimeSoftmax()
+    #   SampledSoftmax(), SnapshotSoftmax(), FullSoftmax(), DenoisingUsers() or TimeSoftmax()
     epochs: int = 20  # upper bound; early stopping usually ends sooner
     batch_size: int = 512  # B: examples a batch (users, with DenoisingUsers); also the number of in-batch negatives
     learning_rate: float = 3e-3  # Adam
@@ -290,6 +315,9 @@ class TrainConfig:
         if isinstance(self.loss, DenoisingUsers) and self.history_dropout == 0.0:
             raise ValueError("TrainConfig.history_dropout: DenoisingUsers predicts the hidden share of each history: "
                              "set 0 < history_dropout < 1")
+        if self.id_dropout and isinstance(self.loss, SnapshotSoftmax):
+            raise ValueError("TrainConfig.id_dropout: SnapshotSoftmax scores each distinct item of a batch once per "
+                             "moment, and id dropout would make its copies differ")
         if isinstance(self.loss, (DenoisingUsers, TimeSoftmax)):  # every event of the log is an equal positive
             for name, is_set in (("min_positive_value", self.min_positive_value is not None),
                                  ("value_weights", self.value_weights)):
@@ -315,6 +343,10 @@ class TwoTowerConfig:
     #   and counts up to its end, like every other model), not only on the part the towers were fitted on
     ensemble: int = 1  # K tower pairs trained independently (training seeds seed, seed+1, ...) and served as one,
     #   their vectors concatenated (towers.EnsembleModel: still one dot product); K times the fit time
+    history_weight: float = 1.0  # serving: a user's vector is the no-history vector (the tower's learned constant)
+    #   plus this share of what their inputs add; 1 = the towers as trained (twotower_mini.selection chooses it)
+    select_on_validation: bool = False  # fit: first choose the time-ordered recipe's history gap, epochs and
+    #   history_weight on a validation part carved by time from train (twotower_mini.selection), then fit
 
     def __post_init__(self):
         check_choices(self)
@@ -325,6 +357,10 @@ class TwoTowerConfig:
             raise ValueError(f"TwoTowerConfig.ensemble: expected at least 1 tower pair, got {self.ensemble}")
         check_range("TwoTowerConfig", "ensemble", self.ensemble, 1, 64)
         check_range("TwoTowerConfig", "validation_fraction", self.validation_fraction, 0, 1, high_open=True)
+        check_range("TwoTowerConfig", "history_weight", self.history_weight, 0, 1)
+        if self.features.liked_by_length and isinstance(self.training.loss, (TimeSoftmax, SnapshotSoftmax)):
+            raise ValueError("TwoTowerConfig.features.liked_by_length: TimeSoftmax and SnapshotSoftmax take item bags "
+                             "as fixed in time; the liked_by bag moves")
         additive = self.towers.linear_only and not self.towers.l2_normalize
         if isinstance(self.training.loss, TimeSoftmax) and not additive:
             raise ValueError("TwoTowerConfig.towers: TimeSoftmax needs additive towers: "

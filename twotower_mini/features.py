@@ -18,8 +18,9 @@ User side: history of items before t (recency-weighted), liked items before t, s
 before t, and every static column of `Interactions.user_features` (region, languages, declared
 genres, follows, demographics ...). Item side: the item id (switchable off, for cold start), every
 static column of `Interactions.item_features` (genre, language, publisher, title and description
-words ...), the item's age at t (since its first event in the log: `item_age`), and dynamic counts:
-views and likes in recent windows before t.
+words ...), the item's age at t (since its first event in the log: `item_age`), dynamic counts:
+views and likes in recent windows before t, and, when asked for (`liked_by_length`), a bag of the
+last users who liked the item before t (the item-side mirror of the user's liked history).
 
 Static columns are turned into fields by simple rules: a list-of-tuples column is a bag of its
 tokens; a string column with fewer distinct values than half the rows is a one-token bag (longer
@@ -266,6 +267,8 @@ class FeatureBuilder:
             specs.append(FieldSpec("counts", "numeric", 2 * len(self.count_windows)))
         if cfg.item_age:
             specs.append(FieldSpec("item_age", "numeric", 2))
+        if cfg.liked_by_length:
+            specs.append(FieldSpec("liked_by", "bag", self.train.n_users + 2))
         return [s for s in specs if s.name not in cfg.drop]
 
     # ---- ids -> embedding rows -----------------------------------------------------------------
@@ -347,7 +350,16 @@ class FeatureBuilder:
             seen = first < times if not cfg.leaky else np.isfinite(first)
             age_days = np.where(seen, np.maximum(times - np.where(seen, first, 0.0), 0.0) / DAY, 0.0)
             out["item_age"] = np.stack([np.log1p(age_days), ~seen], axis=1).astype(np.float32)  # (n, 2)
+        if "liked_by" in names:
+            out["liked_by"] = self.liked_by(items, times)
         return out
+
+    def liked_by(self, items, times) -> np.ndarray:
+        """(n, liked_by_length) the user-id rows (user_id_rows) of the last users who liked each item strictly
+        before its time, oldest first, PAD where there are fewer (leaky: the item's last likers in the whole log)."""
+        positions = self.item_likes.last_before(items, times, self.config.liked_by_length, leaky=self.config.leaky)
+        event = self.item_likes.take(positions, -1)  # (n, L) rows of train, -1 = none
+        return np.where(event >= 0, self.user_id_rows(self.train.users[np.maximum(event, 0)]), PAD)
 
     def serving_times(self, items) -> np.ndarray:
         """When to take each item's features for the retrieval index: now, or, for an item not yet
@@ -364,6 +376,22 @@ class FeatureBuilder:
         lines = ["user tower inputs: " + ", ".join(f"{s.name}[{s.size}]" for s in self.user_fields()),
                  "item tower inputs: " + ", ".join(f"{s.name}[{s.size}]" for s in self.item_fields())]
         return "\n".join(lines)
+
+
+# ---- item inputs on a grid of moments (the snapshot softmaxes) ----------------------------------------
+MAX_SNAPSHOT_VALUES = 50_000_000  # snapshots x items x numeric inputs kept in memory (200 MB of float32)
+
+
+def snapshot_grid(times: np.ndarray, step_days: float, n_items: int, n_numeric: int) -> np.ndarray:
+    """(G,) moments from the first event to the last, `step_days` apart (coarser if the snapshots of
+    n_items x n_numeric values would not fit in MAX_SNAPSHOT_VALUES)."""
+    if len(times) == 0:
+        return np.zeros(1)
+    start, end = float(times.min()), float(times.max())
+    step = step_days * DAY
+    budget = max(MAX_SNAPSHOT_VALUES // max(n_items * max(n_numeric, 1), 1), 2)
+    step = max(step, (end - start) / (budget - 1))
+    return start + step * np.arange(int(np.floor((end - start) / step)) + 1)
 
 
 # ---- static side columns -> fields ------------------------------------------------------------

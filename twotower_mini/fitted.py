@@ -71,8 +71,14 @@ class FittedTowers:
         return item_vectors(self.model, self.features, at_time)
 
     def user_vectors(self, users, at_time=None) -> np.ndarray:
-        """(len(users), D) user vectors with inputs as of `at_time`: one moment or one per user (default: now)."""
-        return user_vectors(self.model, self.features, users, self.now if at_time is None else at_time)
+        """(len(users), D) user vectors with inputs as of `at_time`: one moment or one per user (default: now).
+        With config.history_weight w < 1, each is the no-history vector plus w times what the inputs add."""
+        vectors = user_vectors(self.model, self.features, users, self.now if at_time is None else at_time)
+        weight = self.config.history_weight
+        if weight == 1.0:
+            return vectors
+        constant = self.new_user_vector()  # (D,)
+        return (constant + weight * (vectors - constant)).astype(vectors.dtype)
 
     def new_user_vector(self) -> np.ndarray:
         """(D,) the vector of a user we know nothing about: every input empty (padding or zeros)."""

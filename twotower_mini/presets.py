@@ -7,10 +7,13 @@ are in benchmarks/TUNING.md (one section per preset, named below), not here.
 """
 from __future__ import annotations
 
+from dataclasses import replace
+
 from twotower_mini.config import (DenoisingUsers, FeatureConfig, SampledSoftmax, TimeSoftmax, TowerConfig, TrainConfig,
                                   TwoTowerConfig)
 
 from lineage.splits import TIME_ORDERED  # protocols where "before" means something (one definition)
+TUNED_THROUGH_TIME = ("ml-100k",)  # the datasets whose time-ordered settings were tuned (benchmarks/TUNING.md)
 # When each user is served: everyone at the cut, or each right after their own last event (TwoTowerConfig.serve_at).
 SERVE_AT = {"temporal": "now", "leave-last-out": "last-event"}
 # How far before each training event its history stops: a temporal test asks for a visit days to weeks
@@ -122,10 +125,11 @@ def preset(dataset: str, protocol: str = "temporal") -> TwoTowerConfig:
 
     Real data (ml-100k, ml-latest, your own CSV): the time-aware recipe on the time-ordered protocols
     (temporal, leave-last-out), the denoising recipe on the others; tuned on ml-100k, with every time
-    setting a share of the training period so that it carries to logs of another time scale. Validate
-    on your own split before trusting them."""
-    if dataset != "world" and protocol in TIME_ORDERED:
-        return _through_time(protocol)
+    setting a share of the training period so that it carries to logs of another time scale. On
+    time-ordered protocols of any other dataset, the recipe's history gap, epochs and history weight
+    are chosen on a validation part carved by time from train (twotower_mini.selection)."""
+    if dataset != "world" and protocol in TIME_ORDERED:  # tuned on ML-100K; anywhere else, chosen on validation
+        return replace(_through_time(protocol), select_on_validation=dataset not in TUNED_THROUGH_TIME)
     if dataset != "world":
         return _movielens(protocol)
     return _world()

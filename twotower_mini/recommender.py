@@ -43,7 +43,15 @@ class TwoTowerRecommender(Recommender):
         return recommender.use(towers)
 
     def _fit(self, train: Interactions) -> None:
-        self.use(fit_towers(train, self.config, self.side))
+        self.selection_ = None
+        config = self.config
+        if config.select_on_validation:  # choose the key settings on validation carved by time, then fit
+            from twotower_mini.selection import TimeOrderedSearch, select_time_ordered
+
+            self.selection_ = select_time_ordered(train, config, TimeOrderedSearch.for_protocol(config.validation_protocol),
+                                                  self.side)
+            config = self.selection_.config
+        self.use(fit_towers(train, config, self.side))
 
     def use(self, towers: FittedTowers) -> "TwoTowerRecommender":
         """Serve these fitted towers (from fit_towers, or checkpoint.restore_towers): the recommender's whole state."""

@@ -70,7 +70,8 @@ class Tower(nn.Module):
         numeric = {name: torch.zeros_like(inputs[name]) for name in self.numeric_names}
         return self.forward({**inputs, **numeric})
 
-    def forward(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+    def _bag_parts(self, inputs: dict[str, torch.Tensor]) -> list[torch.Tensor]:
+        """The embedding of each bag field, in field order: (B, E) each."""
         parts = []
         for spec in self.fields:
             if spec.kind == "bag":
@@ -80,6 +81,37 @@ class Tower(nn.Module):
                     weights = (ids != PAD).float()
                     weights = weights / weights.sum(dim=1, keepdim=True).clamp(min=1.0)
                 parts.append(self.bags[spec.name](ids, per_sample_weights=weights))  # (B, E)
+        return parts
+
+    def forward_at_moments(self, inputs: dict[str, torch.Tensor], moments: int) -> torch.Tensor:
+        """(U, G, D): the output for U rows at G = `moments` moments, from bag inputs (U, L) that do not
+        change with time and numeric inputs (U, G, d), one per moment. Equal to `forward` on each (row,
+        moment)'s inputs, with each bag embedded once: the first linear map is split into its bag columns
+        (once per row) and its numeric columns (per moment). The snapshot softmax uses it to score every
+        item of a batch as of every row's moment (batches.ItemSnapshots)."""
+        parts = self._bag_parts(inputs)
+        numeric = torch.cat([inputs[name] for name in self.numeric_names], dim=2) if self.numeric_names else None
+        rows = len(next(iter(inputs.values())))
+        if self.mlp is None:
+            out = (torch.stack(parts).sum(dim=0) if parts else torch.zeros(rows, self.config.output_dim))[:, None, :]
+            if numeric is not None:
+                out = out + self.numeric_projection(numeric)  # (U, G, D)
+            if self.bias is not None:
+                out = out + self.bias
+        else:
+            first = self.mlp[0]  # Linear(bag widths + numeric widths, H)
+            width = sum(part.shape[1] for part in parts)
+            hidden = first.bias.expand(rows, 1, -1)  # (U, 1, H)
+            if parts:
+                hidden = hidden + (torch.cat(parts, dim=1) @ first.weight[:, :width].T)[:, None, :]
+            if numeric is not None:
+                hidden = hidden + numeric @ first.weight[:, width:].T  # (U, G, H)
+            out = self.mlp[1:](hidden)
+        out = out.expand(rows, moments, out.shape[-1])
+        return F.normalize(out, dim=-1) if self.config.l2_normalize else out
+
+    def forward(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+        parts = self._bag_parts(inputs)
         numeric = [inputs[name] for name in self.numeric_names]
         if self.mlp is None:
             out = torch.stack(parts, dim=0).sum(dim=0) if parts else 0.0

@@ -17,8 +17,9 @@ part as negatives; `backward()` averages the gradients across processes, so all 
 rank 0 scores validation and broadcasts the decision to stop and, at the end, its best weights.
 With one process the loop is exactly the single-process one.
 
-The loss is `TrainConfig.loss`: `SampledSoftmax` (the default) or `FullSoftmax`, which scores every
-catalogue item instead of sampled negatives (small catalogues), both in batches.BatchLoss;
+The loss is `TrainConfig.loss`: `SampledSoftmax` (the default), `SnapshotSoftmax` (its negatives as of
+each example's event) or `FullSoftmax`, which scores every catalogue item instead of sampled negatives
+(small catalogues), all in batches.BatchLoss;
 `DenoisingUsers` (batches.UserBatchLoss) makes a batch a set of users whose histories are partly hidden
 and predicted, a denoising autoencoder for random splits (the MovieLens presets); `TimeSoftmax`
 (time_softmax.TimeSoftmaxLoss) scores the catalogue as it was at each event (data split by time).
@@ -37,7 +38,7 @@ from lineage.data import Interactions
 from lineage.metrics import evaluate_lists, users_with_test_events
 from lineage.topk import mask_items, top_k
 from twotower_mini.batches import BatchLoss, UserBatchLoss
-from twotower_mini.config import DenoisingUsers, FullSoftmax, SampledSoftmax, TimeSoftmax, TrainConfig
+from twotower_mini.config import DenoisingUsers, FullSoftmax, SampledSoftmax, SnapshotSoftmax, TimeSoftmax, TrainConfig
 from twotower_mini.features import FeatureBuilder
 from twotower_mini.time_softmax import TimeSoftmaxLoss
 from twotower_mini.towers import TwoTowerModel, item_vectors, user_vectors
@@ -61,8 +62,8 @@ def validation_metric(model: TwoTowerModel, features: FeatureBuilder, validation
 
 OPTIMISERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW,
               "adagrad": torch.optim.Adagrad}  # TrainConfig.optimiser -> the torch class
-BATCH_LOSSES = {SampledSoftmax: BatchLoss, FullSoftmax: BatchLoss, DenoisingUsers: UserBatchLoss,
-                TimeSoftmax: TimeSoftmaxLoss}  # the type of TrainConfig.loss -> what computes it
+BATCH_LOSSES = {SampledSoftmax: BatchLoss, SnapshotSoftmax: BatchLoss, FullSoftmax: BatchLoss,  # the type of
+                DenoisingUsers: UserBatchLoss, TimeSoftmax: TimeSoftmaxLoss}  # TrainConfig.loss -> what computes it
 
 
 def make_optimiser(model: torch.nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
