@@ -235,11 +235,14 @@ def lesson_problem(row: dict) -> str | None:
 
 
 def merge_with_previous(rows: list[dict], notebooks: set[str], name: str = NAME) -> list[dict]:
-    """Keep earlier rows for notebooks this run did not execute (e.g. `--notebooks 00` keeps 03's rows)."""
+    """Keep earlier rows for notebooks this run did not execute (e.g. `--notebooks 00` keeps 03's rows),
+    as long as those notebooks still exist (a renamed or split notebook's old rows go)."""
     path = RESULTS / f"{name}.json"
     if not path.exists():
         return rows
-    previous = [row for row in json.loads(path.read_text())["rows"] if row["notebook"] not in notebooks]
+    existing = {p.stem for p in walkthroughs(None)}
+    previous = [row for row in json.loads(path.read_text())["rows"]
+                if row["notebook"] not in notebooks and row["notebook"] in existing]
     return sorted(previous + rows, key=lambda row: row["notebook"])
 
 

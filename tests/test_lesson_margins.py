@@ -116,3 +116,14 @@ def test_lessons_and_properties_are_recorded_apart_with_what_would_falsify_a_les
     rows, _ = lm.summarise(records[:2], [])
     assert [(row["kind"], row["falsified by"]) for row in rows] == [("lesson", "a world without shared taste"),
                                                                    ("property", "")]
+
+
+def test_merge_keeps_rows_of_notebooks_not_run_that_still_exist(tmp_path, monkeypatch):
+    import json as json_module
+    (tmp_path / "lesson_margins.json").write_text(json_module.dumps({"rows": [
+        {"notebook": "00_content_app_and_evaluation", "guard": "kept"},
+        {"notebook": "04_two_towers", "guard": "a notebook that was split: dropped"},
+        {"notebook": "05_negatives", "guard": "rerun: replaced"}]}))
+    monkeypatch.setattr(lm, "RESULTS", tmp_path)
+    merged = lm.merge_with_previous([{"notebook": "05_negatives", "guard": "new"}], {"05_negatives"})
+    assert [row["guard"] for row in merged] == ["kept", "new"]

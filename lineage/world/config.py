@@ -138,11 +138,18 @@ class WorldConfig:
             raise ValueError("WorldConfig: sizes must be positive")
 
 
-# A feed the article on negatives has in mind (notebook 05, lesson L7): every slot personalised, the
+# A feed the article on negatives has in mind (notebook 05, section 3): every slot personalised, the
 # policy sure of each user's favourite genres, and users who take exactly the best item shown (little
-# choice noise, no position bias, no second choice). Use: WorldConfig.sized("default", **LIKED_GENRES_FEED).
+# choice noise, no position bias, no second choice). On the default world, impressions-only negatives find
+# more of each user's truly best items than in-batch ones; here, fewer. Of the six settings,
+# policy_personal_share alone flips that (lesson 05.16, on each world of the margins table in
+# benchmarks/REPORT.md): without popular slots the hated genres vanish from the skipped impressions. The
+# policy's temperature and taste noise together do not flip it (05.17); the three choice settings together
+# shrink impressions-only's edge (05.18) while the impressions still cover hated genres.
+# Use: WorldConfig.sized("default", **LIKED_GENRES_FEED).
 LIKED_GENRES_FEED = {
     "policy_personal_share": 1.0,  # no popular slots: every impression comes from the policy's taste estimate
+    #   (this one setting flips notebook 05's impressions-only / in-batch comparison)
     "policy_temperature": 0.25,  # concentrated on the genres the policy thinks the user likes most
     "policy_taste_noise": 0.3,  # and it is rarely wrong about them
     "choice_noise": 0.25,  # users take the best item shown, nearly always
