@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if updated != readme:
         README.write_text(updated, encoding="utf-8")  # the README is not this command's input
-    print(f"lesson map: {updated.count(chr(10) + '| ') - 1} lessons in {README.name}")
+    print(f"lesson map: {len(lessons_in_sources())} lessons in {README.name}")
     return 0
 
 
