@@ -96,8 +96,11 @@ def main(argv: list[str] | None = None) -> int:
             print("README.md's lesson map is out of date: run python scripts/lesson_map.py", file=sys.stderr)
             return 1
         return 0
-    if updated != readme:
-        README.write_text(updated, encoding="utf-8")  # the README is not this command's input
+    if updated != readme:  # only the section between the markers changes; written atomically (lineage.outputs
+        #   refuses a README that is a symlink or not a regular file, and never leaves it half written)
+        from lineage.outputs import write_text_atomic
+
+        write_text_atomic(README, updated, overwrite=True)
     print(f"lesson map: {len(lessons_in_sources())} lessons in {README.name}")
     return 0
 
