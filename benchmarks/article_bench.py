@@ -24,6 +24,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.report import record, write_report  # noqa: E402
+from lineage.evidence import compare  # noqa: E402
 from lineage.lessons import world_config  # noqa: E402
 from lineage.metrics import evaluate_lists, users_with_test_events, true_recall_at_k  # noqa: E402
 from lineage.negatives_study import WorldStudy, one_at_a_time  # noqa: E402
@@ -82,14 +83,16 @@ def feed_settings(seed: int) -> dict[str, dict]:
         side = SideLog.from_world(study.world)
         skipped = side.skipped_impressions(study.train.users, study.train.items, 7)
         recall = {name: study.score(TwoTowerRecommender(towers(RETRIEVERS[name]), side=side).fit(study.train)
-                                    .recommend(study.users, k=10), 10)["true recall"].mean()
+                                    .recommend(study.users, k=10), 10)["true recall"]  # (n_users,)
                   for name in ("in-batch + logQ", "impressions only")}
+        ratio = compare(recall["impressions only"], recall["in-batch + logQ"], ratio=True)  # paired over users
         out[f"{step} changed"] = {
             "hated share of skipped": study.hated_share(np.broadcast_to(study.train.users[:, None], skipped.shape),
                                                         skipped),
-            "in-batch true recall@10": recall["in-batch + logQ"],
-            "impressions-only true recall@10": recall["impressions only"],
-            "impressions-only / in-batch": recall["impressions only"] / recall["in-batch + logQ"]}
+            "in-batch true recall@10": ratio.mean_b,
+            "impressions-only true recall@10": ratio.mean_a,
+            "impressions-only / in-batch": ratio.estimate,
+            "ratio 95% low": ratio.low, "ratio 95% high": ratio.high}
         print(f"seed {seed} {step:<22} " + "  ".join(f"{k} {v:.4f}" for k, v in out[f"{step} changed"].items()),
               flush=True)
     return out
@@ -146,7 +149,8 @@ def main(argv=None) -> int:
                "(notebook 05)", command, summarise([feed_settings(s) for s in seeds]),
                f"World seeds {args.seeds}, the default world size (the notebook's sweep uses half the users and "
                "three groups of settings), from the default world towards LIKED_GENRES_FEED: none, each setting "
-               "alone, then all; temporal 80/20 split, 2 epochs. Mean and min-max over the seeds.")
+               "alone, then all; temporal 80/20 split, 2 epochs. Mean and min-max over the seeds; the ratio's 95% "
+               "interval is a paired bootstrap over test users on each seed (lineage.evidence).")
     if "rankers" in args.parts:
         record("article_rankers", "Rankers over 200 retrieved candidates (notebook 07)", command,
                summarise([rankers(s) for s in seeds]),

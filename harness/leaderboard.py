@@ -207,7 +207,7 @@ def _evaluate_models(result: dict, config: LeaderboardConfig, world, parts, user
                                         exclude=train.to_csr() if config.exclude_seen else None)
     recommendations = {}
     for name in config.models:
-        lists, fit_seconds, selection = _fit_and_recommend(name, config, world, train, users, k, log)
+        lists, fit_seconds, selection = fit_and_recommend(name, config, world, train, users, k, log)
         scores = evaluate_lists(lists, users, train, test, k, config.exclude_seen)
         scores["fit_seconds"] = round(fit_seconds, 3)
         if selection is not None:
@@ -228,7 +228,7 @@ def _compare_with_reference(result: dict, recommendations: dict[str, np.ndarray]
     result["models"][name]["vs_<reference>"] (the reference is fitted here if it was not listed)."""
     reference = recommendations.get(REFERENCE)
     if reference is None:
-        reference, _, _ = _fit_and_recommend(REFERENCE, config, world, parts.train, users, k, log,
+        reference, _, _ = fit_and_recommend(REFERENCE, config, world, parts.train, users, k, log,
                                           note=" (the reference)")
     for name, comparison in reference_intervals(recommendations, reference, users, has_history, parts.train,
                                                 parts.test, k, config.exclude_seen).items():
@@ -238,7 +238,7 @@ def _compare_with_reference(result: dict, recommendations: dict[str, np.ndarray]
 REFERENCE = "recent-popularity"  # time-ordered protocols: every model is compared with this baseline
 
 
-def _fit_and_recommend(name: str, config: LeaderboardConfig, world, train: Interactions, users: np.ndarray,
+def fit_and_recommend(name: str, config: LeaderboardConfig, world, train: Interactions, users: np.ndarray,
                        k: int, log, note: str = "") -> tuple[np.ndarray, float, dict | None]:
     """Fit one model (with the cold-user policy) and list k items for each test user: (lists, seconds, what
     the model chose on validation before fitting, when it chose anything)."""

@@ -120,6 +120,25 @@ def hit_rate_at_k(recommended: np.ndarray, users: np.ndarray, test: Interactions
 
     recommended: (len(users), >=k) lists for `users`. With `train` given, test events of items the
     user already had in train are left out (they could not be recommended)."""
+    hits, events = _hits_and_events(recommended, users, test, k, train)
+    return float(hits.sum() / events.sum()) if events.sum() else float("nan")
+
+
+def hit_rate_per_user(recommended: np.ndarray, users: np.ndarray, test: Interactions, k: int,
+                      train: Interactions | None = None) -> np.ndarray:
+    """(len(users),) each user's hits scaled by len(users) / (test interactions counted), so that the
+    mean is exactly `hit_rate_at_k`: the paired input of `lineage.evidence.compare` for this
+    per-interaction metric. Resampling users keeps each user's interactions together (a cluster
+    bootstrap); the fixed denominator makes the interval slightly wide, never narrow."""
+    hits, events = _hits_and_events(recommended, users, test, k, train)
+    if not events.sum():
+        raise ValueError("hit_rate_per_user: no test interaction of these users can be scored")
+    return hits * (len(users) / events.sum())
+
+
+def _hits_and_events(recommended: np.ndarray, users: np.ndarray, test: Interactions, k: int,
+                     train: Interactions | None) -> tuple[np.ndarray, np.ndarray]:
+    """Per user of `users`: (test interactions whose item is in the top k, test interactions counted)."""
     row_of_user = np.full(test.n_users, -1, dtype=np.int64)
     row_of_user[users] = np.arange(len(users))
     rows = row_of_user[test.users]
@@ -127,10 +146,11 @@ def hit_rate_at_k(recommended: np.ndarray, users: np.ndarray, test: Interactions
     if train is not None:
         seen = train.to_csr(binary=True)
         keep &= np.asarray(seen[test.users, test.items]).ravel() == 0
-    if not keep.any():
-        return float("nan")
     top = recommended[rows[keep], :k]  # (n_events, k)
-    return float((top == test.items[keep][:, None]).any(axis=1).mean())
+    hit = (top == test.items[keep][:, None]).any(axis=1)
+    hits = np.bincount(rows[keep], weights=hit, minlength=len(users))  # (len(users),)
+    events = np.bincount(rows[keep], minlength=len(users)).astype(np.float64)
+    return hits, events
 
 
 def coverage_at_k(recommended: np.ndarray, n_items: int, k: int) -> float:

@@ -70,6 +70,21 @@ def test_hit_rate_is_per_test_interaction():
     assert metrics.hit_rate_at_k(recommended, users, test, 2) == pytest.approx(0.5)
 
 
+def test_hit_rate_per_user_averages_to_the_per_interaction_rate():
+    train = _log([(0, 4)])
+    test = _log([(0, 1), (0, 2), (0, 3), (0, 4), (1, 4), (2, 0)])
+    users = np.array([0, 1, 2])
+    recommended = np.array([[1, 2], [0, 3], [0, 1]])
+    for seen in (None, train):  # with train, user 0's event on item 4 is not counted
+        per_user = metrics.hit_rate_per_user(recommended, users, test, 2, seen)
+        assert per_user.shape == (3,)
+        assert per_user.mean() == pytest.approx(metrics.hit_rate_at_k(recommended, users, test, 2, seen))
+    # user 0: 2 hits; user 2: 1 hit; 5 counted events (item 4 of user 0 removed) -> 3/5
+    assert metrics.hit_rate_at_k(recommended, users, test, 2, train) == pytest.approx(3 / 5)
+    with pytest.raises(ValueError, match="no test interaction"):
+        metrics.hit_rate_per_user(recommended[:1], np.array([0]), _log([(1, 4)]), 2)
+
+
 def test_exclude_seen_removes_train_items_from_relevant_set():
     train = _log([(0, 1)])
     test = _log([(0, 1), (0, 2)])

@@ -143,9 +143,11 @@ class WorldConfig:
 # choice noise, no position bias, no second choice). On the default world, impressions-only negatives find
 # more of each user's truly best items than in-batch ones; here, fewer. Of the six settings,
 # policy_personal_share alone flips that (lesson 05.16, on each world of the margins table in
-# benchmarks/REPORT.md): without popular slots the hated genres vanish from the skipped impressions. The
-# policy's temperature and taste noise together do not flip it (05.17); the three choice settings together
-# shrink impressions-only's edge (05.18) while the impressions still cover hated genres.
+# benchmarks/REPORT.md): without popular slots the hated genres vanish from the skipped impressions.
+# Changed one at a time (REPORT, "Which setting of the liked-genres feed flips impressions-only
+# training"), none of the other five flips it; choice_noise shrinks impressions-only's edge most, while
+# the impressions still cover hated genres. In notebook 05's groups: the policy's temperature and taste
+# noise together do not flip it (05.17); the three choice settings together shrink the edge (05.18).
 # Use: WorldConfig.sized("default", **LIKED_GENRES_FEED).
 LIKED_GENRES_FEED = {
     "policy_personal_share": 1.0,  # no popular slots: every impression comes from the policy's taste estimate

@@ -89,15 +89,13 @@ for item in skipped[example][skipped[example] >= 0]:
 # whole log follow): good items, one even of the chosen item's genre, that simply did not win this time.
 #
 # How does a simulated user choose? Not exactly by true utility. The world's choice model (`_choose` in
-# `lineage/world/simulation.py`) gives every shown slot its true utility, minus a **position bias** per slot
-# further down the feed, plus random **Gumbel noise** (a mood, a thumbnail). Gumbel noise is a random draw
-# from the Gumbel distribution (the distribution of the largest of many random values), here scaled by
-# `choice_noise`; taking the best of several options that each get their own independent Gumbel draw is
-# exactly a softmax choice: each option wins with probability proportional to exp(utility / choice_noise),
-# so a better item wins more often, but not always. The user compares the best slot with the utility of
-# **leaving** (plus its own noise), takes the best slot if it beats leaving, and sometimes takes a
-# **second choice** too. So a skipped item may be truly *better* than the one taken, and a session may
-# end with nothing chosen. The knobs, as set in this world:
+# `lineage/world/simulation.py`) gives each shown slot its true utility, minus a **position bias** per slot
+# further down, plus random **Gumbel noise** (a mood, a thumbnail) scaled by `choice_noise`. Taking the
+# best of options that each get an independent Gumbel draw is exactly a softmax choice: each wins with
+# probability proportional to exp(utility / choice_noise), so a better item wins more often, not always.
+# The user takes the best slot if it beats the utility of **leaving** (plus its own noise), and
+# sometimes a **second choice** too. So a skipped item may be truly *better* than the one taken, and a
+# session may end with nothing chosen. The knobs, as set in this world:
 
 # %%
 cfg = world.config
@@ -141,8 +139,7 @@ plt.tight_layout()
 plt.show()
 
 # %%
-# Lesson guards: skipped impressions are far better items than random negatives: more often from liked
-# genres, less often from hated ones.
+# Lessons: skipped impressions are far better items than random ones (more liked genres, fewer hated).
 u_random, u_skipped = utility["random item"].mean(), utility["skipped impression"].mean()
 shown_at_random = "a feed that shows items at random rather than what the app expects the user to like"
 guard("05.1 skipped - random utility", u_skipped - u_random, ">", 1.0, falsified_by=shown_at_random)
@@ -155,9 +152,8 @@ print(f"skipped impressions: {share_liked['skipped impression']:.0%} from a like
 
 # %% [markdown]
 # A random item is usually something the user is indifferent to, or from a genre they hate. A skipped
-# impression sits much closer to the positives: far more of them come from a genre the user likes (the
-# shares are printed above). The user who skipped their second-favourite science-fiction title is not
-# telling you it is as bad as the horror they never watch.
+# impression sits much closer to the positives: far more come from a genre the user likes (printed above).
+# Skipping a second-favourite science-fiction title does not make it as bad as the horror never watched.
 #
 # What happens when a model learns *only* from such negatives? It is told "this sci-fi title is
 # wrong, that one is right", over and over, and never "horror is wrong": the policy rarely shows
@@ -236,8 +232,7 @@ plt.tight_layout()
 plt.show()
 
 # %%
-# Every model against in-batch + logQ on the same users: the ratio of the means, with its paired 95% interval;
-# then the correction's effect on uniform training.
+# Each model / in-batch + logQ on the same users (paired 95% intervals); then the correction's effect.
 versus = {metric: compare_to("in-batch + logQ", {n: results[n][metric] for n in names}, ratio=True)
           for metric in ("recall", "true recall", "hated")}
 for metric, table in versus.items():
@@ -304,14 +299,12 @@ guard("05.12 impressions-only / in-batch true recall, 95% lower bound", true_rec
 #
 # The article's warning is a specific situation: the feed shows a user only their favourite genres, and
 # the user takes only the best of what is shown. Then every skipped item is a *good* item of a liked
-# genre, and a hated romcom never appears: the model is never told that romcoms are worse than the
-# science fiction it skips. `LIKED_GENRES_FEED` builds that world, but changes six settings at once.
-# Which turns impressions-only training from ahead of in-batch to behind it? From the default world we
-# change one part at a time (`PARTS` below: the feed's popular slots, how sure the policy is of each
-# user's genres, how users pick), then all six, and measure on each world the condition, **the share of
-# skipped impressions from a hated genre** (on a real log: from genres the user never takes), and
-# impressions-only / in-batch true recall with its interval. To stay fast, these worlds have half the users
-# (1,500), which can shrink impressions-only's edge on the default world (first row against section 2).
+# genre, and the model is never told that a hated romcom is worse than the science fiction it skips.
+# `LIKED_GENRES_FEED` builds that world, but changes six settings at once. Which of them turns
+# impressions-only training from ahead of in-batch to behind it? Here, on half-size worlds (1,500 users,
+# which can shrink impressions-only's edge), one group of settings at a time (`PARTS`), then all six;
+# for each, **the share of skipped impressions from a hated genre** (on a real log: from genres the user
+# never takes) and impressions-only / in-batch true recall with its interval.
 
 # %%
 PARTS = {"no popular slots": ["policy_personal_share"], "a surer policy": ["policy_temperature", "policy_taste_noise"],
@@ -372,13 +365,25 @@ guard("05.18 pickier users alone: impressions-only / in-batch true recall, defau
       falsified_by="a world where pickier users help impressions-only training as much as in-batch")
 
 # %% [markdown]
-# Only the feed's popular slots flip the comparison with confidence on every world: with
+# Of the three groups, only the feed's popular slots flip the comparison on every world: with
 # **`policy_personal_share = 1.0`** alone, hated genres vanish from the skipped impressions (red bars) and
-# in-batch is ahead on true recall (05.16). A surer policy alone leaves them in (the popular slots still
-# show whatever is popular) and does not flip it (05.17); pickier users cost impressions-only training
-# part of its edge by another route (05.18). With all six, it is confused as the article says. The loss
-# and towers never change: the switch is what the negatives cover. A real log has no oracle, but it has
-# the impressions: measure what they cover before you train on them alone.
+# in-batch is ahead (05.16). A surer policy does not flip it (05.17); pickier users cost impressions-only
+# part of its edge (05.18). A group can hide which of its settings acts, so
+# `benchmarks/article_bench.py --parts feed_settings` changes each of the six alone, on full-size worlds:
+
+# %%
+feed_settings = json.loads((RESULTS / "article_feed_settings.json").read_text())  # seeds in its "command"
+print(f"{'changed':<30} {'hated share of skipped':>22}   impressions-only / in-batch (95% bounds over the seeds)")
+for row in feed_settings["rows"]:
+    low, high = row["ratio 95% low min-max"].split("-")[0], row["ratio 95% high min-max"].split("-")[1]
+    print(f"{row['model']:<30} {row['hated share of skipped mean']:>22.2%}   "
+          f"{row['impressions-only / in-batch mean']:.2f} [{low}, {high}]")
+
+# %% [markdown]
+# One setting flips it alone: `policy_personal_share`, the only one that empties the skipped impressions
+# of hated genres. Of the other five, the users' choice noise shrinks impressions-only's edge most, and
+# none brings the ratio to 1. The loss and towers never change: the switch is what the negatives cover.
+# A real log has no oracle, but it has the impressions: measure what they cover before training on them.
 #
 # ### The article's staged schedule, measured
 #
@@ -408,8 +413,7 @@ for row in staged["rows"]:
 # Build one **without an item id** in the item tower: the item is the mean of its genre, language,
 # publisher, title words and description words (each field a mean of its tokens' embeddings, the fields
 # summed); the user is the (recency-weighted) mean of the items they viewed plus the words they searched.
-# The user side still has a table indexed by item ids (the history bag), but the item tower has no
-# per-item parameter, so any new item with a genre and a title has a vector on day one.
+# With no per-item parameter in the item tower, any new item with a genre and a title has a vector on day one.
 
 # %%
 star_config = TwoTowerConfig(
@@ -422,13 +426,10 @@ star = evaluate("bag of features", TwoTowerRecommender(star_config, side=side))
 print(star.features_.describe())
 
 # %% [markdown]
-# Because the towers are sums of embeddings, the embedding of a single genre, or of a search
-# query, is a point in the *same* 32-d space as the items. We can ask which items are closest:
-#
-# - to the **genre token** "scifi" (a row of the item tower's `genre` table);
-# - to a **search query** typed by a brand-new user (run the user tower on a user who has nothing
-#   but that query). The search words live in the *user* tower's vocabulary: they met the items
-#   only through the dot product.
+# Because the towers are sums of embeddings, a single genre token, or a search query, is a point in the
+# *same* 32-d space as the items. Which items are closest to the **genre token** "scifi" (a row of the
+# item tower's `genre` table), and to a **search query** typed by a brand-new user (the user tower on
+# nothing but that query)? The search words met the items only through the dot product.
 
 # %%
 item_vectors = star.item_vectors_  # (n_items, 32), unit length
@@ -469,8 +470,7 @@ fig.colorbar(image, ax=axes, shrink=0.8)
 plt.show()
 
 # %%
-# Lesson guards: genre tokens and search queries land among the items of their genre, and the
-# bag-of-features model (no item id) is a real recommender, well ahead of popularity.
+# Lessons: genre tokens and queries land among their genre's items; no item id, yet well ahead of popularity.
 star_versus = compare(results["bag of features"]["ndcg"], results["popularity"]["ndcg"], "bag of features",
                       "popularity", ratio=True)
 print_comparisons([star_versus])
