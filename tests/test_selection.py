@@ -11,7 +11,8 @@ from twotower_mini import TwoTowerConfig
 from twotower_mini.fitted import fit_towers
 from twotower_mini.presets import preset
 from twotower_mini.recommender import TwoTowerRecommender
-from twotower_mini.selection import TimeOrderedSearch, history_weight_scores, select_time_ordered
+from lineage.models.popularity import RecentPopularity
+from twotower_mini.selection import TimeOrderedSearch, history_weight_scores, segment_scores, select_time_ordered
 
 
 @pytest.fixture(scope="module")
@@ -74,6 +75,37 @@ def test_selection_chooses_among_its_candidates_and_reports_why(log, small_recip
     gate = first.report["history weight (validation ndcg@10, users with history)"]
     assert gate[str(chosen.history_weight)] == max(gate.values())  # the weight validation liked best
     assert "history_weight=" in first.report["chosen"]
+    segments = first.report["segments (validation ndcg@10)"]
+    lost = {name for name, row in segments.items() if row["recent-popularity"] > row["towers"]}
+    assert set(chosen.recent_popularity_for) == lost  # recent popularity serves exactly the segments it won
+
+
+@pytest.mark.parametrize("bad", [("everyone",), ("with_history", "with_history")])
+def test_recent_popularity_segments_are_named_once_each(bad):
+    with pytest.raises(ValueError, match="recent_popularity_for"):
+        TwoTowerConfig(recent_popularity_for=bad)
+
+
+def test_a_segment_given_to_recent_popularity_gets_its_lists_and_only_that_segment(log, small_recipe):
+    towers = fit_towers(log, replace(small_recipe, select_on_validation=False))
+    gated = TwoTowerRecommender.serving(replace(towers, config=replace(towers.config,
+                                                                       recent_popularity_for=("with_history",))), log)
+    plain = TwoTowerRecommender.serving(towers, log)
+    known = np.flatnonzero(log.user_counts() > 0)[:10]
+    new = np.flatnonzero(log.user_counts() == 0)[:5]
+    assert len(new)  # the tiny world's train has users whose first event comes after the cut
+    np.testing.assert_array_equal(gated.recommend(known, k=5), RecentPopularity().fit(log).recommend(known, k=5))
+    np.testing.assert_array_equal(gated.recommend(new, k=5), plain.recommend(new, k=5))
+    assert not np.array_equal(plain.recommend(known, k=5), gated.recommend(known, k=5))
+
+
+def test_segment_scores_compare_the_towers_with_recent_popularity_on_the_same_users(log, small_recipe):
+    inner = split(log, "temporal", test_fraction=0.2, seed=0)
+    towers = fit_towers(inner.train, replace(small_recipe, select_on_validation=False))
+    rows = segment_scores(towers, inner.test, 1.0)
+    with_history = (inner.test.user_counts() > 0) & (inner.train.user_counts() > 0)
+    assert rows["with_history"]["users"] == with_history.sum()
+    assert all(0 <= row[name] <= 1 for row in rows.values() for name in ("towers", "recent-popularity"))
 
 
 def test_the_recommender_selects_then_fits_with_the_choice(log, small_recipe):
@@ -82,12 +114,13 @@ def test_the_recommender_selects_then_fits_with_the_choice(log, small_recipe):
     assert model.recommend(np.arange(5), k=5).shape == (5, 5)
 
 
-def test_a_checkpoint_keeps_the_chosen_history_weight(log, small_recipe, tmp_path):
+def test_a_checkpoint_keeps_the_chosen_history_weight_and_segments(log, small_recipe, tmp_path):
     from twotower_mini import checkpoint
 
-    towers = fit_towers(log, replace(small_recipe, select_on_validation=False, history_weight=0.25))
+    towers = fit_towers(log, replace(small_recipe, select_on_validation=False, history_weight=0.25,
+                                     recent_popularity_for=("without_history",)))
     path = tmp_path / "gated.safetensors"
     checkpoint.save(path, towers, {"dataset": "world", "protocol": "temporal", "seed": 42}, log)
     restored = checkpoint.restore_towers(checkpoint.load(path), log)
-    assert restored.config.history_weight == 0.25
+    assert restored.config.history_weight == 0.25 and restored.config.recent_popularity_for == ("without_history",)
     np.testing.assert_allclose(restored.user_vectors(np.arange(10)), towers.user_vectors(np.arange(10)), atol=1e-6)

@@ -29,7 +29,7 @@ from lineage.splits import PROTOCOLS
 
 __all__ = ["FeatureConfig", "TowerConfig", "TrainConfig", "TwoTowerConfig", "SampledSoftmax", "SnapshotSoftmax",
            "FullSoftmax", "DenoisingUsers", "TimeSoftmax", "Loss", "LOSSES", "logit_scale", "check_range",
-           "check_choices", "SEED_MAX"]
+           "check_choices", "SEED_MAX", "USER_SEGMENTS"]
 
 # The string settings: each a Literal, so the allowed values are written once, in the type.
 HistoryMode = Literal["before", "all-but-target"]
@@ -245,8 +245,10 @@ class TimeSoftmax:
 
     snapshot_days: float | None = None  # item inputs precomputed every this many days (None: the shortest
     #   count window)
-    sampled_above: int = 4096  # a catalogue larger than this is not scored whole: each batch shares `negatives`
-    #   items drawn in proportion to (count + 1)^0.75, each corrected by log(negatives x q) (sampled softmax)
+    sampled_above: int = 2048  # a catalogue larger than this is not scored whole: each batch shares `negatives`
+    #   items drawn in proportion to (count + 1)^0.75, each corrected by log(negatives x q) (sampled softmax).
+    #   Twice `negatives`: a whole catalogue below it costs at most twice a sample (fit time against catalogue
+    #   size and the quality cost on ML-100K: benchmarks/time_checks.py, in REPORT)
     negatives: int = 1024  # items drawn per batch when the catalogue is sampled
 
     def __post_init__(self):
@@ -326,6 +328,9 @@ class TrainConfig:
                                      f"equal positive; {name} is for SampledSoftmax and FullSoftmax")
 
 
+USER_SEGMENTS = ("with_history", "without_history")  # users with training events, and users without
+
+
 @dataclass(frozen=True)
 class TwoTowerConfig:
     features: FeatureConfig = field(default_factory=FeatureConfig)  # what each tower sees
@@ -345,8 +350,12 @@ class TwoTowerConfig:
     #   their vectors concatenated (towers.EnsembleModel: still one dot product); K times the fit time
     history_weight: float = 1.0  # serving: a user's vector is the no-history vector (the tower's learned constant)
     #   plus this share of what their inputs add; 1 = the towers as trained (twotower_mini.selection chooses it)
-    select_on_validation: bool = False  # fit: first choose the time-ordered recipe's history gap, epochs and
-    #   history_weight on a validation part carved by time from train (twotower_mini.selection), then fit
+    recent_popularity_for: tuple[str, ...] = ()  # serving: user segments ("with_history": users with training
+    #   events; "without_history") served by recent popularity (counts over the last tenth of the training period)
+    #   instead of the towers; twotower_mini.selection names a segment when the towers scored lower there on validation
+    select_on_validation: bool = False  # fit: first choose the time-ordered recipe's history gap, epochs,
+    #   history_weight and recent_popularity_for on a validation part carved by time from train
+    #   (twotower_mini.selection), then fit
 
     def __post_init__(self):
         check_choices(self)
@@ -358,6 +367,10 @@ class TwoTowerConfig:
         check_range("TwoTowerConfig", "ensemble", self.ensemble, 1, 64)
         check_range("TwoTowerConfig", "validation_fraction", self.validation_fraction, 0, 1, high_open=True)
         check_range("TwoTowerConfig", "history_weight", self.history_weight, 0, 1)
+        unknown = [segment for segment in self.recent_popularity_for if segment not in USER_SEGMENTS]
+        if unknown or len(set(self.recent_popularity_for)) != len(self.recent_popularity_for):
+            raise ValueError(f"TwoTowerConfig.recent_popularity_for: expected distinct segments among "
+                             f"{', '.join(USER_SEGMENTS)}, got {list(self.recent_popularity_for)}")
         if self.features.liked_by_length and isinstance(self.training.loss, (TimeSoftmax, SnapshotSoftmax)):
             raise ValueError("TwoTowerConfig.features.liked_by_length: TimeSoftmax and SnapshotSoftmax take item bags "
                              "as fixed in time; the liked_by bag moves")

@@ -58,6 +58,11 @@ class TwoTowerRecommender(Recommender):
         self.towers_, self.config = towers, towers.config
         self.history_, self.best_epoch_, self.refit_history_ = towers.history, towers.best_epoch, towers.refit_history
         self.refresh_items()
+        self.recent_popularity_ = None
+        if self.config.recent_popularity_for:  # segments that validation gave to recent popularity
+            from lineage.models.popularity import RecentPopularity
+
+            self.recent_popularity_ = RecentPopularity().fit(towers.features.train)
         return self
 
     @property
@@ -115,10 +120,24 @@ class TwoTowerRecommender(Recommender):
         users = np.asarray(users, dtype=np.int64)
         vectors = self.user_vectors(users)  # (n, D)
         if self.config.serve_at == "now":
-            return (vectors @ self.item_vectors_.T) * self.towers_.scale
-        times = self.serving_time(users)
-        scores = np.empty((len(users), self.item_vectors_.shape[0]), dtype=np.float32)  # (n, n_items)
-        for moment in np.unique(times):  # the catalogue as of each user's moment
-            rows = np.flatnonzero(times == moment)
-            scores[rows] = vectors[rows] @ self.towers_.item_vectors(moment).T * self.towers_.scale
+            scores = (vectors @ self.item_vectors_.T) * self.towers_.scale
+        else:
+            times = self.serving_time(users)
+            scores = np.empty((len(users), self.item_vectors_.shape[0]), dtype=np.float32)  # (n, n_items)
+            for moment in np.unique(times):  # the catalogue as of each user's moment
+                rows = np.flatnonzero(times == moment)
+                scores[rows] = vectors[rows] @ self.towers_.item_vectors(moment).T * self.towers_.scale
+        return self._recent_popularity_where_chosen(users, scores)
+
+    def _recent_popularity_where_chosen(self, users: np.ndarray, scores: np.ndarray) -> np.ndarray:
+        """Rows of users in a segment of config.recent_popularity_for get recent popularity's scores."""
+        if self.recent_popularity_ is None:
+            return scores
+        has_history = self.features_.train.user_counts()[users] > 0  # (n,)
+        in_segment = np.zeros(len(users), dtype=bool)
+        for segment in self.config.recent_popularity_for:
+            in_segment |= has_history if segment == "with_history" else ~has_history
+        if in_segment.any():
+            scores = np.array(scores, dtype=np.float32, copy=True)
+            scores[in_segment] = self.recent_popularity_.score(users[in_segment])
         return scores

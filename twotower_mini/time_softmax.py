@@ -81,21 +81,24 @@ class TimeSoftmaxLoss:
             if self.item_names:
                 stacked = [np.concatenate([snap[name] for name in self.item_names], axis=1) for snap in self.snapshots]
                 self.numeric = torch.from_numpy(np.stack(stacked))  # (G, n_items, F)
+                if self.sample_size is not None:  # an item's inputs at every moment in one row: fast to gather
+                    self.numeric_by_item = self.numeric.transpose(0, 1).contiguous()  # (n_items, G, F)
             else:
                 self.numeric = None
             self.snapshots = None
         return self.numeric
 
     def _dynamic_scores(self, weights: torch.Tensor, numeric: torch.Tensor, rows: np.ndarray) -> torch.Tensor:
-        """(B, n_items): row b's weights against every item's inputs at b's snapshot. Rows are grouped by
-        snapshot, one (b_g, F) x (F, n_items) product per snapshot of the batch: the same numbers as
-        gathering a (B, n_items, F) copy of the inputs for every row, without building it."""
+        """(B, n_items): row b's weights against every item's inputs at b's snapshot. Rows are sorted by
+        snapshot and split into one block per snapshot of the batch, one (b_g, F) x (F, n_items) product
+        each: the same numbers as gathering a (B, n_items, F) copy of the inputs for every row, without
+        building it."""
         snapshots = self.snapshot_of_example[rows]  # (B,)
         order = np.argsort(snapshots, kind="stable")
-        groups, starts = np.unique(snapshots[order], return_index=True)
-        ends = np.r_[starts[1:], len(order)]
-        blocks = [weights[torch.from_numpy(order[a:b])] @ numeric[g].T for g, a, b in zip(groups, starts, ends)]
-        return torch.cat(blocks)[torch.from_numpy(np.argsort(order))]  # (B, n_items), back in batch order
+        groups, sizes = np.unique(snapshots[order], return_counts=True)
+        blocks = weights[torch.from_numpy(order)].split(sizes.tolist())  # (b_g, F) each, one gather in all
+        products = [block @ numeric[g].T for g, block in zip(groups, blocks)]
+        return torch.cat(products)[torch.from_numpy(np.argsort(order))]  # (B, n_items), back in batch order
 
     def __call__(self, model, rows: np.ndarray, rng: np.random.Generator) -> torch.Tensor:
         cfg, data = self.config, self.data
@@ -117,14 +120,27 @@ class TimeSoftmaxLoss:
         return torch.nn.functional.cross_entropy(logits, torch.from_numpy(data.items[rows]))
 
     def _scores(self, model, users: torch.Tensor, items: np.ndarray, rows: np.ndarray) -> torch.Tensor:
-        """(B, len(items)): each row's user against these items, their inputs at the row's snapshot."""
+        """(B, S): each row's user against the S sampled items, their inputs at the row's snapshot."""
         tower = model.item_tower
         static = tower.static_part(as_tensors({n: v[items] for n, v in self.static_inputs.items()}))  # (S, D)
         scores = users @ static.T
         numeric = self._numeric(model)
         if numeric is not None:
             weights = users @ tower.numeric_projection.weight  # (B, F)
-            scores = scores + self._dynamic_scores(weights, numeric[:, items], rows)
+            drawn = self.numeric_by_item[torch.from_numpy(items)].transpose(0, 1)  # (G, S, F): S rows gathered whole
+            scores = scores + self._dynamic_scores(weights, drawn, rows)
+        return scores
+
+    def _positive_scores(self, model, users: torch.Tensor, positives: np.ndarray, rows: np.ndarray) -> torch.Tensor:
+        """(B,): each row's user against its own item only, the item's inputs at the row's snapshot."""
+        tower = model.item_tower
+        static = tower.static_part(as_tensors({n: v[positives] for n, v in self.static_inputs.items()}))  # (B, D)
+        scores = (users * static).sum(dim=1)
+        numeric = self._numeric(model)
+        if numeric is not None:
+            weights = users @ tower.numeric_projection.weight  # (B, F)
+            inputs = numeric[torch.from_numpy(self.snapshot_of_example[rows]), torch.from_numpy(positives)]  # (B, F)
+            scores = scores + (weights * inputs).sum(dim=1)
         return scores
 
     def _hidden(self, drawn: np.ndarray, positives: np.ndarray, history: np.ndarray) -> np.ndarray:
@@ -146,7 +162,7 @@ class TimeSoftmaxLoss:
         catalogue's; a draw that is the row's positive or one of its earlier items is masked."""
         positives = self.data.items[rows]  # (B,)
         drawn = rng.choice(self.n_items, size=self.sample_size, p=self.sampling)  # (S,) shared by the batch
-        positive = self._scores(model, users, positives, rows).diagonal()[:, None]  # (B, 1)
+        positive = self._positive_scores(model, users, positives, rows)[:, None]  # (B, 1)
         negative = self._scores(model, users, drawn, rows) - torch.from_numpy(
             np.log(self.sample_size * self.sampling[drawn])).float()  # (B, S)
         negative = negative.masked_fill(torch.from_numpy(self._hidden(drawn, positives, history)), float("-inf"))
