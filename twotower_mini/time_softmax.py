@@ -21,6 +21,11 @@ the cut and used on the days after). The user's own earlier items are removed fr
 as the evaluation removes them from the lists. The towers are not normalised, so there is no
 temperature: the scores are the dot products themselves.
 
+A catalogue larger than `TimeSoftmax.sampled_above` items is not scored whole: each batch shares
+`TimeSoftmax.negatives` items drawn in proportion to (count + 1)^0.75, each negative's logit lowered
+by log(S q_j) so that the sample's sum estimates the catalogue's (the sampled softmax of Jean et al.
+2015). Its fit time and its cost on ML-100K are in REPORT (benchmarks/time_checks.py).
+
 This is the exact ("full") softmax of Covington et al. (2016) with "example age" features, in the
 log-linear form of a factorisation model with time-dependent item biases (Koren 2009, "Collaborative
 filtering with temporal dynamics").

@@ -26,10 +26,8 @@
 
 # %%
 # Setup: seeds first, so every number below is the same on every run.
-import json
 import time
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 
@@ -357,6 +355,9 @@ if HAVE_DATA:
 # `benchmarks/results/`):
 
 # %%
+import json
+from pathlib import Path
+
 RESULTS = Path("../benchmarks/results") if Path("../benchmarks/results").exists() else Path("benchmarks/results")
 checks = json.loads((RESULTS / "time_checks.json").read_text())  # python benchmarks/time_checks.py --parts checks
 for row in checks["rows"]:
