@@ -112,17 +112,18 @@ def history_weight_scores(towers: FittedTowers, validation: Interactions, weight
     users = np.flatnonzero((validation.user_counts() > 0) & (train.user_counts() > 0))
     if not len(users):
         return {weight: float("nan") for weight in weights}
-    own, constant = towers.user_vectors(users), towers.new_user_vector()  # (n, D), (D,)
-    items = towers.item_vectors()  # (n_items, D)
-    seen = train.to_csr(binary=True)[users]
-    scores = {}
-    for weight in weights:
-        vectors = constant + weight * (own - constant)  # (n, D): the gate on what the history adds
-        logits = vectors @ items.T
-        logits[seen.nonzero()] = -np.inf  # seen items are never recommended
-        lists = top_k(logits, K)
-        scores[weight] = evaluate_lists(lists, users, train, validation, K)[f"ndcg@{K}"]
-    return scores
+    own = towers.user_vectors(users)  # (n, D)
+    return {weight: evaluate_lists(_gated_lists(towers, users, own, weight), users, train, validation, K)[f"ndcg@{K}"]
+            for weight in weights}
+
+
+def _gated_lists(towers: FittedTowers, users: np.ndarray, own: np.ndarray, weight: float) -> np.ndarray:
+    """(n, K) the towers' top K for these users (own: their vectors) at this history weight, seen items removed."""
+    constant = towers.new_user_vector()  # (D,)
+    vectors = constant + weight * (own - constant)  # (n, D): the gate on what the history adds
+    logits = vectors @ towers.item_vectors().T  # (n, n_items)
+    logits[towers.features.train.to_csr(binary=True)[users].nonzero()] = -np.inf  # seen items are never recommended
+    return top_k(logits, K)
 
 
 def segment_scores(towers: FittedTowers, validation: Interactions, weight: float) -> dict[str, dict]:
@@ -133,17 +134,14 @@ def segment_scores(towers: FittedTowers, validation: Interactions, weight: float
 
     train = towers.features.train
     recent = RecentPopularity().fit(train)
-    constant = towers.new_user_vector()  # (D,)
     has_history = train.user_counts() > 0
     out = {}
     for segment, members in (("with_history", has_history), ("without_history", ~has_history)):
         users = np.flatnonzero((validation.user_counts() > 0) & members)
         if not len(users):
             continue
-        vectors = constant + weight * (towers.user_vectors(users) - constant)  # (n, D)
-        logits = vectors @ towers.item_vectors().T
-        logits[train.to_csr(binary=True)[users].nonzero()] = -np.inf  # seen items are never recommended
-        scores = {"towers": top_k(logits, K), "recent-popularity": recent.recommend(users, k=K)}
+        scores = {"towers": _gated_lists(towers, users, towers.user_vectors(users), weight),
+                  "recent-popularity": recent.recommend(users, k=K)}
         out[segment] = {name: evaluate_lists(lists, users, train, validation, K)[f"ndcg@{K}"]
                         for name, lists in scores.items()} | {"users": int(len(users))}
     return out
@@ -151,7 +149,8 @@ def segment_scores(towers: FittedTowers, validation: Interactions, weight: float
 
 def select_time_ordered(train: Interactions, config: TwoTowerConfig, search: TimeOrderedSearch,
                         side: SideLog | None = None) -> Selection:
-    """Choose the history gap, the epochs and the history weight on a validation part carved by time."""
+    """Choose the history gap, the epochs, the history weight and the segments served by recent popularity on a
+    validation part carved by time."""
     inner = validation_split(train, config.validation_protocol, search.validation_fraction, config.training.seed)
     tried = []
     for gap in search.history_gap_fractions:
