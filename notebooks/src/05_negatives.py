@@ -367,23 +367,23 @@ guard("05.18 pickier users alone: impressions-only / in-batch true recall, defau
 # %% [markdown]
 # Of the three groups, only the feed's popular slots flip the comparison on every world: with
 # **`policy_personal_share = 1.0`** alone, hated genres vanish from the skipped impressions (red bars) and
-# in-batch is ahead (05.16). A surer policy does not flip it (05.17); pickier users cost impressions-only
-# part of its edge (05.18). A group can hide which of its settings acts, so
-# `benchmarks/article_bench.py --parts feed_settings` changes each of the six alone, on full-size worlds:
+# in-batch is ahead (05.16). A surer policy does not flip it (05.17); pickier users shrink impressions-only's
+# point estimate (05.18). A group can hide which of its settings acts, so `benchmarks/article_bench.py
+# --parts feed_settings` changes each of the six alone, on full-size worlds (the mean over its seeds; in
+# brackets the lowest and the highest bound of the seeds' 95% intervals):
 
 # %%
 feed_settings = json.loads((RESULTS / "article_feed_settings.json").read_text())  # seeds in its "command"
-print(f"{'changed':<30} {'hated share of skipped':>22}   impressions-only / in-batch (95% bounds over the seeds)")
+print(f"{'changed':<30} {'hated share of skipped':>22}   impressions-only / in-batch true recall [95%, over seeds]")
 for row in feed_settings["rows"]:
     low, high = row["ratio 95% low min-max"].split("-")[0], row["ratio 95% high min-max"].split("-")[1]
     print(f"{row['model']:<30} {row['hated share of skipped mean']:>22.2%}   "
-          f"{row['impressions-only / in-batch mean']:.2f} [{low}, {high}]")
+          f"{row['impressions-only / in-batch mean']:.4f} [{low}, {high}]")
 
 # %% [markdown]
-# One setting flips it alone: `policy_personal_share`, the only one that empties the skipped impressions
-# of hated genres. Of the other five, the users' choice noise shrinks impressions-only's edge most, and
-# none brings the ratio to 1. The loss and towers never change: the switch is what the negatives cover.
-# A real log has no oracle, but it has the impressions: measure what they cover before training on them.
+# One setting flips it alone: `policy_personal_share`, the only one that empties the skipped impressions of
+# hated genres; of the other five, lower choice noise (users take the best item shown) shrinks the edge most,
+# and none brings the ratio to 1. The switch is what the negatives cover: measure it before training on them.
 #
 # ### The article's staged schedule, measured
 #
