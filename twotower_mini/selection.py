@@ -112,16 +112,18 @@ def history_weight_scores(towers: FittedTowers, validation: Interactions, weight
     users = np.flatnonzero((validation.user_counts() > 0) & (train.user_counts() > 0))
     if not len(users):
         return {weight: float("nan") for weight in weights}
-    own = towers.user_vectors(users)  # (n, D)
-    return {weight: evaluate_lists(_gated_lists(towers, users, own, weight), users, train, validation, K)[f"ndcg@{K}"]
-            for weight in weights}
+    own, items = towers.user_vectors(users), towers.item_vectors()  # (n, D), (n_items, D): once for every weight
+    return {weight: evaluate_lists(_gated_lists(towers, users, own, items, weight), users, train, validation,
+                                   K)[f"ndcg@{K}"] for weight in weights}
 
 
-def _gated_lists(towers: FittedTowers, users: np.ndarray, own: np.ndarray, weight: float) -> np.ndarray:
-    """(n, K) the towers' top K for these users (own: their vectors) at this history weight, seen items removed."""
+def _gated_lists(towers: FittedTowers, users: np.ndarray, own: np.ndarray, items: np.ndarray,
+                 weight: float) -> np.ndarray:
+    """(n, K) the towers' top K for these users (own: their vectors; items: the item vectors) at this history
+    weight, seen items removed."""
     constant = towers.new_user_vector()  # (D,)
     vectors = constant + weight * (own - constant)  # (n, D): the gate on what the history adds
-    logits = vectors @ towers.item_vectors().T  # (n, n_items)
+    logits = vectors @ items.T  # (n, n_items)
     logits[towers.features.train.to_csr(binary=True)[users].nonzero()] = -np.inf  # seen items are never recommended
     return top_k(logits, K)
 
@@ -135,12 +137,13 @@ def segment_scores(towers: FittedTowers, validation: Interactions, weight: float
     train = towers.features.train
     recent = RecentPopularity().fit(train)
     has_history = train.user_counts() > 0
+    items = towers.item_vectors()  # (n_items, D)
     out = {}
     for segment, members in (("with_history", has_history), ("without_history", ~has_history)):
         users = np.flatnonzero((validation.user_counts() > 0) & members)
         if not len(users):
             continue
-        scores = {"towers": _gated_lists(towers, users, towers.user_vectors(users), weight),
+        scores = {"towers": _gated_lists(towers, users, towers.user_vectors(users), items, weight),
                   "recent-popularity": recent.recommend(users, k=K)}
         out[segment] = {name: evaluate_lists(lists, users, train, validation, K)[f"ndcg@{K}"]
                         for name, lists in scores.items()} | {"users": int(len(users))}
